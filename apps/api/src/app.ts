@@ -1,0 +1,59 @@
+import type { Logger } from '@llmgw/observability';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { AppEnv } from './context.ts';
+import { ApiError } from './errors.ts';
+import type { ChatService } from './jobs/chat-service.ts';
+import { requestContext } from './middleware/request-context.ts';
+import { errorBody, errorStyleFor } from './render-error.ts';
+import { registerChat } from './routes/chat.ts';
+
+export interface AppDeps {
+  log: Logger;
+  chat: ChatService;
+  defaultModel: string;
+  bodyLimitBytes: number;
+}
+
+export type GatewayApp = Hono<AppEnv>;
+
+/** Builds the HTTP app (what tests drive); main.ts wires real dependencies and starts it. */
+export function createApp(deps: AppDeps): GatewayApp {
+  const app = new Hono<AppEnv>();
+  app.use(requestContext({ log: deps.log }));
+  app.use(
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes,
+      onError: () => {
+        // The unread rest of the body makes this connection unusable: tell the client not to reuse it.
+        throw new ApiError('payload_too_large', `request body exceeds ${deps.bodyLimitBytes} bytes`, {
+          headers: { Connection: 'close' },
+        });
+      },
+    }),
+  );
+
+  registerChat(app, deps);
+
+  app.notFound((c) =>
+    renderError(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)),
+  );
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return renderError(c, err);
+    c.var.log?.error({ err }, 'unhandled_error');
+    return renderError(c, new ApiError('internal_error', 'internal error'));
+  });
+  return app;
+}
+
+/** The one place an error response is built. */
+function renderError(c: Context<AppEnv>, err: ApiError): Response {
+  if (err.status >= 500) c.var.log?.warn({ code: err.code, err: err.message }, 'request_failed');
+  else c.var.log?.info({ code: err.code, err: err.message }, 'request_rejected');
+  const requestId = c.var.requestId ?? '';
+  return c.json(errorBody(err, errorStyleFor(c.req.path), requestId), err.status as ContentfulStatusCode, {
+    ...err.opts.headers,
+    'X-Request-ID': requestId,
+  });
+}

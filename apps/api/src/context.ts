@@ -1,0 +1,22 @@
+import type { HttpBindings } from '@hono/node-server';
+import type { Logger } from '@llmgw/observability';
+
+/** Request-scoped variables, declared once for every handler and middleware. */
+export interface RequestVars {
+  requestId: string;
+  /** Child logger carrying `request_id` (and, once known, `user_id`). */
+  log: Logger;
+  /** Filled in by handlers for the `request_completed` line. */
+  userId?: string;
+  model?: string;
+  tokens?: { prompt: number; completion: number };
+}
+
+/**
+ * Hono environment of the app. `Bindings` are @hono/node-server's (absent under `app.request()`
+ * in tests, hence Partial).
+ */
+export interface AppEnv {
+  Bindings: Partial<HttpBindings>;
+  Variables: RequestVars;
+}

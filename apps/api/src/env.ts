@@ -1,0 +1,36 @@
+import {
+  DEFAULT_MODEL,
+  keyPrefix,
+  logLevel,
+  nonNegativeInt,
+  parseEnv,
+  port,
+  positiveInt,
+  redisUrl,
+} from '@llmgw/config';
+import { z } from 'zod';
+
+/** Api configuration; the README's configuration table documents each variable. */
+export const ApiEnvSchema = z.object({
+  PORT: port(8000),
+  HOST: z.string().default('0.0.0.0'),
+  REDIS_URL: redisUrl,
+  KEY_PREFIX: keyPrefix,
+  /** Model used when a request names none. */
+  DEFAULT_MODEL: z.string().min(1).default(DEFAULT_MODEL),
+  /** Largest request body, bytes (413 above). */
+  BODY_LIMIT_BYTES: positiveInt(1024 * 1024),
+  /**
+   * A started job that publishes nothing (not even a heartbeat) for this long is declared lost and
+   * its client gets an error frame. Workers send heartbeats every HEARTBEAT_MS (2 s by default).
+   */
+  JOB_SILENCE_TIMEOUT_MS: positiveInt(10_000),
+  /** On SIGTERM, open streams may finish for this long; the rest end with an error frame. */
+  SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
+  INSTANCE_ID: z.string().optional(),
+  LOG_LEVEL: logLevel,
+});
+export type ApiEnv = z.infer<typeof ApiEnvSchema>;
+
+export const parseApiEnv = (env: Record<string, string | undefined> = process.env) =>
+  parseEnv(ApiEnvSchema, env);

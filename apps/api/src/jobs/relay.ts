@@ -1,0 +1,44 @@
+import type { DoneEvent } from '@llmgw/protocol';
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { AppEnv } from '../context.ts';
+import { type ApiError, apiErrorFromJob } from '../errors.ts';
+import type { ChatService, SubmittedChat } from './chat-service.ts';
+
+/** How one endpoint spells its frames. Each method returns complete SSE text (`data: …\n\n`). */
+export interface FrameFormat {
+  /** Sent once, before anything else (e.g. OpenAI's role chunk); may be empty. */
+  open(): string;
+  tokens(texts: string[]): string;
+  done(ev: DoneEvent): string;
+  error(err: ApiError): string;
+}
+
+/**
+ * Relays a job's events to the client as Server-Sent Events. Every write is awaited, so a slow
+ * client applies backpressure instead of growing a buffer; events that queued up meanwhile go
+ * out together in the next write. A client that leaves cancels the job.
+ */
+export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, service: ChatService, format: FrameFormat) {
+  c.header('X-Accel-Buffering', 'no');
+  return streamSSE(c, async (stream) => {
+    stream.onAbort(() => service.abandon(chat, 'client_disconnected'));
+    const opening = format.open();
+    if (opening) await stream.write(opening);
+    for await (const batch of chat.sub) {
+      let out = '';
+      for (const ev of batch) {
+        if (ev.type === 'token') out += format.tokens(ev.t);
+        else if (ev.type === 'done') {
+          out += format.done(ev);
+          c.set('tokens', { prompt: ev.usage.promptTokens, completion: ev.usage.completionTokens });
+        } else if (ev.type === 'error') {
+          out += format.error(apiErrorFromJob(ev.error, ev.message));
+          c.var.log.warn({ error_type: ev.error, err: ev.message }, 'stream_failed');
+        }
+      }
+      if (out) await stream.write(out);
+      if (stream.aborted) break;
+    }
+  });
+}

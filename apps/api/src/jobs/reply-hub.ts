@@ -1,0 +1,83 @@
+import type { Logger } from '@llmgw/observability';
+import { decodeEvent, type ErrorType } from '@llmgw/protocol';
+import type { Redis } from 'ioredis';
+import { JobSubscription } from './subscription.ts';
+
+export interface ReplyHubOptions {
+  /** A dedicated subscriber connection. */
+  subscriber: Redis;
+  channel: string;
+  log: Logger;
+  /** A started job silent for longer than this is declared lost. */
+  silenceTimeoutMs: number;
+}
+
+/**
+ * One SUBSCRIBE per api process: the process's own reply channel, subscribed once at start,
+ * before any job is enqueued (pub/sub keeps no history). Events are routed to the open
+ * {@link JobSubscription} by job id. A watchdog ends subscriptions whose job went silent.
+ */
+export class ReplyHub {
+  private readonly subs = new Map<string, JobSubscription>();
+  private watchdog: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: ReplyHubOptions) {}
+
+  get channel(): string {
+    return this.opts.channel;
+  }
+
+  get openCount(): number {
+    return this.subs.size;
+  }
+
+  async start(): Promise<void> {
+    const { subscriber, channel } = this.opts;
+    subscriber.on('message', (ch: string, raw: string) => {
+      if (ch !== channel) return;
+      const ev = decodeEvent(raw);
+      if (!ev) {
+        this.opts.log.warn({ channel }, 'undecodable_event');
+        return;
+      }
+      this.subs.get(ev.id)?.deliver(ev);
+    });
+    await subscriber.subscribe(channel);
+    const tick = Math.min(1000, Math.max(50, Math.floor(this.opts.silenceTimeoutMs / 4)));
+    this.watchdog = setInterval(() => this.checkSilence(), tick);
+    this.watchdog.unref();
+  }
+
+  /** Registers interest in a job's events; call before enqueueing it. */
+  open(jobId: string): JobSubscription {
+    const sub = new JobSubscription(jobId, (s) => {
+      if (this.subs.get(s.jobId) === s) this.subs.delete(s.jobId);
+    });
+    this.subs.set(jobId, sub);
+    return sub;
+  }
+
+  /** Ends every open subscription with `error` (shutdown after the grace period). */
+  failAll(error: ErrorType, message: string): void {
+    for (const sub of this.subs.values()) sub.fail(error, message);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.watchdog);
+    try {
+      await this.opts.subscriber.unsubscribe(this.opts.channel);
+    } catch {
+      // Redis may be gone at shutdown; nothing to clean up then.
+    }
+  }
+
+  private checkSilence(): void {
+    const now = Date.now();
+    for (const sub of this.subs.values()) {
+      if (sub.started && !sub.isEnded && now - sub.lastEventAt > this.opts.silenceTimeoutMs) {
+        this.opts.log.warn({ job_id: sub.jobId, silent_ms: now - sub.lastEventAt }, 'job_silent');
+        sub.fail('worker_lost', 'the worker serving this request stopped responding');
+      }
+    }
+  }
+}

@@ -1,0 +1,106 @@
+import type { ErrorEvent, ErrorType, JobEvent } from '@llmgw/protocol';
+
+/**
+ * The api's view of one job's event stream, in order and exactly once.
+ *
+ * - Duplicates (seq already seen) are dropped; a gap (an event lost, e.g. while the subscriber
+ *   reconnected) ends the stream with an error rather than silently missing text.
+ * - A new `attempt` (BullMQ re-ran the job after its worker died) is followed only if nothing
+ *   was relayed yet; once text reached the client, a re-run would duplicate it, so the stream
+ *   ends with `worker_lost`.
+ *
+ * The consumer iterates batches: everything that arrived since its last turn, so one socket
+ * write can carry several events under load.
+ */
+export class JobSubscription implements AsyncIterable<JobEvent[]> {
+  private attempt = 0;
+  private nextSeq = 0;
+  private buffer: JobEvent[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private closed = false;
+  /** Set once a token was accepted. */
+  relayedText = false;
+  started = false;
+  lastEventAt: number;
+
+  constructor(
+    readonly jobId: string,
+    private readonly onClose: (sub: JobSubscription) => void,
+  ) {
+    this.lastEventAt = Date.now();
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Called by the hub for every event with this job id. */
+  deliver(ev: JobEvent): void {
+    if (this.ended) return;
+    this.lastEventAt = Date.now();
+    if (ev.attempt < this.attempt) return;
+    if (ev.attempt > this.attempt) {
+      if (this.relayedText) {
+        this.fail('worker_lost', 'the worker serving this request was lost mid-stream');
+        return;
+      }
+      this.attempt = ev.attempt;
+      this.nextSeq = 0;
+    }
+    if (ev.seq < this.nextSeq) return;
+    if (ev.seq > this.nextSeq) {
+      this.fail('internal_error', `lost ${ev.seq - this.nextSeq} event(s) of this stream`);
+      return;
+    }
+    this.nextSeq++;
+    if (ev.type === 'heartbeat') return;
+    if (ev.type === 'started') this.started = true;
+    if (ev.type === 'token') this.relayedText = true;
+    this.push(ev);
+  }
+
+  /** Ends the stream with an error of the gateway's own (watchdog, shutdown, lost events). */
+  fail(error: ErrorType, message: string): void {
+    if (this.ended) return;
+    const ev: ErrorEvent = { id: this.jobId, seq: -1, attempt: this.attempt, type: 'error', error, message };
+    this.push(ev);
+  }
+
+  /** Stops listening (client gone or stream finished). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ended = true;
+    this.onClose(this);
+    this.wake?.();
+  }
+
+  private push(ev: JobEvent): void {
+    this.buffer.push(ev);
+    if (ev.type === 'done' || ev.type === 'error') this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<JobEvent[]> {
+    try {
+      while (true) {
+        if (this.buffer.length > 0) {
+          const batch = this.buffer;
+          this.buffer = [];
+          yield batch;
+          const last = batch[batch.length - 1];
+          if (last && (last.type === 'done' || last.type === 'error')) return;
+          continue;
+        }
+        if (this.closed) return;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+      }
+    } finally {
+      this.close();
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import type { Logger } from '@llmgw/observability';
+import type { MiddlewareHandler } from 'hono';
+import { requestId as honoRequestId } from 'hono/request-id';
+import type { AppEnv } from '../context.ts';
+
+export interface RequestContextOptions {
+  log: Logger;
+}
+
+/**
+ * Request id (an inbound `X-Request-ID` of ≤ 255 `[\w\-=]` characters is kept, else a new one;
+ * echoed on the response), a child logger that carries it, and the `request_started` /
+ * `request_completed` lines. Completion is logged when the response has really ended — for a
+ * stream that is the last frame, not the moment the handler returned.
+ */
+export function requestContext({ log }: RequestContextOptions): MiddlewareHandler<AppEnv> {
+  const assignId = honoRequestId({ headerName: 'X-Request-ID' });
+  return async function requestContextMiddleware(c, next) {
+    return assignId(c, async () => {
+      const started = performance.now();
+      const reqLog = log.child({ request_id: c.var.requestId });
+      c.set('log', reqLog);
+      reqLog.info({ method: c.req.method, path: c.req.path }, 'request_started');
+      await next();
+      const complete = () => {
+        reqLog.info(
+          {
+            method: c.req.method,
+            route: c.req.routePath,
+            status: c.res.status,
+            latency_ms: Math.round((performance.now() - started) * 100) / 100,
+            user_id: c.var.userId,
+            model: c.var.model,
+            tokens: c.var.tokens,
+          },
+          'request_completed',
+        );
+      };
+      const outgoing = c.env?.outgoing;
+      if (outgoing && !outgoing.writableFinished) outgoing.once('close', complete);
+      else complete();
+    });
+  };
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import type { AppDeps, GatewayApp } from '../app.ts';
+import { type FrameFormat, relaySSE } from '../jobs/relay.ts';
+import { readJsonBody } from '../middleware/json-body.ts';
+import { errorFrame } from '../render-error.ts';
+
+/** `POST /chat`: the seed's request and its frame format. */
+export const ChatRequest = z.object({
+  messages: z
+    .array(
+      z.object({
+        role: z.enum(['system', 'user', 'assistant']),
+        content: z.string(),
+      }),
+    )
+    .min(1, 'must contain at least one message'),
+  model: z.string().min(1).optional(),
+  max_tokens: z.number().int().min(1).max(4096).default(1024),
+  stream: z.boolean().default(true),
+  user_id: z.string().min(1).max(256).optional(),
+});
+export type ChatRequest = z.infer<typeof ChatRequest>;
+
+/** Seed frames: `data: {"token":"…"}` per token, then `data: [DONE]`; errors as `data: {"error":{…}}`. */
+const seedFrames = (requestId: string): FrameFormat => ({
+  open: () => '',
+  tokens: (texts) => {
+    let out = '';
+    for (const token of texts) out += `data: ${JSON.stringify({ token })}\n\n`;
+    return out;
+  },
+  done: () => 'data: [DONE]\n\n',
+  error: (err) => errorFrame(err, requestId),
+});
+
+export function registerChat(app: GatewayApp, deps: AppDeps): void {
+  app.post('/chat', async (c) => {
+    const body = await readJsonBody(c, ChatRequest);
+    const userId = c.req.header('x-user-id') ?? body.user_id;
+    const model = body.model ?? deps.defaultModel;
+    c.set('userId', userId);
+    c.set('model', model);
+    const chat = await deps.chat.submit({
+      model,
+      messages: body.messages,
+      params: { max_tokens: body.max_tokens },
+      requestId: c.var.requestId,
+      userId,
+    });
+    if (body.stream) return relaySSE(c, chat, deps.chat, seedFrames(c.var.requestId));
+
+    c.req.raw.signal.addEventListener('abort', () => deps.chat.abandon(chat, 'client_disconnected'));
+    const { text, done } = await deps.chat.collect(chat);
+    const usage = {
+      prompt_tokens: done.usage.promptTokens,
+      completion_tokens: done.usage.completionTokens,
+      total_tokens: done.usage.promptTokens + done.usage.completionTokens,
+    };
+    c.set('tokens', { prompt: usage.prompt_tokens, completion: usage.completion_tokens });
+    return c.json({ content: text, model, finish_reason: done.finishReason, usage });
+  });
+}

@@ -1,0 +1,64 @@
+import type { AddressInfo } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import type { Logger } from '@llmgw/observability';
+import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
+import { createApp } from './app.ts';
+import type { ApiEnv } from './env.ts';
+import { ChatService } from './jobs/chat-service.ts';
+import { Dispatcher } from './jobs/dispatcher.ts';
+import { ReplyHub } from './jobs/reply-hub.ts';
+
+export interface ApiServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires one api process: Redis connections (commands, and the dedicated subscriber of the reply
+ * channel), the hub, the dispatcher, the app, and the HTTP server. Used by main.ts and by tests.
+ */
+export async function startApiServer(env: ApiEnv, log: Logger, instanceId: string): Promise<ApiServer> {
+  const keys = createKeys(env.KEY_PREFIX);
+  const redis = createRedis(env.REDIS_URL, 'command', `${instanceId}:cmd`);
+  const subscriber = createRedis(env.REDIS_URL, 'subscriber', `${instanceId}:sub`);
+  for (const c of [redis, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
+  await Promise.all([waitReady(redis), waitReady(subscriber)]);
+
+  const hub = new ReplyHub({
+    subscriber,
+    channel: keys.replyChannel(instanceId),
+    log,
+    silenceTimeoutMs: env.JOB_SILENCE_TIMEOUT_MS,
+  });
+  await hub.start();
+  const dispatcher = new Dispatcher({ redis, keys, log });
+  const chat = new ChatService(hub, dispatcher, log);
+  const app = createApp({ log, chat, defaultModel: env.DEFAULT_MODEL, bodyLimitBytes: env.BODY_LIMIT_BYTES });
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST;
+  log.info({ port, instance: instanceId }, 'api_listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          if ('closeAllConnections' in server) server.closeAllConnections();
+        });
+        await hub.stop();
+        await dispatcher.close();
+        await quitQuietly(subscriber);
+        await quitQuietly(redis);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto';
+import { createLogger, type Logger } from '@llmgw/observability';
+import { createKeys, createRedis, quitQuietly } from '@llmgw/redis';
+import { type SimOptions, type Simulator, startSimulator } from '@llmgw/sim';
+import { createBackend, parseWorkerEnv, WorkerService } from '@llmgw/worker';
+import type { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { parseApiEnv } from '../env.ts';
+import { type ApiServer, startApiServer } from '../server.ts';
+import { LogCapture } from './log-capture.ts';
+
+export interface StackOptions {
+  sim?: Partial<SimOptions>;
+  /** Extra api env (strings, as in process.env). */
+  api?: Record<string, string>;
+  /** Extra worker env; one entry per worker process (default: one worker). */
+  workers?: Record<string, string>[];
+  /** Skip the simulator (e.g. LLM_BASE_URL pointed elsewhere). */
+  noSim?: boolean;
+}
+
+export interface Stack {
+  apiUrl: string;
+  api: ApiServer;
+  sim: Simulator | undefined;
+  workers: WorkerService[];
+  prefix: string;
+  redisUrl: string;
+  /** A plain command connection for assertions on Redis state. */
+  redis: Redis;
+  keys: ReturnType<typeof createKeys>;
+  logs: LogCapture;
+  log: Logger;
+  startWorker(env?: Record<string, string>): Promise<WorkerService>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole path in this process, on loopback: simulator, api and worker(s) against the shared
+ * test Redis under a key prefix of their own (`test-<uuid>`), so parallel tests never meet.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const redisUrl = inject('redisUrl');
+  const prefix = `test-${randomUUID()}`;
+  const logs = new LogCapture();
+  const log = createLogger({ service: 'api', instance: 'test', level: 'debug', destination: logs });
+  const sim = opts.noSim ? undefined : await startSimulator({ port: 0, ...opts.sim });
+  const baseEnv = { REDIS_URL: redisUrl, KEY_PREFIX: prefix };
+
+  const workers: WorkerService[] = [];
+  const startWorker = async (extra: Record<string, string> = {}) => {
+    const env = parseWorkerEnv({
+      ...baseEnv,
+      ...(sim && { LLM_BASE_URL: `${sim.url}/v1` }),
+      HEARTBEAT_MS: '500',
+      ...extra,
+    });
+    const instanceId = `worker-${workers.length}-${randomUUID().slice(0, 6)}`;
+    const w = await WorkerService.start({
+      redisUrl: env.REDIS_URL,
+      keys: createKeys(env.KEY_PREFIX),
+      models: env.WORKER_MODELS,
+      concurrency: env.WORKER_CONCURRENCY,
+      backend: createBackend(env),
+      log: createLogger({ service: 'worker', instance: instanceId, level: 'debug', destination: logs }),
+      instanceId,
+      heartbeatMs: env.HEARTBEAT_MS,
+    });
+    workers.push(w);
+    return w;
+  };
+  for (const w of opts.workers ?? [{}]) await startWorker(w);
+
+  const apiEnv = parseApiEnv({ ...baseEnv, PORT: '0', HOST: '127.0.0.1', ...opts.api });
+  const api = await startApiServer(apiEnv, log, `api-${randomUUID().slice(0, 6)}`);
+  const redis = createRedis(redisUrl, 'worker', 'test-assert');
+
+  return {
+    apiUrl: api.url,
+    api,
+    sim,
+    workers,
+    prefix,
+    redisUrl,
+    redis,
+    keys: createKeys(prefix),
+    logs,
+    log,
+    startWorker,
+    async close() {
+      await api.close();
+      await Promise.all(workers.map((w) => w.close(1000)));
+      await sim?.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await quitQuietly(redis);
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import {
+  csv,
+  DEFAULT_MODEL,
+  keyPrefix,
+  logLevel,
+  nonNegativeInt,
+  parseEnv,
+  port,
+  positiveInt,
+  redisUrl,
+} from '@llmgw/config';
+import { z } from 'zod';
+
+/** Worker configuration; the README's configuration table documents each variable. */
+export const WorkerEnvSchema = z
+  .object({
+    REDIS_URL: redisUrl,
+    KEY_PREFIX: keyPrefix,
+    SIM_PORT: port(8001),
+    LLM_PROVIDER: z.enum(['openai', 'anthropic']).default('openai'),
+    /** Default: the local simulator on SIM_PORT. */
+    LLM_BASE_URL: z.url().optional(),
+    LLM_API_KEY: z.string().optional(),
+    /** Per-request timeout towards the backend (whole generation), ms. */
+    LLM_TIMEOUT_MS: positiveInt(600_000),
+    WORKER_MODELS: csv(DEFAULT_MODEL).pipe(z.array(z.string().min(1)).min(1, 'at least one model')),
+    /** The backend's batch size (vLLM --max-num-seqs): concurrent generations per model queue. */
+    WORKER_CONCURRENCY: positiveInt(8),
+    /** A heartbeat event goes to the client when a job has published nothing for this long. */
+    HEARTBEAT_MS: positiveInt(2000),
+    /** On SIGTERM, active jobs may finish for this long before they are cancelled. */
+    SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
+    INSTANCE_ID: z.string().optional(),
+    LOG_LEVEL: logLevel,
+    METRICS_PORT: nonNegativeInt(0),
+  })
+  .transform((env) => ({
+    ...env,
+    LLM_BASE_URL:
+      env.LLM_BASE_URL ?? `http://127.0.0.1:${env.SIM_PORT}${env.LLM_PROVIDER === 'openai' ? '/v1' : ''}`,
+  }));
+export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;
+
+export const parseWorkerEnv = (env: Record<string, string | undefined> = process.env) =>
+  parseEnv(WorkerEnvSchema, env);

@@ -1,0 +1,88 @@
+import type { Logger } from '@llmgw/observability';
+import { ChatJob, type ChatResult } from '@llmgw/protocol';
+import { type Job, UnrecoverableError } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { type Backend, BackendError } from './backends/backend.ts';
+import { mapBackendError } from './backends/map-error.ts';
+import { JobPublisher } from './publisher.ts';
+
+export interface ProcessorDeps {
+  backend: Backend;
+  /** Connection used for PUBLISH (never the subscriber). */
+  redis: Redis;
+  log: Logger;
+  instanceId: string;
+  heartbeatMs: number;
+  /** True for a job cancelled before its processor started. */
+  isCancelled(jobId: string): boolean;
+}
+
+export type ChatProcessor = (
+  job: Job,
+  token: string | undefined,
+  signal?: AbortSignal,
+) => Promise<ChatResult>;
+
+/**
+ * Runs one chat job: validates it, streams from the backend and publishes events.
+ * Any failure ends with an error event on the reply channel and an `UnrecoverableError`:
+ * once tokens may have reached a client, re-running the job would duplicate them.
+ * (A worker that dies is a different path: BullMQ's stalled-job recovery re-runs the job and the
+ * api decides, by the `attempt` on the events, whether the client can still take it.)
+ */
+export function createProcessor(deps: ProcessorDeps): ChatProcessor {
+  // Declared with three parameters: BullMQ creates the AbortSignal only for processors whose
+  // `length` is 3 (see ARCHITECTURE.md), which is what makes cancelJob() abort the backend call.
+  return async function processChatJob(job: Job, _token: string | undefined, signal?: AbortSignal) {
+    const jobId = job.id ?? 'unknown';
+    const parsed = ChatJob.safeParse(job.data);
+    if (!parsed.success) {
+      deps.log.error({ job_id: jobId, issues: parsed.error.issues.slice(0, 3) }, 'invalid_job');
+      throw new UnrecoverableError('invalid job payload');
+    }
+    const data = parsed.data;
+    const log = deps.log.child({ request_id: data.requestId, job_id: jobId, model: data.model });
+    const attempt = job.attemptsStarted;
+    const pub = new JobPublisher(deps.redis, data.replyTo, jobId, attempt, log, deps.heartbeatMs);
+    const abort = signal ?? new AbortController().signal;
+    const queueWaitMs = Date.now() - data.enqueuedAt;
+    log.info({ queue_wait_ms: queueWaitMs, attempt }, 'job_started');
+    pub.started(deps.instanceId);
+    if (deps.isCancelled(jobId)) {
+      await pub.end({ type: 'error', error: 'cancelled', message: 'cancelled before start' });
+      throw new UnrecoverableError('cancelled before start');
+    }
+    try {
+      const result = await deps.backend.generate(
+        { model: data.model, messages: data.messages, params: data.params },
+        { signal: abort, onToken: (t) => pub.token(t) },
+      );
+      await pub.end({
+        type: 'done',
+        finishReason: result.finishReason,
+        usage: result.usage,
+        ttftMs: result.ttftMs,
+      });
+      log.info(
+        {
+          finish_reason: result.finishReason,
+          prompt_tokens: result.usage.promptTokens,
+          completion_tokens: result.usage.completionTokens,
+          ttft_ms: result.ttftMs === undefined ? undefined : Math.round(result.ttftMs),
+        },
+        'job_completed',
+      );
+      return { finishReason: result.finishReason, usage: result.usage };
+    } catch (err) {
+      const e = err instanceof BackendError ? err : mapBackendError(err, abort);
+      const type = abort.aborted ? abortType(abort.reason) : e.type;
+      await pub.end({ type: 'error', error: type, message: e.message, usage: e.partialUsage });
+      log.warn({ error_type: type, status: e.status, err: e.message }, 'job_failed');
+      throw new UnrecoverableError(`${type}: ${e.message}`);
+    }
+  };
+}
+
+function abortType(reason: unknown): 'cancelled' | 'worker_shutdown' {
+  return typeof reason === 'string' && reason.startsWith('shutdown') ? 'worker_shutdown' : 'cancelled';
+}

@@ -1,0 +1,118 @@
+import type { Logger } from '@llmgw/observability';
+import { ControlMessage } from '@llmgw/protocol';
+import { createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Backend } from './backends/backend.ts';
+import { Cancellations } from './cancellations.ts';
+import { createProcessor } from './processor.ts';
+
+export interface WorkerServiceOptions {
+  redisUrl: string;
+  keys: Keys;
+  models: string[];
+  concurrency: number;
+  backend: Backend;
+  log: Logger;
+  instanceId: string;
+  heartbeatMs: number;
+}
+
+/**
+ * One worker process: a BullMQ Worker per served model (each model has its own queue, so this
+ * process only ever takes jobs for models its backend serves), a publisher connection, and a
+ * subscriber on the control channel for cancellations.
+ */
+export class WorkerService {
+  private readonly workers: Worker[] = [];
+  private readonly cancellations = new Cancellations();
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly opts: WorkerServiceOptions,
+    private readonly bullConnection: Redis,
+    private readonly publisher: Redis,
+    private readonly control: Redis,
+  ) {}
+
+  static async start(opts: WorkerServiceOptions): Promise<WorkerService> {
+    const name = opts.instanceId;
+    const bull = createRedis(opts.redisUrl, 'worker', `${name}:bull`);
+    const publisher = createRedis(opts.redisUrl, 'command', `${name}:pub`);
+    const control = createRedis(opts.redisUrl, 'subscriber', `${name}:control`);
+    for (const c of [bull, publisher, control])
+      c.on('error', (err) => opts.log.debug({ err: err.message }, 'redis_error'));
+    await Promise.all([waitReady(bull), waitReady(publisher), waitReady(control)]);
+    const service = new WorkerService(opts, bull, publisher, control);
+    await service.listenForCancels();
+    service.startWorkers();
+    return service;
+  }
+
+  private startWorkers(): void {
+    const { opts } = this;
+    const process = createProcessor({
+      backend: opts.backend,
+      redis: this.publisher,
+      log: opts.log,
+      instanceId: opts.instanceId,
+      heartbeatMs: opts.heartbeatMs,
+      isCancelled: (id) => this.cancellations.has(id),
+    });
+    for (const model of opts.models) {
+      const worker = new Worker(opts.keys.queueName(model), process, {
+        connection: this.bullConnection,
+        prefix: opts.keys.bullPrefix,
+        concurrency: opts.concurrency,
+        name: opts.instanceId,
+      });
+      worker.on('error', (err) => opts.log.error({ err: err.message, model }, 'worker_error'));
+      this.workers.push(worker);
+    }
+    opts.log.info({ models: opts.models, concurrency: opts.concurrency }, 'worker_started');
+  }
+
+  private async listenForCancels(): Promise<void> {
+    const channel = this.opts.keys.controlChannel;
+    this.control.on('message', (ch: string, raw: string) => {
+      if (ch !== channel) return;
+      let msg: ControlMessage;
+      try {
+        msg = ControlMessage.parse(JSON.parse(raw));
+      } catch {
+        return;
+      }
+      this.cancellations.add(msg.id);
+      for (const w of this.workers) {
+        if (w.cancelJob(msg.id, msg.reason))
+          this.opts.log.info({ job_id: msg.id, reason: msg.reason }, 'job_cancel');
+      }
+    });
+    await this.control.subscribe(channel);
+  }
+
+  /**
+   * Stops taking jobs, lets active ones finish for `graceMs`, then aborts the rest (their clients
+   * get a `worker_shutdown` error event). Idempotent: a second call returns the first promise.
+   */
+  close(graceMs = 30_000): Promise<void> {
+    this.closing ??= (async () => {
+      const { log } = this.opts;
+      const closes = this.workers.map((w) => w.close());
+      const timer = setTimeout(() => {
+        log.warn('shutdown_grace_expired_cancelling_jobs');
+        for (const w of this.workers) w.cancelAllJobs('shutdown');
+      }, graceMs);
+      try {
+        await Promise.allSettled(closes);
+      } finally {
+        clearTimeout(timer);
+      }
+      await quitQuietly(this.control);
+      await quitQuietly(this.publisher);
+      await quitQuietly(this.bullConnection);
+      log.info('worker_stopped');
+    })();
+    return this.closing;
+  }
+}

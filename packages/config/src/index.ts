@@ -1,0 +1,2 @@
+export * from './fields.ts';
+export { EnvError, loadEnvOrExit, parseEnv } from './parse-env.ts';

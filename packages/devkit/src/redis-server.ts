@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { freePort } from './free-port.ts';
+
+export interface RedisServerHandle {
+  url: string;
+  port: number;
+  /** SIGKILL, like a crash. */
+  kill(): Promise<void>;
+  /** Start again on the same port (after kill/stop). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function redisServerAvailable(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** True when a Redis answers PING at `url` within `timeoutMs`. */
+export async function redisReachable(url: string, timeoutMs = 1000): Promise<boolean> {
+  const r = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/**
+ * Spawns a private `redis-server` (no persistence, `noeviction` as BullMQ requires) on a free
+ * port. Tests that stop or kill Redis use their own, never the shared one.
+ */
+export async function spawnRedisServer(opts: { port?: number } = {}): Promise<RedisServerHandle> {
+  const port = opts.port ?? (await freePort());
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+
+  const start = async () => {
+    child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      { stdio: 'ignore' },
+    );
+    child.unref();
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null)
+        throw new Error(`redis-server exited with ${child.exitCode} on port ${port}`);
+      if (await redisReachable(url, 200)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`redis-server on port ${port} did not answer within 10 s`);
+  };
+  const terminate = async (signal: NodeJS.Signals) => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill(signal);
+    });
+  };
+
+  await start();
+  return { url, port, kill: () => terminate('SIGKILL'), stop: () => terminate('SIGTERM'), restart: start };
+}

@@ -1,0 +1,2 @@
+export * from './instance-id.ts';
+export * from './logger.ts';

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * Events a worker publishes on a job's reply channel (Redis pub/sub), demultiplexed by the api
+ * by job id. One compact JSON object per message. `seq` counts from 0 within one attempt;
+ * `attempt` changes when BullMQ re-runs a job (stalled worker), so the api can tell a restart
+ * from a duplicate.
+ */
+export const Usage = z.object({ promptTokens: z.number(), completionTokens: z.number() });
+export type Usage = z.infer<typeof Usage>;
+
+export const ErrorType = z.enum([
+  'backend_unavailable',
+  'backend_timeout',
+  'backend_rate_limited',
+  'backend_bad_request',
+  'backend_error',
+  'invalid_job',
+  'cancelled',
+  'worker_shutdown',
+  'worker_lost',
+  'queue_timeout',
+  'internal_error',
+]);
+export type ErrorType = z.infer<typeof ErrorType>;
+
+const base = { id: z.string(), seq: z.number().int().nonnegative(), attempt: z.number().int() };
+
+export const StartedEvent = z.object({ ...base, type: z.literal('started'), worker: z.string() });
+/** `t`: token texts in order, several when publishing coalesced them. */
+export const TokenEvent = z.object({ ...base, type: z.literal('token'), t: z.array(z.string()) });
+export const HeartbeatEvent = z.object({ ...base, type: z.literal('heartbeat') });
+export const DoneEvent = z.object({
+  ...base,
+  type: z.literal('done'),
+  finishReason: z.string(),
+  usage: Usage,
+  /** Backend time to first token, ms (for Server-Timing). */
+  ttftMs: z.number().optional(),
+});
+export const ErrorEvent = z.object({
+  ...base,
+  type: z.literal('error'),
+  error: ErrorType,
+  message: z.string(),
+  /** Whatever was generated before the error, for quota settlement. */
+  usage: Usage.optional(),
+});
+
+export const JobEvent = z.discriminatedUnion('type', [
+  StartedEvent,
+  TokenEvent,
+  HeartbeatEvent,
+  DoneEvent,
+  ErrorEvent,
+]);
+export type JobEvent = z.infer<typeof JobEvent>;
+export type StartedEvent = z.infer<typeof StartedEvent>;
+export type TokenEvent = z.infer<typeof TokenEvent>;
+export type DoneEvent = z.infer<typeof DoneEvent>;
+export type ErrorEvent = z.infer<typeof ErrorEvent>;
+
+export function encodeEvent(event: JobEvent): string {
+  return JSON.stringify(event);
+}
+
+/**
+ * The api decodes every message of its reply channel on the hot path. The events come from our
+ * own workers over our own Redis, so a full zod parse per token would be waste: check the
+ * discriminant and the routing fields, and leave the rest to the TypeScript type.
+ * Returns undefined for anything that is not an event.
+ */
+export function decodeEvent(raw: string): JobEvent | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.id !== 'string' || typeof v.seq !== 'number' || typeof v.type !== 'string') return undefined;
+  switch (v.type) {
+    case 'token':
+      return Array.isArray(v.t) ? (v as JobEvent) : undefined;
+    case 'started':
+    case 'heartbeat':
+    case 'done':
+    case 'error':
+      return v as JobEvent;
+    default:
+      return undefined;
+  }
+}
+
+/** Control messages every worker receives (one channel); only the worker owning the job acts. */
+export const ControlMessage = z.object({ type: z.literal('cancel'), id: z.string(), reason: z.string() });
+export type ControlMessage = z.infer<typeof ControlMessage>;

@@ -1,0 +1,64 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * The three kinds of Redis connection a process opens, each with the options its role needs:
+ *
+ * - `command`: request-path commands and BullMQ producers (`Queue`). Fails fast while Redis is
+ *   down (`enableOfflineQueue: false`, one retry), so the api answers 503 instead of hanging.
+ * - `worker`: BullMQ `Worker` connections. BullMQ requires `maxRetriesPerRequest: null`.
+ * - `subscriber`: a dedicated pub/sub connection (a subscribed connection can only (un)subscribe);
+ *   resubscribes by itself after a reconnect.
+ */
+export type ConnectionRole = 'command' | 'worker' | 'subscriber';
+
+export function redisOptions(role: ConnectionRole, name: string): RedisOptions {
+  const common: RedisOptions = {
+    connectionName: name,
+    // Reconnect forever, at most every 1 s: a Redis restart must heal by itself.
+    retryStrategy: (times) => Math.min(times * 100, 1000),
+    connectTimeout: 2000,
+    // RESP2 keeps replies in the shapes BullMQ's Lua scripts and our code expect.
+    protocol: 2,
+  };
+  switch (role) {
+    case 'command':
+      return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 };
+    case 'worker':
+      return { ...common, maxRetriesPerRequest: null };
+    case 'subscriber':
+      return { ...common, maxRetriesPerRequest: null, autoResubscribe: true };
+  }
+}
+
+export function createRedis(url: string, role: ConnectionRole, name: string): Redis {
+  return new Redis(url, redisOptions(role, name));
+}
+
+/** Resolves once the connection is ready, or rejects after `timeoutMs` (startup only). */
+export function waitReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis not ready after ${timeoutMs} ms (status ${redis.status})`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+    };
+    redis.on('ready', onReady);
+  });
+}
+
+/** Closes a connection without throwing (shutdown paths). */
+export async function quitQuietly(redis: Redis): Promise<void> {
+  try {
+    await redis.quit();
+  } catch {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Every Redis key and channel this gateway uses is built here, nowhere else.
+ *
+ * Layout, with P = KEY_PREFIX (default `llmgw`):
+ *
+ *   P:q:<queue>:…                BullMQ's own keys; BullMQ prefix is `P:q`, one queue per model,
+ *                                queue name `chat.<model, URI-encoded>` (BullMQ forbids `:` in names)
+ *   P:reply:<instanceId>         pub/sub channel: job events for one api process
+ *   P:control                    pub/sub channel: cancel messages every worker listens on
+ *
+ * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
+ * anybody else's on a shared Redis.
+ */
+export interface Keys {
+  readonly prefix: string;
+  /** Prefix handed to BullMQ (`prefix` option of Queue and Worker). */
+  readonly bullPrefix: string;
+  /** BullMQ queue name of a model's queue. */
+  queueName(model: string): string;
+  /** Inverse of {@link queueName}; undefined for a queue that is not a chat queue. */
+  modelOfQueue(queueName: string): string | undefined;
+  replyChannel(instanceId: string): string;
+  readonly controlChannel: string;
+}
+
+const QUEUE_PREFIX = 'chat.';
+
+export function createKeys(prefix: string): Keys {
+  return {
+    prefix,
+    bullPrefix: `${prefix}:q`,
+    queueName: (model) => `${QUEUE_PREFIX}${encodeURIComponent(model)}`,
+    modelOfQueue: (name) =>
+      name.startsWith(QUEUE_PREFIX) ? decodeURIComponent(name.slice(QUEUE_PREFIX.length)) : undefined,
+    replyChannel: (instanceId) => `${prefix}:reply:${instanceId}`,
+    controlChannel: `${prefix}:control`,
+  };
+}
