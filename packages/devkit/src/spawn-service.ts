@@ -37,14 +37,20 @@ export function spawnService(
   opts: {
     name?: string;
     args?: string[];
+    /** Flags for node itself, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+    nodeArgs?: string[];
     onLine?: (line: Record<string, unknown>, raw: string) => void;
   } = {},
 ): SpawnedService {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY[service], ...(opts.args ?? [])], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), '--import', 'tsx', ENTRY[service], ...(opts.args ?? [])],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const lines: Record<string, unknown>[] = [];
   const waiters = new Set<{
     pred: (l: Record<string, unknown>) => boolean;

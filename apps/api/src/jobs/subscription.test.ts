@@ -1,0 +1,80 @@
+import type { JobEvent } from '@llmgw/protocol';
+import { describe, expect, it } from 'vitest';
+import { JobSubscription } from './subscription.ts';
+
+const ev = (seq: number, attempt: number, rest: Partial<JobEvent> & Pick<JobEvent, 'type'>): JobEvent =>
+  ({ id: 'j', seq, attempt, ...rest }) as JobEvent;
+const started = (seq: number, attempt = 1) => ev(seq, attempt, { type: 'started', worker: 'w' });
+const token = (seq: number, t: string, attempt = 1) => ev(seq, attempt, { type: 'token', t: [t] });
+const done = (seq: number, attempt = 1) =>
+  ev(seq, attempt, { type: 'done', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } });
+
+async function drain(sub: JobSubscription): Promise<JobEvent[]> {
+  const out: JobEvent[] = [];
+  for await (const batch of sub) out.push(...batch);
+  return out;
+}
+
+const texts = (events: JobEvent[]) => events.flatMap((e) => (e.type === 'token' ? e.t : []));
+const last = (events: JobEvent[]) => events[events.length - 1];
+
+describe('JobSubscription', () => {
+  it('passes events in order and ends at done', async () => {
+    const sub = new JobSubscription('j', () => {});
+    for (const e of [started(0), token(1, 'a'), token(2, 'b'), done(3)]) sub.deliver(e);
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['a', 'b']);
+    expect(last(events)?.type).toBe('done');
+  });
+
+  it('drops duplicates and swallows heartbeats', async () => {
+    const sub = new JobSubscription('j', () => {});
+    for (const e of [
+      started(0),
+      token(1, 'a'),
+      token(1, 'a'),
+      ev(2, 1, { type: 'heartbeat' }),
+      token(3, 'b'),
+      done(4),
+    ]) {
+      sub.deliver(e);
+    }
+    expect(texts(await drain(sub))).toEqual(['a', 'b']);
+  });
+
+  it('ends with an error on a gap instead of silently missing text', async () => {
+    const sub = new JobSubscription('j', () => {});
+    for (const e of [started(0), token(1, 'a'), token(3, 'c'), done(4)]) sub.deliver(e);
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['a']);
+    expect(last(events)).toMatchObject({ type: 'error', error: 'internal_error' });
+  });
+
+  it('follows a re-run that started before any text reached the client', async () => {
+    const sub = new JobSubscription('j', () => {});
+    for (const e of [started(0, 1), started(0, 2), token(1, 'x', 2), token(1, 'stale', 1), done(2, 2)])
+      sub.deliver(e);
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['x']);
+    expect(last(events)?.type).toBe('done');
+  });
+
+  it('refuses a re-run after text was relayed: worker_lost, never duplicated text', async () => {
+    const sub = new JobSubscription('j', () => {});
+    for (const e of [started(0, 1), token(1, 'a', 1), started(0, 2), token(1, 'a', 2), done(2, 2)])
+      sub.deliver(e);
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['a']);
+    expect(last(events)).toMatchObject({ type: 'error', error: 'worker_lost' });
+  });
+
+  it('unregisters itself once, when closed or drained', async () => {
+    let closed = 0;
+    const sub = new JobSubscription('j', () => closed++);
+    sub.deliver(started(0));
+    sub.deliver(done(1));
+    await drain(sub);
+    sub.close();
+    expect(closed).toBe(1);
+  });
+});

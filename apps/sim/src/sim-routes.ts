@@ -1,0 +1,39 @@
+import type { Route } from './context.ts';
+import { sendJson } from './errors.ts';
+
+/** `GET /metrics`: Prometheus text with vLLM's metric names. */
+export const metricsRoute: Route = {
+  method: 'GET',
+  path: '/metrics',
+  errorFormat: 'openai',
+  async handle(ctx, _req, res) {
+    const text = await ctx.metrics.render();
+    res.writeHead(200, {
+      'content-type': ctx.metrics.contentType,
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  },
+};
+
+/** `GET /sim/stats`: counters for tests (not part of vLLM). */
+export const statsRoute: Route = {
+  method: 'GET',
+  path: '/sim/stats',
+  errorFormat: 'openai',
+  handle(ctx, _req, res) {
+    sendJson(res, 200, ctx.stats.snapshot());
+  },
+};
+
+/** `POST /sim/stats/reset`: zeroes the counters and peakRunning; answers with the fresh stats. */
+export const statsResetRoute: Route = {
+  method: 'POST',
+  path: '/sim/stats/reset',
+  errorFormat: 'openai',
+  handle(ctx, req, res) {
+    req.resume();
+    ctx.stats.reset();
+    sendJson(res, 200, ctx.stats.snapshot());
+  },
+};

@@ -1,0 +1,46 @@
+import type { Scheduler } from './scheduler.ts';
+
+/** What `GET /sim/stats` returns; tests assert on it. */
+export interface SimStats {
+  running: number;
+  waiting: number;
+  peakRunning: number;
+  /** Generation requests received (chat completions + messages), errors included. */
+  requests: number;
+  /** Generations that ran to their end (stop, length or stop string). */
+  completed: number;
+  /** Requests whose client went away before the response finished. */
+  aborted: number;
+  /** Injected failures of every type. */
+  faults: number;
+}
+
+export class StatsCounters {
+  requests = 0;
+  completed = 0;
+  aborted = 0;
+  faults = 0;
+
+  constructor(private readonly scheduler: Scheduler) {}
+
+  snapshot(): SimStats {
+    return {
+      running: this.scheduler.running,
+      waiting: this.scheduler.waiting,
+      peakRunning: this.scheduler.peakRunning,
+      requests: this.requests,
+      completed: this.completed,
+      aborted: this.aborted,
+      faults: this.faults,
+    };
+  }
+
+  /** Counters to zero and peakRunning to the current load; running and waiting are live values. */
+  reset(): void {
+    this.requests = 0;
+    this.completed = 0;
+    this.aborted = 0;
+    this.faults = 0;
+    this.scheduler.resetPeak();
+  }
+}

@@ -1,0 +1,111 @@
+import { Agent } from 'node:http';
+import { postSSE } from '@llmgw/devkit';
+
+export interface StreamSample {
+  ok: boolean;
+  /** Request sent → first token frame, ms. */
+  ttftMs: number;
+  /** Gaps between consecutive token frames, ms. */
+  gaps: number[];
+  tokens: number;
+  totalMs: number;
+  error?: string;
+}
+
+export interface Target {
+  url: string;
+  body: (i: number) => unknown;
+  headers?: Record<string, string>;
+  /** Which `data:` payloads are tokens (the formats differ: seed frames vs OpenAI chunks). */
+  isToken: (data: string) => boolean;
+  /** Which payload ends a stream successfully. */
+  isEnd: (data: string) => boolean;
+}
+
+/** Seed `/chat` frames. */
+export const seedTarget = (
+  url: string,
+  body: (i: number) => unknown,
+  headers?: Record<string, string>,
+): Target => ({
+  url,
+  body,
+  headers,
+  isToken: (d) => d.startsWith('{"token"'),
+  isEnd: (d) => d === '[DONE]',
+});
+
+/** OpenAI chunks (the simulator directly, or the gateway's /v1 endpoint). */
+export const openAITarget = (
+  url: string,
+  body: (i: number) => unknown,
+  headers?: Record<string, string>,
+): Target => ({
+  url,
+  body,
+  headers,
+  isToken: (d) => d.includes('"content":"') && !d.includes('"content":""'),
+  isEnd: (d) => d === '[DONE]',
+});
+
+/**
+ * Runs `total` streaming requests, `concurrency` at a time, over keep-alive connections, and
+ * measures each on arrival of its frames. A request that does not end with the end frame counts
+ * as failed, with the reason.
+ */
+export async function runStreams(
+  target: Target,
+  total: number,
+  concurrency: number,
+): Promise<{ samples: StreamSample[]; wallMs: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const samples: StreamSample[] = [];
+  let next = 0;
+  const started = performance.now();
+  const lane = async () => {
+    while (next < total) {
+      const i = next++;
+      let first = 0;
+      let prev = 0;
+      const gaps: number[] = [];
+      let tokens = 0;
+      try {
+        const res = await postSSE(target.url, target.body(i), {
+          agent,
+          headers: target.headers,
+          onData: (data, at) => {
+            if (!target.isToken(data)) return;
+            tokens++;
+            if (first === 0) first = at;
+            else gaps.push(at - prev);
+            prev = at;
+            return undefined;
+          },
+        });
+        const last = res.data[res.data.length - 1];
+        const ok = res.status === 200 && last !== undefined && target.isEnd(last);
+        samples.push({
+          ok,
+          ttftMs: first ? first - res.startedAt : Number.NaN,
+          gaps,
+          tokens,
+          totalMs: res.endedAt - res.startedAt,
+          ...(!ok && { error: `status ${res.status}, last frame ${last ?? res.body.slice(0, 200)}` }),
+        });
+      } catch (err) {
+        samples.push({
+          ok: false,
+          ttftMs: Number.NaN,
+          gaps,
+          tokens,
+          totalMs: 0,
+          error: (err as Error).message,
+        });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  const wallMs = performance.now() - started;
+  agent.destroy();
+  return { samples, wallMs };
+}
