@@ -6,12 +6,16 @@ import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
 import type { ChatService } from './jobs/chat-service.ts';
 import { requestContext } from './middleware/request-context.ts';
+import type { ModelRegistry } from './models/registry.ts';
 import { errorBody, errorStyleFor } from './render-error.ts';
 import { registerChat } from './routes/chat.ts';
+import { registerModels } from './routes/models.ts';
+import { registerOpenAIChat } from './routes/openai-chat.ts';
 
 export interface AppDeps {
   log: Logger;
   chat: ChatService;
+  models: ModelRegistry;
   defaultModel: string;
   bodyLimitBytes: number;
 }
@@ -35,6 +39,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   );
 
   registerChat(app, deps);
+  registerOpenAIChat(app, deps);
+  registerModels(app, deps);
 
   app.notFound((c) =>
     renderError(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)),

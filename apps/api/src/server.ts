@@ -7,6 +7,7 @@ import type { ApiEnv } from './env.ts';
 import { ChatService } from './jobs/chat-service.ts';
 import { Dispatcher } from './jobs/dispatcher.ts';
 import { ReplyHub } from './jobs/reply-hub.ts';
+import { ModelRegistry } from './models/registry.ts';
 
 export interface ApiServer {
   url: string;
@@ -33,8 +34,15 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   });
   await hub.start();
   const dispatcher = new Dispatcher({ redis, keys, log });
-  const chat = new ChatService(hub, dispatcher, log);
-  const app = createApp({ log, chat, defaultModel: env.DEFAULT_MODEL, bodyLimitBytes: env.BODY_LIMIT_BYTES });
+  const models = new ModelRegistry(redis, keys);
+  const chat = new ChatService(hub, dispatcher, models, log);
+  const app = createApp({
+    log,
+    chat,
+    models,
+    defaultModel: env.DEFAULT_MODEL,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+  });
 
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));

@@ -10,6 +10,7 @@ import {
   redisUrl,
 } from '@llmgw/config';
 import { z } from 'zod';
+import { defaultHealthUrl } from './backend-probe.ts';
 
 /** Worker configuration; the README's configuration table documents each variable. */
 export const WorkerEnvSchema = z
@@ -26,6 +27,10 @@ export const WorkerEnvSchema = z
     WORKER_MODELS: csv(DEFAULT_MODEL).pipe(z.array(z.string().min(1)).min(1, 'at least one model')),
     /** The backend's batch size (vLLM --max-num-seqs): concurrent generations per model queue. */
     WORKER_CONCURRENCY: positiveInt(8),
+    /** Backend health endpoint probed with each registration heartbeat; default derived from LLM_BASE_URL. */
+    LLM_HEALTH_URL: z.url().optional(),
+    /** The worker's registration (for /v1/models, /health) expires this long after its last heartbeat. */
+    WORKER_TTL_MS: positiveInt(10_000),
     /** A heartbeat event goes to the client when a job has published nothing for this long. */
     HEARTBEAT_MS: positiveInt(2000),
     /** On SIGTERM, active jobs may finish for this long before they are cancelled. */

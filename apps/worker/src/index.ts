@@ -1,3 +1,3 @@
 export { type Backend, BackendError, createBackend } from './backends/index.ts';
 export { parseWorkerEnv, type WorkerEnv, WorkerEnvSchema } from './env.ts';
-export { WorkerService, type WorkerServiceOptions } from './service.ts';
+export { WorkerService, type WorkerServiceOptions, workerOptionsFromEnv } from './service.ts';

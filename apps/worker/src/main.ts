@@ -1,24 +1,13 @@
 import { loadEnvOrExit } from '@llmgw/config';
 import { createLogger, makeInstanceId } from '@llmgw/observability';
-import { createKeys } from '@llmgw/redis';
-import { createBackend } from './backends/index.ts';
 import { WorkerEnvSchema } from './env.ts';
-import { WorkerService } from './service.ts';
+import { WorkerService, workerOptionsFromEnv } from './service.ts';
 
 const env = loadEnvOrExit(WorkerEnvSchema);
 const instanceId = makeInstanceId('worker', env.INSTANCE_ID);
 const log = createLogger({ service: 'worker', instance: instanceId, level: env.LOG_LEVEL });
 
-const service = await WorkerService.start({
-  redisUrl: env.REDIS_URL,
-  keys: createKeys(env.KEY_PREFIX),
-  models: env.WORKER_MODELS,
-  concurrency: env.WORKER_CONCURRENCY,
-  backend: createBackend(env),
-  log,
-  instanceId,
-  heartbeatMs: env.HEARTBEAT_MS,
-}).catch((err: Error) => {
+const service = await WorkerService.start(workerOptionsFromEnv(env, log, instanceId)).catch((err: Error) => {
   log.fatal({ err: err.message }, 'startup_failed');
   process.exit(1);
 });

@@ -15,6 +15,8 @@ export interface ProcessorDeps {
   heartbeatMs: number;
   /** True for a job cancelled before its processor started. */
   isCancelled(jobId: string): boolean;
+  /** Counts running jobs (heartbeat, metrics). */
+  slots: { acquire(): void; release(): void };
 }
 
 export type ChatProcessor = (
@@ -47,6 +49,22 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     const abort = signal ?? new AbortController().signal;
     const queueWaitMs = Date.now() - data.enqueuedAt;
     log.info({ queue_wait_ms: queueWaitMs, attempt }, 'job_started');
+    deps.slots.acquire();
+    try {
+      return await run(data, jobId, attempt, abort, pub, log);
+    } finally {
+      deps.slots.release();
+    }
+  };
+
+  async function run(
+    data: ChatJob,
+    jobId: string,
+    attempt: number,
+    abort: AbortSignal,
+    pub: JobPublisher,
+    log: Logger,
+  ): Promise<ChatResult> {
     pub.started(deps.instanceId);
     if (deps.isCancelled(jobId)) {
       await pub.end({ type: 'error', error: 'cancelled', message: 'cancelled before start' });
@@ -80,7 +98,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       log.warn({ error_type: type, status: e.status, err: e.message }, 'job_failed');
       throw new UnrecoverableError(`${type}: ${e.message}`);
     }
-  };
+  }
 }
 
 function abortType(reason: unknown): 'cancelled' | 'worker_shutdown' {

@@ -1,10 +1,13 @@
 import type { Logger } from '@llmgw/observability';
 import { ControlMessage } from '@llmgw/protocol';
-import { createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
+import { createKeys, createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Backend } from './backends/backend.ts';
+import { createBackend } from './backends/index.ts';
 import { Cancellations } from './cancellations.ts';
+import type { WorkerEnv } from './env.ts';
+import { Heartbeat } from './heartbeat.ts';
 import { createProcessor } from './processor.ts';
 
 export interface WorkerServiceOptions {
@@ -16,6 +19,31 @@ export interface WorkerServiceOptions {
   log: Logger;
   instanceId: string;
   heartbeatMs: number;
+  /** Registration TTL: a worker that stops refreshing disappears from /v1/models after this. */
+  registrationTtlMs: number;
+  /** Backend health endpoint probed with every heartbeat (undefined: not probed). */
+  healthUrl: string | undefined;
+}
+
+/** Service options from the parsed environment (main.ts and tests build them the same way). */
+export function workerOptionsFromEnv(
+  env: WorkerEnv,
+  log: Logger,
+  instanceId: string,
+  backend: Backend = createBackend(env),
+): WorkerServiceOptions {
+  return {
+    redisUrl: env.REDIS_URL,
+    keys: createKeys(env.KEY_PREFIX),
+    models: env.WORKER_MODELS,
+    concurrency: env.WORKER_CONCURRENCY,
+    backend,
+    log,
+    instanceId,
+    heartbeatMs: env.HEARTBEAT_MS,
+    registrationTtlMs: env.WORKER_TTL_MS,
+    healthUrl: env.LLM_HEALTH_URL,
+  };
 }
 
 /**
@@ -27,6 +55,10 @@ export class WorkerService {
   private readonly workers: Worker[] = [];
   private readonly cancellations = new Cancellations();
   private closing: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+  /** Jobs running now, all models. */
+  busy = 0;
+  private heartbeat: Heartbeat | undefined;
 
   private constructor(
     private readonly opts: WorkerServiceOptions,
@@ -46,7 +78,28 @@ export class WorkerService {
     const service = new WorkerService(opts, bull, publisher, control);
     await service.listenForCancels();
     service.startWorkers();
+    await service.register();
     return service;
+  }
+
+  private async register(): Promise<void> {
+    const { opts } = this;
+    this.heartbeat = new Heartbeat({
+      redis: this.publisher,
+      keys: opts.keys,
+      log: opts.log,
+      ttlMs: opts.registrationTtlMs,
+      healthUrl: opts.healthUrl,
+      info: () => ({
+        instanceId: opts.instanceId,
+        models: opts.models,
+        concurrency: opts.concurrency,
+        provider: opts.backend.provider,
+        busy: this.busy,
+        startedAt: this.startedAt,
+      }),
+    });
+    await this.heartbeat.start();
   }
 
   private startWorkers(): void {
@@ -58,6 +111,14 @@ export class WorkerService {
       instanceId: opts.instanceId,
       heartbeatMs: opts.heartbeatMs,
       isCancelled: (id) => this.cancellations.has(id),
+      slots: {
+        acquire: () => {
+          this.busy++;
+        },
+        release: () => {
+          this.busy--;
+        },
+      },
     });
     for (const model of opts.models) {
       const worker = new Worker(opts.keys.queueName(model), process, {
@@ -98,6 +159,8 @@ export class WorkerService {
   close(graceMs = 30_000): Promise<void> {
     this.closing ??= (async () => {
       const { log } = this.opts;
+      // Deregister first: the api stops routing here while the running jobs finish.
+      await this.heartbeat?.stop();
       const closes = this.workers.map((w) => w.close());
       const timer = setTimeout(() => {
         log.warn('shutdown_grace_expired_cancelling_jobs');

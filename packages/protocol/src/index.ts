@@ -1,2 +1,3 @@
 export * from './events.ts';
 export * from './job.ts';
+export * from './worker-info.ts';

@@ -7,6 +7,10 @@
  *                                queue name `chat.<model, URI-encoded>` (BullMQ forbids `:` in names)
  *   P:reply:<instanceId>         pub/sub channel: job events for one api process
  *   P:control                    pub/sub channel: cancel messages every worker listens on
+ *   P:worker:<instanceId>        string (JSON WorkerInfo), PX = heartbeat TTL: a live worker
+ *   P:models                     set: every model a worker ever registered (404 vs 503)
+ *   P:model:<model>:workers      set: instance ids that registered the model (members whose
+ *                                worker key expired are dead and pruned by readers)
  *
  * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
  * anybody else's on a shared Redis.
@@ -21,6 +25,9 @@ export interface Keys {
   modelOfQueue(queueName: string): string | undefined;
   replyChannel(instanceId: string): string;
   readonly controlChannel: string;
+  worker(instanceId: string): string;
+  readonly models: string;
+  modelWorkers(model: string): string;
 }
 
 const QUEUE_PREFIX = 'chat.';
@@ -34,5 +41,8 @@ export function createKeys(prefix: string): Keys {
       name.startsWith(QUEUE_PREFIX) ? decodeURIComponent(name.slice(QUEUE_PREFIX.length)) : undefined,
     replyChannel: (instanceId) => `${prefix}:reply:${instanceId}`,
     controlChannel: `${prefix}:control`,
+    worker: (instanceId) => `${prefix}:worker:${instanceId}`,
+    models: `${prefix}:models`,
+    modelWorkers: (model) => `${prefix}:model:${encodeURIComponent(model)}:workers`,
   };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@llmgw/observability';
 import type { ChatJob, ChatMessage, DoneEvent, GenerationParams } from '@llmgw/protocol';
 import { ApiError, apiErrorFromJob } from '../errors.ts';
+import type { ModelRegistry } from '../models/registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { ReplyHub } from './reply-hub.ts';
 import type { JobSubscription } from './subscription.ts';
@@ -35,10 +36,17 @@ export class ChatService {
   constructor(
     private readonly hub: ReplyHub,
     private readonly dispatcher: Dispatcher,
+    private readonly models: ModelRegistry,
     private readonly log: Logger,
   ) {}
 
   async submit(input: ChatRequestInput): Promise<SubmittedChat> {
+    try {
+      await this.models.require(input.model);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw redisDown(err, this.log, input.requestId);
+    }
     const jobId = randomUUID();
     const enqueuedAt = Date.now();
     const job: ChatJob = {
@@ -59,10 +67,7 @@ export class ChatService {
       await this.dispatcher.enqueue(jobId, job);
     } catch (err) {
       sub.close();
-      this.log.warn({ err: (err as Error).message, request_id: input.requestId }, 'enqueue_failed');
-      throw new ApiError('service_unavailable', 'the queue is unavailable; retry shortly', {
-        headers: { 'Retry-After': '1' },
-      });
+      throw redisDown(err, this.log, input.requestId);
     }
     return { jobId, model: input.model, sub, enqueuedAt };
   }
@@ -92,4 +97,11 @@ export class ChatService {
     }
     throw new ApiError('internal_error', 'the job ended without a result');
   }
+}
+
+function redisDown(err: unknown, log: Logger, requestId: string): ApiError {
+  log.warn({ err: (err as Error).message, request_id: requestId }, 'queue_unavailable');
+  return new ApiError('service_unavailable', 'the queue is unavailable; retry shortly', {
+    headers: { 'Retry-After': '1' },
+  });
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createLogger, type Logger } from '@llmgw/observability';
 import { createKeys, createRedis, quitQuietly } from '@llmgw/redis';
 import { type SimOptions, type Simulator, startSimulator } from '@llmgw/sim';
-import { createBackend, parseWorkerEnv, WorkerService } from '@llmgw/worker';
+import { parseWorkerEnv, WorkerService, workerOptionsFromEnv } from '@llmgw/worker';
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { parseApiEnv } from '../env.ts';
@@ -56,16 +56,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ...extra,
     });
     const instanceId = `worker-${workers.length}-${randomUUID().slice(0, 6)}`;
-    const w = await WorkerService.start({
-      redisUrl: env.REDIS_URL,
-      keys: createKeys(env.KEY_PREFIX),
-      models: env.WORKER_MODELS,
-      concurrency: env.WORKER_CONCURRENCY,
-      backend: createBackend(env),
-      log: createLogger({ service: 'worker', instance: instanceId, level: 'debug', destination: logs }),
-      instanceId,
-      heartbeatMs: env.HEARTBEAT_MS,
+    const workerLog = createLogger({
+      service: 'worker',
+      instance: instanceId,
+      level: 'debug',
+      destination: logs,
     });
+    const w = await WorkerService.start(workerOptionsFromEnv(env, workerLog, instanceId));
     workers.push(w);
     return w;
   };

@@ -1,4 +1,5 @@
 import type { WorkerEnv } from '../env.ts';
+import { createAnthropicBackend } from './anthropic.ts';
 import type { Backend } from './backend.ts';
 import { createOpenAIBackend } from './openai.ts';
 
@@ -17,6 +18,10 @@ export function createBackend(
         timeoutMs: env.LLM_TIMEOUT_MS,
       });
     case 'anthropic':
-      throw new Error('LLM_PROVIDER=anthropic is not implemented yet');
+      return createAnthropicBackend({
+        baseURL: env.LLM_BASE_URL,
+        apiKey: env.LLM_API_KEY,
+        timeoutMs: env.LLM_TIMEOUT_MS,
+      });
   }
 }

@@ -12,9 +12,8 @@ export function mapBackendError(err: unknown, signal: AbortSignal, partialUsage?
   const e = err as { name?: string; status?: unknown; message?: string; constructor?: { name?: string } };
   const cls = e?.constructor?.name ?? e?.name ?? '';
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  if (signal.aborted || cls === 'APIUserAbortError' || e?.name === 'AbortError') {
-    return new BackendError('cancelled', 'generation cancelled', undefined, partialUsage);
-  }
+  if (signal.aborted || cls === 'APIUserAbortError' || e?.name === 'AbortError')
+    return cancelled(partialUsage);
   if (cls === 'APIConnectionTimeoutError')
     return new BackendError('backend_timeout', message, undefined, partialUsage);
   if (cls === 'APIConnectionError')
@@ -31,3 +30,6 @@ function typeFromStatus(status: number): ErrorType {
   if (status >= 400 && status < 500) return 'backend_bad_request';
   return 'backend_error';
 }
+
+export const cancelled = (partialUsage?: Usage): BackendError =>
+  new BackendError('cancelled', 'generation cancelled', undefined, partialUsage);

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import type { Backend, GenerateHooks, GenerateRequest, GenerateResult } from './backend.ts';
-import { mapBackendError } from './map-error.ts';
+import { cancelled, mapBackendError } from './map-error.ts';
 
 export interface OpenAIBackendOptions {
   baseURL: string;
@@ -75,6 +75,8 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): Backend {
       } catch (err) {
         throw mapBackendError(err, hooks.signal, { promptTokens: 0, completionTokens });
       }
+      // The SDK ends the iteration quietly when the signal aborts: that is a cancellation, not an answer.
+      if (hooks.signal.aborted) throw cancelled({ promptTokens: 0, completionTokens });
       return { finishReason, usage: usage ?? { promptTokens: 0, completionTokens }, ttftMs };
     },
   };

@@ -1,0 +1,84 @@
+import { WorkerInfo } from '@llmgw/protocol';
+import type { Keys } from '@llmgw/redis';
+import type { Redis } from 'ioredis';
+import { ApiError } from '../errors.ts';
+
+export interface RegistrySnapshot {
+  /** Live workers by model (models with none are absent). */
+  live: Map<string, WorkerInfo[]>;
+  /** Every model a worker ever registered. */
+  known: Set<string>;
+  workers: WorkerInfo[];
+  takenAt: number;
+}
+
+/**
+ * The api's read side of worker registration (see apps/worker/src/heartbeat.ts): which models
+ * have a live worker. Read at most once per `cacheMs` per process — it sits on the request path
+ * and answers the same for every request in that window.
+ */
+export class ModelRegistry {
+  private cached: RegistrySnapshot | undefined;
+  private refreshing: Promise<RegistrySnapshot> | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly cacheMs = 1000,
+  ) {}
+
+  async snapshot(): Promise<RegistrySnapshot> {
+    if (this.cached && Date.now() - this.cached.takenAt < this.cacheMs) return this.cached;
+    this.refreshing ??= this.read().finally(() => {
+      this.refreshing = undefined;
+    });
+    this.cached = await this.refreshing;
+    return this.cached;
+  }
+
+  /** Throws 404 `model_not_found` or 503 `model_unavailable` unless a live worker serves `model`. */
+  async require(model: string): Promise<void> {
+    const snap = await this.snapshot();
+    if (snap.live.has(model)) return;
+    if (snap.known.has(model)) {
+      throw new ApiError(
+        'model_unavailable',
+        `no worker serving model '${model}' is alive right now; retry shortly`,
+        {
+          param: 'model',
+          headers: { 'Retry-After': '5' },
+        },
+      );
+    }
+    throw new ApiError('model_not_found', `The model '${model}' does not exist`, { param: 'model' });
+  }
+
+  private async read(): Promise<RegistrySnapshot> {
+    const { redis, keys } = this;
+    const models = await redis.smembers(keys.models);
+    const known = new Set(models);
+    const live = new Map<string, WorkerInfo[]>();
+    const workers: WorkerInfo[] = [];
+    if (models.length === 0) return { live, known, workers, takenAt: Date.now() };
+
+    const memberLists = await Promise.all(models.map((m) => redis.smembers(keys.modelWorkers(m))));
+    const ids = [...new Set(memberLists.flat())];
+    const raw = ids.length > 0 ? await redis.mget(...ids.map((id) => keys.worker(id))) : [];
+    const byId = new Map<string, WorkerInfo>();
+    raw.forEach((value, i) => {
+      if (value === null) return;
+      const parsed = WorkerInfo.safeParse(JSON.parse(value));
+      if (parsed.success) byId.set(ids[i]!, parsed.data);
+    });
+    workers.push(...byId.values());
+    models.forEach((model, i) => {
+      const members = memberLists[i] ?? [];
+      const alive = members.flatMap((id) => byId.get(id) ?? []);
+      if (alive.length > 0) live.set(model, alive);
+      // Workers that died without deregistering: prune, best effort.
+      const dead = members.filter((id) => !byId.has(id));
+      if (dead.length > 0) redis.srem(keys.modelWorkers(model), ...dead).catch(() => {});
+    });
+    return { live, known, workers, takenAt: Date.now() };
+  }
+}

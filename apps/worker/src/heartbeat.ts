@@ -1,0 +1,73 @@
+import type { Logger } from '@llmgw/observability';
+import type { BackendHealth, WorkerInfo } from '@llmgw/protocol';
+import type { Keys } from '@llmgw/redis';
+import type { Redis } from 'ioredis';
+import { probeBackend } from './backend-probe.ts';
+
+export interface HeartbeatOptions {
+  redis: Redis;
+  keys: Keys;
+  log: Logger;
+  ttlMs: number;
+  healthUrl: string | undefined;
+  info: () => Omit<WorkerInfo, 'backend' | 'heartbeatAt'>;
+}
+
+/**
+ * Registers this worker and the models it serves, and keeps the registration alive: every
+ * ttl/3 it probes the backend and rewrites its key with a fresh TTL. A worker that dies simply
+ * stops refreshing, and its key expires within the TTL; a clean stop removes it at once.
+ */
+export class Heartbeat {
+  private timer: NodeJS.Timeout | undefined;
+  private last: BackendHealth = { status: 'unknown', checkedAt: 0 };
+  private beating: Promise<void> | undefined;
+
+  constructor(private readonly opts: HeartbeatOptions) {}
+
+  get backend(): BackendHealth {
+    return this.last;
+  }
+
+  async start(): Promise<void> {
+    await this.beat();
+    this.timer = setInterval(
+      () => {
+        this.beating ??= this.beat().finally(() => {
+          this.beating = undefined;
+        });
+      },
+      Math.max(100, Math.floor(this.opts.ttlMs / 3)),
+    );
+    this.timer.unref();
+  }
+
+  private async beat(): Promise<void> {
+    const { redis, keys, ttlMs } = this.opts;
+    this.last = await probeBackend(this.opts.healthUrl);
+    const info: WorkerInfo = { ...this.opts.info(), backend: this.last, heartbeatAt: Date.now() };
+    const tx = redis.multi().set(keys.worker(info.instanceId), JSON.stringify(info), 'PX', ttlMs);
+    for (const model of info.models)
+      tx.sadd(keys.models, model).sadd(keys.modelWorkers(model), info.instanceId);
+    try {
+      await tx.exec();
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'heartbeat_failed');
+    }
+  }
+
+  /** Deregisters at once (clean shutdown). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beating;
+    const { redis, keys } = this.opts;
+    const info = this.opts.info();
+    const tx = redis.multi().del(keys.worker(info.instanceId));
+    for (const model of info.models) tx.srem(keys.modelWorkers(model), info.instanceId);
+    try {
+      await tx.exec();
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'deregister_failed');
+    }
+  }
+}
