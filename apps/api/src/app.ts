@@ -4,11 +4,13 @@ import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
+import type { HealthDeps } from './health/checks.ts';
 import type { ChatService } from './jobs/chat-service.ts';
 import { requestContext } from './middleware/request-context.ts';
 import type { ModelRegistry } from './models/registry.ts';
 import { errorBody, errorStyleFor } from './render-error.ts';
 import { registerChat } from './routes/chat.ts';
+import { registerHealth } from './routes/health.ts';
 import { registerModels } from './routes/models.ts';
 import { registerOpenAIChat } from './routes/openai-chat.ts';
 
@@ -16,6 +18,7 @@ export interface AppDeps {
   log: Logger;
   chat: ChatService;
   models: ModelRegistry;
+  health: HealthDeps;
   defaultModel: string;
   bodyLimitBytes: number;
 }
@@ -38,6 +41,7 @@ export function createApp(deps: AppDeps): GatewayApp {
     }),
   );
 
+  registerHealth(app, deps);
   registerChat(app, deps);
   registerOpenAIChat(app, deps);
   registerModels(app, deps);

@@ -25,6 +25,16 @@ export const ApiEnvSchema = z.object({
    * its client gets an error frame. Workers send heartbeats every HEARTBEAT_MS (2 s by default).
    */
   JOB_SILENCE_TIMEOUT_MS: positiveInt(10_000),
+  /** Refuse new requests (503 server_overloaded) when this many jobs already wait for the model. */
+  QUEUE_MAX_WAITING: positiveInt(24),
+  /** /ready answers 503 when more jobs than this wait (all models). */
+  READY_MAX_WAITING: positiveInt(16),
+  /** A job not started within this long is removed; its client gets 503 queue_timeout. */
+  QUEUE_TIMEOUT_MS: positiveInt(30_000),
+  /** How often a waiting streaming client is told its queue position. */
+  QUEUE_POSITION_INTERVAL_MS: positiveInt(1000),
+  /** Starvation guard: a job waiting this long is raised to the top priority. */
+  PRIORITY_AGING_MS: positiveInt(10_000),
   /** On SIGTERM, open streams may finish for this long; the rest end with an error frame. */
   SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
   INSTANCE_ID: z.string().optional(),

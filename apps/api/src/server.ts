@@ -6,6 +6,7 @@ import { createApp } from './app.ts';
 import type { ApiEnv } from './env.ts';
 import { ChatService } from './jobs/chat-service.ts';
 import { Dispatcher } from './jobs/dispatcher.ts';
+import { QueueWatch } from './jobs/queue-watch.ts';
 import { ReplyHub } from './jobs/reply-hub.ts';
 import { ModelRegistry } from './models/registry.ts';
 
@@ -26,20 +27,50 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   for (const c of [redis, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
   await Promise.all([waitReady(redis), waitReady(subscriber)]);
 
+  const dispatcher = new Dispatcher({ redis, keys, log });
   const hub = new ReplyHub({
     subscriber,
     channel: keys.replyChannel(instanceId),
     log,
     silenceTimeoutMs: env.JOB_SILENCE_TIMEOUT_MS,
+    onOrphan: (jobId) => {
+      log.info({ job_id: jobId }, 'orphan_job_cancelled');
+      dispatcher.signalCancel(jobId, 'orphaned').catch(() => {});
+    },
   });
   await hub.start();
-  const dispatcher = new Dispatcher({ redis, keys, log });
   const models = new ModelRegistry(redis, keys);
-  const chat = new ChatService(hub, dispatcher, models, log);
+  const watch = new QueueWatch({
+    dispatcher,
+    log,
+    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
+    positionIntervalMs: env.QUEUE_POSITION_INTERVAL_MS,
+    agingMs: env.PRIORITY_AGING_MS,
+  });
+  const chat = new ChatService({
+    hub,
+    dispatcher,
+    models,
+    watch,
+    log,
+    queueMaxWaiting: env.QUEUE_MAX_WAITING,
+    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
+  });
+  let shuttingDown = false;
+  const health = {
+    redis,
+    models,
+    dispatcher,
+    // Probes must answer within 100 ms even while Redis hangs.
+    timeoutMs: 80,
+    readyMaxWaiting: env.READY_MAX_WAITING,
+    isShuttingDown: () => shuttingDown,
+  };
   const app = createApp({
     log,
     chat,
     models,
+    health,
     defaultModel: env.DEFAULT_MODEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
   });
@@ -57,10 +88,12 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     port,
     close() {
       closing ??= (async () => {
+        shuttingDown = true;
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           if ('closeAllConnections' in server) server.closeAllConnections();
         });
+        watch.stop();
         await hub.stop();
         await dispatcher.close();
         await quitQuietly(subscriber);

@@ -31,6 +31,16 @@ export const WorkerEnvSchema = z
     LLM_HEALTH_URL: z.url().optional(),
     /** The worker's registration (for /v1/models, /health) expires this long after its last heartbeat. */
     WORKER_TTL_MS: positiveInt(10_000),
+    /**
+     * Optional hard cap on concurrent generations per model across all workers (BullMQ global
+     * concurrency, stored in Redis). 0 = no cap beyond the sum of worker slots.
+     */
+    MODEL_MAX_CONCURRENCY: nonNegativeInt(0),
+    /**
+     * BullMQ job lock. A worker that dies holds its jobs (and their global slots) until the lock
+     * expires and the stalled-job check, every half of this, hands them to another worker.
+     */
+    JOB_LOCK_MS: positiveInt(15_000),
     /** A heartbeat event goes to the client when a job has published nothing for this long. */
     HEARTBEAT_MS: positiveInt(2000),
     /** On SIGTERM, active jobs may finish for this long before they are cancelled. */

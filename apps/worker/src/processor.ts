@@ -65,15 +65,33 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     pub: JobPublisher,
     log: Logger,
   ): Promise<ChatResult> {
-    pub.started(deps.instanceId);
+    if (data.deadline !== undefined && Date.now() > data.deadline) {
+      // The api has told its client `queue_timeout` already (or is about to): never start it.
+      await pub.end({
+        type: 'error',
+        error: 'queue_timeout',
+        message: 'waited in the queue past its deadline',
+      });
+      log.info('job_expired');
+      throw new UnrecoverableError('queue_timeout');
+    }
     if (deps.isCancelled(jobId)) {
       await pub.end({ type: 'error', error: 'cancelled', message: 'cancelled before start' });
       throw new UnrecoverableError('cancelled before start');
     }
+    // The `started` publish goes out while the backend request starts (no added latency); if it
+    // reaches nobody, the client's api process is gone and the generation is aborted.
+    const gone = new AbortController();
+    pub.onGone = () => {
+      log.info('reply_channel_gone');
+      gone.abort('client_gone');
+    };
+    pub.started(deps.instanceId);
+    const signal = AbortSignal.any([abort, gone.signal]);
     try {
       const result = await deps.backend.generate(
         { model: data.model, messages: data.messages, params: data.params },
-        { signal: abort, onToken: (t) => pub.token(t) },
+        { signal, onToken: (t) => pub.token(t) },
       );
       await pub.end({
         type: 'done',
@@ -92,8 +110,8 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       );
       return { finishReason: result.finishReason, usage: result.usage };
     } catch (err) {
-      const e = err instanceof BackendError ? err : mapBackendError(err, abort);
-      const type = abort.aborted ? abortType(abort.reason) : e.type;
+      const e = err instanceof BackendError ? err : mapBackendError(err, signal);
+      const type = signal.aborted ? abortType(signal.reason) : e.type;
       await pub.end({ type: 'error', error: type, message: e.message, usage: e.partialUsage });
       log.warn({ error_type: type, status: e.status, err: e.message }, 'job_failed');
       throw new UnrecoverableError(`${type}: ${e.message}`);

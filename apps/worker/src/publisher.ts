@@ -30,6 +30,12 @@ export class JobPublisher {
     private readonly heartbeatMs: number,
   ) {}
 
+  /**
+   * Called when a publish reached no subscriber: the api process that owns the stream is gone
+   * (crashed or restarted), so nobody will read what this job generates.
+   */
+  onGone: (() => void) | undefined;
+
   started(worker: string): void {
     this.send({ type: 'started', worker });
     this.armHeartbeat();
@@ -78,7 +84,8 @@ export class JobPublisher {
   private async send(body: DistributiveOmit<JobEvent, 'id' | 'seq' | 'attempt'>): Promise<void> {
     const event = { id: this.jobId, seq: this.seq++, attempt: this.attempt, ...body } as JobEvent;
     try {
-      await this.redis.publish(this.channel, encodeEvent(event));
+      const receivers = await this.redis.publish(this.channel, encodeEvent(event));
+      if (receivers === 0 && !this.ended) this.onGone?.();
     } catch (err) {
       // The api notices the gap (sequence numbers) or the silence (heartbeats) and tells its client.
       this.log.warn({ err, job_id: this.jobId, event: body.type }, 'publish_failed');

@@ -1,7 +1,7 @@
 import type { Logger } from '@llmgw/observability';
 import { ControlMessage } from '@llmgw/protocol';
 import { createKeys, createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Backend } from './backends/backend.ts';
 import { createBackend } from './backends/index.ts';
@@ -23,6 +23,9 @@ export interface WorkerServiceOptions {
   registrationTtlMs: number;
   /** Backend health endpoint probed with every heartbeat (undefined: not probed). */
   healthUrl: string | undefined;
+  /** 0 = no global cap. */
+  modelMaxConcurrency: number;
+  lockMs: number;
 }
 
 /** Service options from the parsed environment (main.ts and tests build them the same way). */
@@ -43,6 +46,8 @@ export function workerOptionsFromEnv(
     heartbeatMs: env.HEARTBEAT_MS,
     registrationTtlMs: env.WORKER_TTL_MS,
     healthUrl: env.LLM_HEALTH_URL,
+    modelMaxConcurrency: env.MODEL_MAX_CONCURRENCY,
+    lockMs: env.JOB_LOCK_MS,
   };
 }
 
@@ -77,6 +82,7 @@ export class WorkerService {
     await Promise.all([waitReady(bull), waitReady(publisher), waitReady(control)]);
     const service = new WorkerService(opts, bull, publisher, control);
     await service.listenForCancels();
+    if (opts.modelMaxConcurrency > 0) await service.capGlobalConcurrency();
     service.startWorkers();
     await service.register();
     return service;
@@ -100,6 +106,22 @@ export class WorkerService {
       }),
     });
     await this.heartbeat.start();
+  }
+
+  /** MODEL_MAX_CONCURRENCY: a hard cap per model, held in Redis, across every worker. */
+  private async capGlobalConcurrency(): Promise<void> {
+    const { opts } = this;
+    for (const model of opts.models) {
+      const queue = new Queue(opts.keys.queueName(model), {
+        connection: this.bullConnection,
+        prefix: opts.keys.bullPrefix,
+      });
+      try {
+        await queue.setGlobalConcurrency(opts.modelMaxConcurrency);
+      } finally {
+        await queue.close();
+      }
+    }
   }
 
   private startWorkers(): void {
@@ -126,6 +148,11 @@ export class WorkerService {
         prefix: opts.keys.bullPrefix,
         concurrency: opts.concurrency,
         name: opts.instanceId,
+        lockDuration: opts.lockMs,
+        stalledInterval: Math.max(1000, Math.floor(opts.lockMs / 2)),
+        // A job re-run after its worker died may stream again only if no text reached the client
+        // (the api decides by the attempt number); once is enough.
+        maxStalledCount: 1,
       });
       worker.on('error', (err) => opts.log.error({ err: err.message, model }, 'worker_error'));
       this.workers.push(worker);

@@ -5,6 +5,8 @@ export interface SSEOptions {
   agent?: Agent;
   /** Called for each `data:` payload as it arrives; return true to disconnect right there. */
   onData?: (data: string, at: number) => boolean | undefined;
+  /** Called for each comment line (`: …`) as it arrives; return true to disconnect. */
+  onComment?: (comment: string, at: number) => boolean | undefined;
   /** Raw body instead of JSON.stringify(body) (bad-input tests). */
   rawBody?: string;
   /** Destroy the connection after this many ms (a client that gives up). */
@@ -88,7 +90,16 @@ export function postSSE(url: string, body: unknown, opts: SSEOptions = {}): Prom
             for (const line of block.split('\n')) {
               if (line.startsWith('data:'))
                 data = (data === undefined ? '' : `${data}\n`) + line.slice(line[5] === ' ' ? 6 : 5);
-              else if (line.startsWith(':')) result.comments.push(line.slice(1).trim());
+              else if (line.startsWith(':')) {
+                const comment = line.slice(1).trim();
+                result.comments.push(comment);
+                if (opts.onComment?.(comment, at)) {
+                  result.disconnected = true;
+                  req.destroy();
+                  finish();
+                  return;
+                }
+              }
             }
             if (data !== undefined) {
               result.data.push(data);

@@ -47,7 +47,14 @@ export const ErrorEvent = z.object({
   usage: Usage.optional(),
 });
 
+/**
+ * Queue position of a job still waiting (1 = next to start). Produced by the api itself from
+ * Redis, not published by workers: a waiting job has no worker yet.
+ */
+export const QueuedEvent = z.object({ ...base, type: z.literal('queued'), position: z.number().int() });
+
 export const JobEvent = z.discriminatedUnion('type', [
+  QueuedEvent,
   StartedEvent,
   TokenEvent,
   HeartbeatEvent,
@@ -56,6 +63,7 @@ export const JobEvent = z.discriminatedUnion('type', [
 ]);
 export type JobEvent = z.infer<typeof JobEvent>;
 export type StartedEvent = z.infer<typeof StartedEvent>;
+export type QueuedEvent = z.infer<typeof QueuedEvent>;
 export type TokenEvent = z.infer<typeof TokenEvent>;
 export type DoneEvent = z.infer<typeof DoneEvent>;
 export type ErrorEvent = z.infer<typeof ErrorEvent>;

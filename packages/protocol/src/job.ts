@@ -41,6 +41,8 @@ export const ChatJob = z.object({
   tier: z.string().optional(),
   /** Epoch ms when the api enqueued the job; the worker measures queue wait from it. */
   enqueuedAt: z.number(),
+  /** Epoch ms after which the job must not start (QUEUE_TIMEOUT_MS): its client has been told. */
+  deadline: z.number().optional(),
 });
 export type ChatJob = z.infer<typeof ChatJob>;
 

@@ -4,6 +4,8 @@ import type { ChatJob, ChatMessage, DoneEvent, GenerationParams } from '@llmgw/p
 import { ApiError, apiErrorFromJob } from '../errors.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { priorityOf } from './priority.ts';
+import type { QueueWatch } from './queue-watch.ts';
 import type { ReplyHub } from './reply-hub.ts';
 import type { JobSubscription } from './subscription.ts';
 
@@ -28,30 +30,54 @@ export interface CollectedChat {
   done: DoneEvent;
 }
 
+export interface ChatServiceOptions {
+  hub: ReplyHub;
+  dispatcher: Dispatcher;
+  models: ModelRegistry;
+  watch: QueueWatch;
+  log: Logger;
+  /** Refuse with 503 server_overloaded when this many jobs already wait for the model. */
+  queueMaxWaiting: number;
+  queueTimeoutMs: number;
+}
+
+/** Seconds a client refused for overload is asked to wait before retrying. */
+const OVERLOAD_RETRY_AFTER_S = 2;
+
 /**
- * What both chat endpoints share: put a job on its model's queue with the reply channel
- * subscribed first, and cancel it when the client leaves.
+ * What both chat endpoints share: admission (model served, queue not over its depth), the job
+ * on its model's queue with the reply channel subscribed first, and cancellation when the
+ * client leaves.
  */
 export class ChatService {
-  constructor(
-    private readonly hub: ReplyHub,
-    private readonly dispatcher: Dispatcher,
-    private readonly models: ModelRegistry,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly opts: ChatServiceOptions) {}
 
   async submit(input: ChatRequestInput): Promise<SubmittedChat> {
+    const { hub, dispatcher, models, log } = this.opts;
+    let waiting: number;
     try {
-      await this.models.require(input.model);
+      await models.require(input.model);
+      waiting = await dispatcher.waiting(input.model);
     } catch (err) {
       if (err instanceof ApiError) throw err;
-      throw redisDown(err, this.log, input.requestId);
+      throw redisDown(err, log, input.requestId);
+    }
+    if (waiting >= this.opts.queueMaxWaiting) {
+      throw new ApiError(
+        'server_overloaded',
+        `${waiting} requests are already waiting for model '${input.model}'`,
+        {
+          details: { queue_depth: waiting },
+          headers: { 'Retry-After': String(OVERLOAD_RETRY_AFTER_S) },
+        },
+      );
     }
     const jobId = randomUUID();
     const enqueuedAt = Date.now();
+    const priority = priorityOf(input.tier);
     const job: ChatJob = {
       v: 1,
-      replyTo: this.hub.channel,
+      replyTo: hub.channel,
       requestId: input.requestId,
       model: input.model,
       messages: input.messages,
@@ -59,17 +85,22 @@ export class ChatService {
       userId: input.userId,
       tier: input.tier,
       enqueuedAt,
+      deadline: enqueuedAt + this.opts.queueTimeoutMs,
     };
     // Subscribe before enqueue: the hub already listens on this process's channel, and the
     // subscription exists before any worker can see the job.
-    const sub = this.hub.open(jobId);
+    const sub = hub.open(jobId);
     try {
-      await this.dispatcher.enqueue(jobId, job);
+      await dispatcher.enqueue(jobId, job, { priority });
     } catch (err) {
       sub.close();
-      throw redisDown(err, this.log, input.requestId);
+      throw redisDown(err, log, input.requestId);
     }
-    return { jobId, model: input.model, sub, enqueuedAt };
+    const chat = { jobId, model: input.model, sub, enqueuedAt };
+    this.opts.watch.watch(chat, priority);
+    // Others were waiting: tell the client where it stands now rather than at the next tick.
+    if (waiting > 0) sub.queued(waiting + 1);
+    return chat;
   }
 
   /** The client disconnected before the end: stop the job wherever it is. */
@@ -79,9 +110,9 @@ export class ChatService {
       return;
     }
     chat.sub.close();
-    this.dispatcher.cancel(chat.model, chat.jobId, reason).then(
-      (how) => this.log.info({ job_id: chat.jobId, how, reason }, 'job_abandoned'),
-      (err: Error) => this.log.warn({ job_id: chat.jobId, err: err.message }, 'cancel_failed'),
+    this.opts.dispatcher.cancel(chat.model, chat.jobId, reason).then(
+      (how) => this.opts.log.info({ job_id: chat.jobId, how, reason }, 'job_abandoned'),
+      (err: Error) => this.opts.log.warn({ job_id: chat.jobId, err: err.message }, 'cancel_failed'),
     );
   }
 

@@ -1,5 +1,5 @@
 import type { Logger } from '@llmgw/observability';
-import type { ChatJob } from '@llmgw/protocol';
+import type { ChatJob, ControlMessage } from '@llmgw/protocol';
 import type { Keys } from '@llmgw/redis';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -49,6 +49,49 @@ export class Dispatcher {
     });
   }
 
+  /** Jobs waiting to start in a model's queue, from Redis (every api replica sees the same). */
+  async waiting(model: string): Promise<number> {
+    // BullMQ ≥ 5 keeps a paused queue's jobs in `wait` too (the pause is a flag).
+    const c = await this.queue(model).getJobCounts('wait', 'prioritized');
+    return (c.wait ?? 0) + (c.prioritized ?? 0);
+  }
+
+  /**
+   * Queue positions (1 = next to start) of waiting jobs, in one round trip; undefined for a job
+   * that is no longer waiting. BullMQ takes plain jobs from the right end of its `wait` list, and
+   * prioritized jobs only when that list is empty, lowest score first.
+   */
+  async positions(jobs: { model: string; jobId: string }[]): Promise<(number | undefined)[]> {
+    if (jobs.length === 0) return [];
+    const pipe = this.opts.redis.pipeline();
+    for (const { model, jobId } of jobs) {
+      const { keys } = this.queue(model);
+      pipe.llen(keys.wait!).lpos(keys.wait!, jobId).zrank(keys.prioritized!, jobId);
+    }
+    const res = (await pipe.exec()) ?? [];
+    return jobs.map((_, i) => {
+      const llen = Number(res[i * 3]?.[1] ?? 0);
+      const lpos = res[i * 3 + 1]?.[1] as number | null;
+      const zrank = res[i * 3 + 2]?.[1] as number | null;
+      if (lpos !== null && lpos !== undefined) return llen - lpos;
+      if (zrank !== null && zrank !== undefined) return llen + zrank + 1;
+      return undefined;
+    });
+  }
+
+  /** Raises a waiting job's priority (the starvation guard); false if the job is gone. */
+  async promote(model: string, jobId: string, priority: number): Promise<boolean> {
+    const job = await this.queue(model).getJob(jobId);
+    if (!job) return false;
+    await job.changePriority({ priority });
+    return true;
+  }
+
+  /** Removes a job only if it has not started; true when removed. */
+  async removeWaiting(model: string, jobId: string): Promise<boolean> {
+    return (await this.queue(model).remove(jobId)) === 1;
+  }
+
   /**
    * The client went away: a waiting job is removed; an active one (remove answers 0, it is
    * locked) is aborted by the worker that owns it, told through the control channel.
@@ -56,11 +99,14 @@ export class Dispatcher {
   async cancel(model: string, jobId: string, reason: string): Promise<'removed' | 'signalled'> {
     const removed = await this.queue(model).remove(jobId);
     if (removed === 1) return 'removed';
-    await this.opts.redis.publish(
-      this.opts.keys.controlChannel,
-      JSON.stringify({ type: 'cancel', id: jobId, reason }),
-    );
+    await this.signalCancel(jobId, reason);
     return 'signalled';
+  }
+
+  /** Tells every worker to abort `jobId`; the one running it does. */
+  async signalCancel(jobId: string, reason: string): Promise<void> {
+    const msg: ControlMessage = { type: 'cancel', id: jobId, reason };
+    await this.opts.redis.publish(this.opts.keys.controlChannel, JSON.stringify(msg));
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,8 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, service: ChatS
       let out = '';
       for (const ev of batch) {
         if (ev.type === 'token') out += format.tokens(ev.t);
+        // A comment line: the frame formats of both endpoints stay exactly as specified.
+        else if (ev.type === 'queued') out += `: queued position=${ev.position}\n\n`;
         else if (ev.type === 'done') {
           out += format.done(ev);
           c.set('tokens', { prompt: ev.usage.promptTokens, completion: ev.usage.completionTokens });

@@ -10,6 +10,11 @@ export interface ReplyHubOptions {
   log: Logger;
   /** A started job silent for longer than this is declared lost. */
   silenceTimeoutMs: number;
+  /**
+   * A job of ours is generating for nobody (its client left, or its stream was ended by the
+   * watchdog before a re-run): stop it, so it does not hold a GPU slot.
+   */
+  onOrphan?: (jobId: string) => void;
 }
 
 /**
@@ -20,6 +25,8 @@ export interface ReplyHubOptions {
 export class ReplyHub {
   private readonly subs = new Map<string, JobSubscription>();
   private watchdog: NodeJS.Timeout | undefined;
+  /** Orphans already reported, so one job's token stream triggers one cancel. */
+  private readonly orphans = new Set<string>();
 
   constructor(private readonly opts: ReplyHubOptions) {}
 
@@ -40,7 +47,13 @@ export class ReplyHub {
         this.opts.log.warn({ channel }, 'undecodable_event');
         return;
       }
-      this.subs.get(ev.id)?.deliver(ev);
+      const sub = this.subs.get(ev.id);
+      if (sub) sub.deliver(ev);
+      else if ((ev.type === 'started' || ev.type === 'token') && !this.orphans.has(ev.id)) {
+        this.orphans.add(ev.id);
+        if (this.orphans.size > 10_000) this.orphans.clear();
+        this.opts.onOrphan?.(ev.id);
+      }
     });
     await subscriber.subscribe(channel);
     const tick = Math.min(1000, Math.max(50, Math.floor(this.opts.silenceTimeoutMs / 4)));

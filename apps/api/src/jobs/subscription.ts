@@ -60,6 +60,12 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     this.push(ev);
   }
 
+  /** A queue position update for a job that has not started (api-local, no sequence number). */
+  queued(position: number): void {
+    if (this.ended || this.started) return;
+    this.push({ id: this.jobId, seq: -1, attempt: this.attempt, type: 'queued', position });
+  }
+
   /** Ends the stream with an error of the gateway's own (watchdog, shutdown, lost events). */
   fail(error: ErrorType, message: string): void {
     if (this.ended) return;

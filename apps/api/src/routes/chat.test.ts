@@ -27,7 +27,8 @@ async function queueCounts(stack: Stack, model = DEFAULT_MODEL) {
 describe('POST /chat through the queue', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ sim: { ttftMs: 5, itlMs: 2 } });
+    // Room for 50 concurrent streams: admission control has its own tests.
+    stack = await startStack({ sim: { ttftMs: 5, itlMs: 2 }, api: { QUEUE_MAX_WAITING: '100' } });
   });
   afterAll(() => stack?.close());
 

@@ -1,0 +1,127 @@
+import type { WorkerInfo } from '@llmgw/protocol';
+import type { Redis } from 'ioredis';
+import type { Dispatcher } from '../jobs/dispatcher.ts';
+import type { ModelRegistry } from '../models/registry.ts';
+
+export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
+
+export interface HealthDeps {
+  redis: Redis;
+  models: ModelRegistry;
+  dispatcher: Dispatcher;
+  /** Every check gives up after this long: probes must answer fast even while Redis hangs. */
+  timeoutMs: number;
+  readyMaxWaiting: number;
+  isShuttingDown(): boolean;
+}
+
+export interface HealthReport {
+  status: HealthStatus;
+  checks: {
+    redis: { status: 'ok' | 'error'; latency_ms?: number; error?: string };
+    models: Record<
+      string,
+      {
+        status: 'ok' | 'degraded' | 'unavailable';
+        workers: { instance: string; busy: number; concurrency: number; backend: WorkerInfo['backend'] }[];
+        queue_depth?: number;
+      }
+    >;
+  };
+  queue_depth: number;
+  shutting_down: boolean;
+  timestamp: number;
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The deep check behind `/health`:
+ * - unhealthy: Redis unreachable, or no model has a live worker whose backend answers;
+ * - degraded: some model has no live worker, or some worker cannot reach its backend;
+ * - healthy: otherwise.
+ */
+export async function checkHealth(deps: HealthDeps): Promise<HealthReport> {
+  const timestamp = Date.now();
+  const report: HealthReport = {
+    status: 'healthy',
+    checks: { redis: { status: 'ok' }, models: {} },
+    queue_depth: 0,
+    shutting_down: deps.isShuttingDown(),
+    timestamp,
+  };
+  const started = performance.now();
+  try {
+    await withTimeout(deps.redis.ping(), deps.timeoutMs, 'redis ping');
+    report.checks.redis.latency_ms = Math.round((performance.now() - started) * 100) / 100;
+  } catch (err) {
+    report.checks.redis = { status: 'error', error: (err as Error).message };
+    report.status = 'unhealthy';
+    return report;
+  }
+  try {
+    const snap = await withTimeout(deps.models.snapshot(), deps.timeoutMs, 'worker registry');
+    const models = [...snap.known].sort();
+    const depths = await withTimeout(
+      Promise.all(models.map((m) => deps.dispatcher.waiting(m))),
+      deps.timeoutMs,
+      'queue depth',
+    );
+    let anyServing = false;
+    let anyProblem = false;
+    models.forEach((model, i) => {
+      const workers = snap.live.get(model) ?? [];
+      const backendsOk = workers.filter((w) => w.backend.status !== 'error');
+      const status =
+        workers.length === 0 ? 'unavailable' : backendsOk.length < workers.length ? 'degraded' : 'ok';
+      if (backendsOk.length > 0) anyServing = true;
+      if (status !== 'ok') anyProblem = true;
+      report.queue_depth += depths[i] ?? 0;
+      report.checks.models[model] = {
+        status,
+        queue_depth: depths[i],
+        workers: workers.map((w) => ({
+          instance: w.instanceId,
+          busy: w.busy,
+          concurrency: w.concurrency,
+          backend: w.backend,
+        })),
+      };
+    });
+    report.status = !anyServing ? 'unhealthy' : anyProblem ? 'degraded' : 'healthy';
+  } catch (err) {
+    report.checks.redis = { status: 'error', error: (err as Error).message };
+    report.status = 'unhealthy';
+  }
+  return report;
+}
+
+export interface ReadyReport {
+  ready: boolean;
+  reason?: 'shutting_down' | 'redis_unreachable' | 'queue_full';
+  queue_depth?: number;
+}
+
+/** `/ready`: may this replica take traffic now? */
+export async function checkReady(deps: HealthDeps): Promise<ReadyReport> {
+  if (deps.isShuttingDown()) return { ready: false, reason: 'shutting_down' };
+  try {
+    const snap = await withTimeout(deps.models.snapshot(), deps.timeoutMs, 'worker registry');
+    const depths = await withTimeout(
+      Promise.all([...snap.known].map((m) => deps.dispatcher.waiting(m))),
+      deps.timeoutMs,
+      'queue depth',
+    );
+    const queue_depth = depths.reduce((a, b) => a + b, 0);
+    if (queue_depth > deps.readyMaxWaiting) return { ready: false, reason: 'queue_full', queue_depth };
+    return { ready: true, queue_depth };
+  } catch {
+    return { ready: false, reason: 'redis_unreachable' };
+  }
+}

@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import { freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
+import { type Simulator, startSimulator } from '@llmgw/sim';
+import { Queue } from 'bullmq';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { seedTokens } from '../testing/direct.ts';
+import { type Stack, startStack } from '../testing/stack.ts';
+
+const ask = (content: string, max_tokens: number, extra: Record<string, unknown> = {}) => ({
+  messages: [{ role: 'user', content }],
+  max_tokens,
+  ...extra,
+});
+
+async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await pred()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return pred();
+}
+
+describe('global concurrency and backpressure across replicas', () => {
+  let sim: Simulator | undefined;
+  const procs: SpawnedService[] = [];
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    await sim?.close();
+  });
+
+  it('2 apis + 2 workers (4 slots each), 40 concurrent: never more than 8 generations, 503 only past the depth, the rest complete', async () => {
+    sim = await startSimulator({ port: 0, ttftMs: 20, itlMs: 20, maxNumSeqs: 64 });
+    const env = { REDIS_URL: inject('redisUrl'), KEY_PREFIX: `test-${randomUUID()}` };
+    const workerEnv = { ...env, LLM_BASE_URL: `${sim.url}/v1`, WORKER_CONCURRENCY: '4' };
+    const ports = [await freePort(), await freePort()];
+    procs.push(
+      spawnService('worker', workerEnv, { name: 'w1' }),
+      spawnService('worker', workerEnv, { name: 'w2' }),
+    );
+    for (const port of ports)
+      procs.push(spawnService('api', { ...env, PORT: String(port) }));
+    await Promise.all(
+      procs.map((p) => p.waitFor((l) => l.msg === 'worker_started' || l.msg === 'api_listening')),
+    );
+
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        postSSE(`http://127.0.0.1:${ports[i % 2]}/chat`, ask(`load ${i}`, 10)),
+      ),
+    );
+    const ok = results.filter((r) => r.status === 200);
+    const rejected = results.filter((r) => r.status !== 200);
+    expect(sim.stats().peakRunning).toBeLessThanOrEqual(8);
+    expect(sim.stats().peakRunning).toBeGreaterThan(1);
+    for (const r of ok) expect(seedTokens(r.data)).toHaveLength(10);
+    expect(ok.length).toBeGreaterThanOrEqual(8 + 24);
+    for (const r of rejected) {
+      expect(r.status).toBe(503);
+      expect(r.headers['retry-after']).toBeTruthy();
+      const body = JSON.parse(r.body) as { error: string; queue_depth: number };
+      expect(body.error).toBe('server_overloaded');
+      expect(body.queue_depth).toBeGreaterThanOrEqual(24);
+    }
+  });
+});
+
+describe('waiting, cancelling and deadlines (one slot)', () => {
+  let stack: Stack | undefined;
+  afterEach(() => stack?.close());
+
+  const slow = { ttftMs: 10, itlMs: 50 };
+
+  it('a client that leaves while waiting: its job is removed from Redis and never runs', async () => {
+    stack = await startStack({ sim: slow, workers: [{ WORKER_CONCURRENCY: '1' }] });
+    const busy = postSSE(`${stack.apiUrl}/chat`, ask('long one', 40));
+    await until(() => stack!.sim!.stats().running === 1);
+    const waiter = await postSSE(`${stack.apiUrl}/chat`, ask('will leave', 5), {
+      onComment: (c) => c.startsWith('queued position=1'),
+    });
+    expect(waiter.comments[0]).toBe('queued position=1');
+    expect(await until(() => stack!.logs.find('job_abandoned').some((l) => l.how === 'removed'))).toBe(true);
+    const q = new Queue(stack.keys.queueName('sim-llama-3-8b'), {
+      connection: stack.redis,
+      prefix: stack.keys.bullPrefix,
+    });
+    const counts = await q.getJobCounts('wait', 'prioritized', 'active');
+    await q.close();
+    expect(counts.wait! + counts.prioritized!).toBe(0);
+    expect(seedTokens((await busy).data)).toHaveLength(40);
+    expect(stack.sim!.stats().requests).toBe(1);
+  });
+
+  it('a client that leaves while generating: the backend sees the abort and the next job starts at once', async () => {
+    stack = await startStack({ sim: slow, workers: [{ WORKER_CONCURRENCY: '1' }] });
+    let leftAt = 0;
+    const leaving = postSSE(`${stack.apiUrl}/chat`, ask('generating', 100), {
+      onData: (_d, at) => {
+        leftAt = at;
+        return true;
+      },
+    });
+    await until(() => stack!.sim!.stats().running === 1);
+    const next = postSSE(`${stack.apiUrl}/chat`, ask('next in line', 3));
+    await leaving;
+    expect(await until(() => stack!.sim!.stats().aborted === 1)).toBe(true);
+    const res = await next;
+    expect(seedTokens(res.data)).toHaveLength(3);
+    // The leaver had ~99 tokens × 50 ms ≈ 5 s left; the next job got the slot long before that.
+    expect(res.times[0]! - leftAt).toBeLessThan(3000);
+    expect(stack.logs.find('job_cancel').length).toBe(1);
+  });
+
+  it('a job waiting past QUEUE_TIMEOUT_MS is removed; its client gets queue_timeout (frame or 503)', async () => {
+    stack = await startStack({
+      sim: slow,
+      workers: [{ WORKER_CONCURRENCY: '1' }],
+      api: { QUEUE_TIMEOUT_MS: '400', QUEUE_POSITION_INTERVAL_MS: '100' },
+    });
+    const busy = postSSE(`${stack.apiUrl}/chat`, ask('hog the slot', 40));
+    await until(() => stack!.sim!.stats().running === 1);
+    const streamed = await postSSE(`${stack.apiUrl}/chat`, ask('too late', 5));
+    expect(streamed.status).toBe(200);
+    expect(streamed.comments).toContain('queued position=1');
+    expect(JSON.parse(streamed.data[0]!)).toMatchObject({ error: { type: 'queue_timeout' } });
+    const plain = await fetch(`${stack.apiUrl}/chat`, {
+      method: 'POST',
+      body: JSON.stringify(ask('too late', 5, { stream: false })),
+    });
+    expect(plain.status).toBe(503);
+    expect(((await plain.json()) as { error: string }).error).toBe('queue_timeout');
+    await busy;
+    // Neither expired job ever reached the backend.
+    expect(stack.sim!.stats().requests).toBe(1);
+  });
+});
+
+describe('MODEL_MAX_CONCURRENCY', () => {
+  let stack: Stack | undefined;
+  afterEach(() => stack?.close());
+
+  it('caps generations per model across workers (BullMQ global concurrency)', async () => {
+    const w = { WORKER_CONCURRENCY: '4', MODEL_MAX_CONCURRENCY: '3' };
+    stack = await startStack({ sim: { ttftMs: 10, itlMs: 10, maxNumSeqs: 64 }, workers: [w, w] });
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => postSSE(`${stack!.apiUrl}/chat`, ask(`c${i}`, 8))),
+    );
+    for (const r of results) expect(seedTokens(r.data)).toHaveLength(8);
+    expect(stack.sim!.stats().peakRunning).toBe(3);
+  });
+});

@@ -1,0 +1,96 @@
+import type { Logger } from '@llmgw/observability';
+import type { SubmittedChat } from './chat-service.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import { TOP_PRIORITY } from './priority.ts';
+
+export interface QueueWatchOptions {
+  dispatcher: Dispatcher;
+  log: Logger;
+  /** A job not started after this long is removed and its client told `queue_timeout`. */
+  queueTimeoutMs: number;
+  /** How often waiting clients get their queue position. */
+  positionIntervalMs: number;
+  /** A job waiting this long is raised to the top priority. */
+  agingMs: number;
+}
+
+interface Waiting {
+  chat: SubmittedChat;
+  priority: number;
+  deadline: NodeJS.Timeout;
+}
+
+/**
+ * Looks after this process's jobs while they wait: enforces the queue deadline, sends queue
+ * positions to their streams, and applies the starvation guard. One ticker for all of them,
+ * one Redis round trip per tick.
+ */
+export class QueueWatch {
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly ticker: NodeJS.Timeout;
+
+  constructor(private readonly opts: QueueWatchOptions) {
+    this.ticker = setInterval(() => void this.tick(), opts.positionIntervalMs);
+    this.ticker.unref();
+  }
+
+  watch(chat: SubmittedChat, priority: number): void {
+    const deadline = setTimeout(() => void this.expire(chat), this.opts.queueTimeoutMs);
+    deadline.unref();
+    this.waiting.set(chat.jobId, { chat, priority, deadline });
+  }
+
+  stop(): void {
+    clearInterval(this.ticker);
+    for (const w of this.waiting.values()) clearTimeout(w.deadline);
+    this.waiting.clear();
+  }
+
+  private forget(jobId: string): void {
+    const w = this.waiting.get(jobId);
+    if (!w) return;
+    clearTimeout(w.deadline);
+    this.waiting.delete(jobId);
+  }
+
+  private async expire(chat: SubmittedChat): Promise<void> {
+    this.forget(chat.jobId);
+    if (chat.sub.started || chat.sub.isEnded) return;
+    try {
+      if (!(await this.opts.dispatcher.removeWaiting(chat.model, chat.jobId))) return; // it just started
+    } catch (err) {
+      this.opts.log.warn({ job_id: chat.jobId, err: (err as Error).message }, 'queue_timeout_remove_failed');
+    }
+    this.opts.log.info({ job_id: chat.jobId, model: chat.model }, 'queue_timeout');
+    chat.sub.fail(
+      'queue_timeout',
+      `waited ${Math.round(this.opts.queueTimeoutMs / 1000)} s in the queue without a free slot`,
+    );
+  }
+
+  private async tick(): Promise<void> {
+    const items: Waiting[] = [];
+    for (const [id, w] of this.waiting) {
+      if (w.chat.sub.started || w.chat.sub.isEnded) this.forget(id);
+      else items.push(w);
+    }
+    if (items.length === 0) return;
+    try {
+      const positions = await this.opts.dispatcher.positions(items.map((w) => w.chat));
+      const now = Date.now();
+      items.forEach((w, i) => {
+        const position = positions[i];
+        if (position !== undefined) w.chat.sub.queued(position);
+        if (w.priority > TOP_PRIORITY && now - w.chat.enqueuedAt >= this.opts.agingMs) {
+          w.priority = TOP_PRIORITY;
+          this.opts.dispatcher.promote(w.chat.model, w.chat.jobId, TOP_PRIORITY).then(
+            (ok) => ok && this.opts.log.info({ job_id: w.chat.jobId }, 'job_priority_aged'),
+            () => {},
+          );
+        }
+      });
+    } catch (err) {
+      this.opts.log.debug({ err: (err as Error).message }, 'queue_watch_failed');
+    }
+  }
+}
