@@ -31,9 +31,14 @@ describe('pnpm start', () => {
       await ready;
       expect(out.join('\n')).toMatch(/started redis-server at redis:\/\/127\.0\.0\.1:\d+/);
       expect(out.some((l) => l.startsWith('[api   ]') && l.includes('api_listening'))).toBe(true);
-      const res = await postSSE(`http://127.0.0.1:${port}/chat`, {
-        messages: [{ role: 'user', content: 'Hello!' }],
-        max_tokens: 4,
+      // The ready line's example carries the development key the script created.
+      const key = out.join('\n').match(/Authorization: Bearer (llmgw_\S+)'/)?.[1];
+      expect(key).toBeTruthy();
+      const body = { messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 4 };
+      const denied = await postSSE(`http://127.0.0.1:${port}/chat`, body);
+      expect(denied.status).toBe(401);
+      const res = await postSSE(`http://127.0.0.1:${port}/chat`, body, {
+        headers: { authorization: `Bearer ${key}` },
       });
       expect(res.status).toBe(200);
       expect(res.data[res.data.length - 1]).toBe('[DONE]');

@@ -5,7 +5,9 @@
  *  - One api (PORT, default 8000) and one worker.
  * Logs of every process, prefixed by its name, readable rather than JSON. Ctrl-C stops all.
  */
+import { spawnSync } from 'node:child_process';
 import {
+  REPO_ROOT,
   type RedisServerHandle,
   redisReachable,
   redisServerAvailable,
@@ -106,13 +108,28 @@ async function main(): Promise<void> {
   await Promise.all(waits);
 
   const base = `http://127.0.0.1:${port}`;
+  const trusted = env.AUTH_MODE === 'trusted_headers';
+  const auth = trusted ? `-H 'X-User-ID: demo'` : `-H 'Authorization: Bearer ${devKey(redisUrl)}'`;
   say(
-    `ready: api ${base}${useSim ? `, simulator http://127.0.0.1:${simPort}` : `, backend ${env.LLM_BASE_URL}`}`,
+    `ready: api ${base}${useSim ? `, simulator http://127.0.0.1:${simPort}` : `, backend ${env.LLM_BASE_URL}`}` +
+      (trusted ? '' : `, development key in ${DEV_KEY_FILE}`),
   );
   process.stdout.write(
-    `\nTry it:\n  curl -N ${base}/chat -H 'Content-Type: application/json' -H 'X-User-ID: demo' \\\n` +
+    `\nTry it:\n  curl -N ${base}/chat ${auth} \\\n` +
       `    -d '{"messages":[{"role":"user","content":"Hello!"}],"max_tokens":32}'\n\n`,
   );
+}
+
+/** The local stack's API key (enterprise tier): created on first start, reused while valid. */
+const DEV_KEY_FILE = '.llmgw-dev-key';
+function devKey(redisUrl: string): string {
+  const res = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=@llmgw/source', 'apps/api/src/cli/keys.ts', 'dev-key', DEV_KEY_FILE],
+    { cwd: REPO_ROOT, env: { ...process.env, REDIS_URL: redisUrl }, encoding: 'utf8' },
+  );
+  if (res.status !== 0) throw new Error(`could not create a development key: ${res.stderr}`);
+  return res.stdout.trim();
 }
 
 main().catch((err: Error) => {

@@ -1,14 +1,22 @@
 import type { Logger } from '@llmgw/observability';
+import type { Keys } from '@llmgw/redis';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Redis } from 'ioredis';
+import type { ApiKeyStore } from './auth/api-keys.ts';
+import type { Tiers } from './auth/tiers.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
 import type { HealthDeps } from './health/checks.ts';
 import type { ChatService } from './jobs/chat-service.ts';
+import { adminAuth } from './middleware/admin-auth.ts';
+import { type AuthMode, authenticate } from './middleware/authenticate.ts';
+import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
 import type { ModelRegistry } from './models/registry.ts';
 import { errorBody, errorStyleFor } from './render-error.ts';
+import { registerAdminKeys } from './routes/admin-keys.ts';
 import { registerChat } from './routes/chat.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerModels } from './routes/models.ts';
@@ -21,6 +29,15 @@ export interface AppDeps {
   health: HealthDeps;
   defaultModel: string;
   bodyLimitBytes: number;
+  authMode: AuthMode;
+  keyStore: ApiKeyStore;
+  tiers: Tiers;
+  /** For the rate limiter. */
+  redis: Redis;
+  keys: Keys;
+  rateWindowMs: number;
+  /** Unset: the /admin API is disabled (404). */
+  adminToken: string | undefined;
 }
 
 export type GatewayApp = Hono<AppEnv>;
@@ -42,6 +59,19 @@ export function createApp(deps: AppDeps): GatewayApp {
   );
 
   registerHealth(app, deps);
+
+  // Order matters: authenticate, then limit, then (in the handlers) validate the body, so a
+  // flood of malformed requests still counts against its sender.
+  const guard = [
+    authenticate({ mode: deps.authMode, store: deps.keyStore, tiers: deps.tiers }),
+    rateLimit({ redis: deps.redis, keys: deps.keys, tiers: deps.tiers, windowMs: deps.rateWindowMs }),
+  ];
+  app.use('/chat', ...guard);
+  app.use('/v1/*', ...guard);
+  if (deps.adminToken) {
+    app.use('/admin/*', adminAuth({ token: deps.adminToken }));
+    registerAdminKeys(app, deps);
+  }
   registerChat(app, deps);
   registerOpenAIChat(app, deps);
   registerModels(app, deps);

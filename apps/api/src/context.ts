@@ -1,8 +1,17 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from '@llmgw/observability';
 
+/** The authenticated caller. */
+export interface Principal {
+  userId: string;
+  tier: string;
+  /** Public id of the API key used (api_key mode). */
+  keyId?: string;
+}
+
 /** Request-scoped variables, declared once for every handler and middleware. */
 export interface RequestVars {
+  principal?: Principal;
   requestId: string;
   /** Child logger carrying `request_id` (and, once known, `user_id`). */
   log: Logger;

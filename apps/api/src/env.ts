@@ -9,9 +9,10 @@ import {
   redisUrl,
 } from '@llmgw/config';
 import { z } from 'zod';
+import { loadTiers } from './auth/tiers.ts';
 
 /** Api configuration; the README's configuration table documents each variable. */
-export const ApiEnvSchema = z.object({
+const ApiEnvFields = z.object({
   PORT: port(8000),
   HOST: z.string().default('0.0.0.0'),
   REDIS_URL: redisUrl,
@@ -35,10 +36,36 @@ export const ApiEnvSchema = z.object({
   QUEUE_POSITION_INTERVAL_MS: positiveInt(1000),
   /** Starvation guard: a job waiting this long is raised to the top priority. */
   PRIORITY_AGING_MS: positiveInt(10_000),
+  /**
+   * `api_key`: clients authenticate with keys issued by `pnpm keys` or the admin API.
+   * `trusted_headers`: X-User-ID / X-User-Tier set by an authenticating proxy — unsafe if clients
+   * can reach the api directly.
+   */
+  AUTH_MODE: z.enum(['api_key', 'trusted_headers']).default('api_key'),
+  /** Bearer token of the /admin API; unset disables it. */
+  ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  /** Tier table as JSON (wins over TIERS_FILE); default: free/pro/enterprise of the write-up. */
+  TIERS_JSON: z.string().optional(),
+  TIERS_FILE: z.string().optional(),
+  /** Window of the per-minute request limit, ms (tests shorten it). */
+  RATE_LIMIT_WINDOW_MS: positiveInt(60_000),
   /** On SIGTERM, open streams may finish for this long; the rest end with an error frame. */
   SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
   INSTANCE_ID: z.string().optional(),
   LOG_LEVEL: logLevel,
+});
+/** The fields, plus the tier table parsed from TIERS_JSON / TIERS_FILE (a bad one names its variable). */
+export const ApiEnvSchema = ApiEnvFields.transform((env, ctx) => {
+  try {
+    return { ...env, TIERS: loadTiers(env.TIERS_JSON, env.TIERS_FILE) };
+  } catch (err) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [env.TIERS_JSON !== undefined ? 'TIERS_JSON' : 'TIERS_FILE'],
+      message: (err as Error).message,
+    });
+    return z.NEVER;
+  }
 });
 export type ApiEnv = z.infer<typeof ApiEnvSchema>;
 

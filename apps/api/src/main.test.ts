@@ -25,7 +25,7 @@ describe('entry files as real processes', () => {
     };
     const sim = spawnService('sim', { ...env, SIM_TTFT_MS: '5', SIM_ITL_MS: '2' });
     const worker = spawnService('worker', env);
-    const api = spawnService('api', { ...env, PORT: String(apiPort) });
+    const api = spawnService('api', { ...env, PORT: String(apiPort), AUTH_MODE: 'trusted_headers' });
     const procs = [sim, worker, api];
     stopAll.push(...procs.map((p) => () => p.stop('SIGKILL')));
     await Promise.all([
@@ -34,10 +34,14 @@ describe('entry files as real processes', () => {
       api.waitFor((l) => l.msg === 'api_listening'),
     ]);
 
-    const res = await postSSE(`http://127.0.0.1:${apiPort}/chat`, {
-      messages: [{ role: 'user', content: 'hello from a real process' }],
-      max_tokens: 6,
-    });
+    const res = await postSSE(
+      `http://127.0.0.1:${apiPort}/chat`,
+      {
+        messages: [{ role: 'user', content: 'hello from a real process' }],
+        max_tokens: 6,
+      },
+      { headers: { 'x-user-id': 'process-test' } },
+    );
     expect(res.status).toBe(200);
     expect(seedTokens(res.data)).toHaveLength(6);
 

@@ -3,10 +3,12 @@ import { type ServerType, serve } from '@hono/node-server';
 import type { Logger } from '@llmgw/observability';
 import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
 import { createApp } from './app.ts';
+import { ApiKeyStore } from './auth/api-keys.ts';
 import type { ApiEnv } from './env.ts';
 import { ChatService } from './jobs/chat-service.ts';
 import { Dispatcher } from './jobs/dispatcher.ts';
 import { QueueWatch } from './jobs/queue-watch.ts';
+import { QuotaBook } from './jobs/quota.ts';
 import { ReplyHub } from './jobs/reply-hub.ts';
 import { ModelRegistry } from './models/registry.ts';
 
@@ -46,6 +48,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
     positionIntervalMs: env.QUEUE_POSITION_INTERVAL_MS,
     agingMs: env.PRIORITY_AGING_MS,
+    onRemoved: (c) => chat.jobRemoved(c),
   });
   const chat = new ChatService({
     hub,
@@ -55,6 +58,8 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     log,
     queueMaxWaiting: env.QUEUE_MAX_WAITING,
     queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
+    tiers: env.TIERS,
+    quota: new QuotaBook(redis, keys),
   });
   let shuttingDown = false;
   const health = {
@@ -71,6 +76,13 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     chat,
     models,
     health,
+    authMode: env.AUTH_MODE,
+    keyStore: new ApiKeyStore(redis, keys),
+    tiers: env.TIERS,
+    redis,
+    keys,
+    rateWindowMs: env.RATE_LIMIT_WINDOW_MS,
+    adminToken: env.ADMIN_TOKEN,
     defaultModel: env.DEFAULT_MODEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
   });
@@ -80,7 +92,13 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   });
   const { port } = server.address() as AddressInfo;
   const host = env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST;
-  log.info({ port, instance: instanceId }, 'api_listening');
+  if (!env.ADMIN_TOKEN) log.info('admin API disabled: ADMIN_TOKEN is not set');
+  if (env.AUTH_MODE === 'trusted_headers') {
+    log.warn(
+      'AUTH_MODE=trusted_headers: X-User-ID/X-User-Tier are trusted; never expose this api to clients directly',
+    );
+  }
+  log.info({ port, instance: instanceId, auth_mode: env.AUTH_MODE }, 'api_listening');
 
   let closing: Promise<void> | undefined;
   return {

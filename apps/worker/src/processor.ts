@@ -1,5 +1,6 @@
 import type { Logger } from '@llmgw/observability';
-import { ChatJob, type ChatResult } from '@llmgw/protocol';
+import { ChatJob, type ChatResult, type Usage } from '@llmgw/protocol';
+import { settleQuota } from '@llmgw/redis';
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Backend, BackendError } from './backends/backend.ts';
@@ -50,12 +51,39 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     const queueWaitMs = Date.now() - data.enqueuedAt;
     log.info({ queue_wait_ms: queueWaitMs, attempt }, 'job_started');
     deps.slots.acquire();
+    let usage: Usage | undefined;
     try {
-      return await run(data, jobId, attempt, abort, pub, log);
+      const result = await run(data, jobId, attempt, abort, pub, log);
+      usage = result.usage;
+      return result;
+    } catch (err) {
+      if (err instanceof JobFailed) usage = err.usage;
+      throw err;
     } finally {
       deps.slots.release();
+      if (data.quota) await settle(data.quota, usage, log);
     }
   };
+
+  /**
+   * The reservation made at admission becomes the real usage: prompt (the backend's count, else
+   * the estimate) plus what was generated; nothing if the backend never produced anything.
+   */
+  async function settle(
+    quota: NonNullable<ChatJob['quota']>,
+    usage: Usage | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const used =
+      usage && (usage.promptTokens > 0 || usage.completionTokens > 0)
+        ? (usage.promptTokens || quota.promptEstimate) + usage.completionTokens
+        : 0;
+    try {
+      await settleQuota(deps.redis, quota.key, used - quota.reserved);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'quota_settle_failed');
+    }
+  }
 
   async function run(
     data: ChatJob,
@@ -114,11 +142,21 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       const type = signal.aborted ? abortType(signal.reason) : e.type;
       await pub.end({ type: 'error', error: type, message: e.message, usage: e.partialUsage });
       log.warn({ error_type: type, status: e.status, err: e.message }, 'job_failed');
-      throw new UnrecoverableError(`${type}: ${e.message}`);
+      throw new JobFailed(`${type}: ${e.message}`, e.partialUsage);
     }
   }
 }
 
 function abortType(reason: unknown): 'cancelled' | 'worker_shutdown' {
   return typeof reason === 'string' && reason.startsWith('shutdown') ? 'worker_shutdown' : 'cancelled';
+}
+
+/** A job that ended in an error event; carries what was generated, for quota settlement. Never retried. */
+class JobFailed extends UnrecoverableError {
+  constructor(
+    message: string,
+    readonly usage: Usage | undefined,
+  ) {
+    super(message);
+  }
 }

@@ -41,6 +41,11 @@ export const ChatJob = z.object({
   tier: z.string().optional(),
   /** Epoch ms when the api enqueued the job; the worker measures queue wait from it. */
   enqueuedAt: z.number(),
+  /**
+   * The daily-quota reservation made at admission; the worker settles it to the real usage when
+   * the job ends, whatever the outcome (the api does when it removes a job that never ran).
+   */
+  quota: z.object({ key: z.string(), reserved: z.number(), promptEstimate: z.number() }).optional(),
   /** Epoch ms after which the job must not start (QUEUE_TIMEOUT_MS): its client has been told. */
   deadline: z.number().optional(),
 });

@@ -1,2 +1,4 @@
 export * from './connection.ts';
 export * from './keys.ts';
+export * from './limits.ts';
+export * from './scripts.ts';

@@ -11,6 +11,10 @@
  *   P:models                     set: every model a worker ever registered (404 vs 503)
  *   P:model:<model>:workers      set: instance ids that registered the model (members whose
  *                                worker key expired are dead and pruned by readers)
+ *   P:apikey:<sha256 of key>     hash: user, tier, created_at, revoked, id — the key itself is never stored
+ *   P:apikeys                    set: sha256 of every key (listing)
+ *   P:rl:{<user>}                sorted set: the user's requests in the current rate window
+ *   P:quota:{<user>}:<YYYYMMDD>  string: tokens used or reserved by the user that UTC day
  *
  * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
  * anybody else's on a shared Redis.
@@ -28,6 +32,10 @@ export interface Keys {
   worker(instanceId: string): string;
   readonly models: string;
   modelWorkers(model: string): string;
+  apiKey(sha256: string): string;
+  readonly apiKeys: string;
+  rateLimit(userId: string): string;
+  quota(userId: string, day: string): string;
 }
 
 const QUEUE_PREFIX = 'chat.';
@@ -44,5 +52,10 @@ export function createKeys(prefix: string): Keys {
     worker: (instanceId) => `${prefix}:worker:${instanceId}`,
     models: `${prefix}:models`,
     modelWorkers: (model) => `${prefix}:model:${encodeURIComponent(model)}:workers`,
+    apiKey: (sha256) => `${prefix}:apikey:${sha256}`,
+    apiKeys: `${prefix}:apikeys`,
+    // The user id is a hash tag: on Redis Cluster a user's keys share a slot.
+    rateLimit: (userId) => `${prefix}:rl:{${encodeURIComponent(userId)}}`,
+    quota: (userId, day) => `${prefix}:quota:{${encodeURIComponent(userId)}}:${day}`,
   };
 }

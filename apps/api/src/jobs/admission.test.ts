@@ -3,6 +3,7 @@ import { freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/dev
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
+import { ApiKeyStore } from '../auth/api-keys.ts';
 import { seedTokens } from '../testing/direct.ts';
 import { type Stack, startStack } from '../testing/stack.ts';
 
@@ -39,14 +40,16 @@ describe('global concurrency and backpressure across replicas', () => {
       spawnService('worker', workerEnv, { name: 'w2' }),
     );
     for (const port of ports)
-      procs.push(spawnService('api', { ...env, PORT: String(port) }));
+      procs.push(spawnService('api', { ...env, PORT: String(port), AUTH_MODE: 'trusted_headers' }));
     await Promise.all(
       procs.map((p) => p.waitFor((l) => l.msg === 'worker_started' || l.msg === 'api_listening')),
     );
 
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        postSSE(`http://127.0.0.1:${ports[i % 2]}/chat`, ask(`load ${i}`, 10)),
+        postSSE(`http://127.0.0.1:${ports[i % 2]}/chat`, ask(`load ${i}`, 10), {
+          headers: { 'x-user-id': 'load-tester', 'x-user-tier': 'enterprise' },
+        }),
       ),
     );
     const ok = results.filter((r) => r.status === 200);
@@ -73,9 +76,9 @@ describe('waiting, cancelling and deadlines (one slot)', () => {
 
   it('a client that leaves while waiting: its job is removed from Redis and never runs', async () => {
     stack = await startStack({ sim: slow, workers: [{ WORKER_CONCURRENCY: '1' }] });
-    const busy = postSSE(`${stack.apiUrl}/chat`, ask('long one', 40));
+    const busy = stack.chat(ask('long one', 40));
     await until(() => stack!.sim!.stats().running === 1);
-    const waiter = await postSSE(`${stack.apiUrl}/chat`, ask('will leave', 5), {
+    const waiter = await stack.chat(ask('will leave', 5), {
       onComment: (c) => c.startsWith('queued position=1'),
     });
     expect(waiter.comments[0]).toBe('queued position=1');
@@ -94,14 +97,14 @@ describe('waiting, cancelling and deadlines (one slot)', () => {
   it('a client that leaves while generating: the backend sees the abort and the next job starts at once', async () => {
     stack = await startStack({ sim: slow, workers: [{ WORKER_CONCURRENCY: '1' }] });
     let leftAt = 0;
-    const leaving = postSSE(`${stack.apiUrl}/chat`, ask('generating', 100), {
+    const leaving = stack.chat(ask('generating', 100), {
       onData: (_d, at) => {
         leftAt = at;
         return true;
       },
     });
     await until(() => stack!.sim!.stats().running === 1);
-    const next = postSSE(`${stack.apiUrl}/chat`, ask('next in line', 3));
+    const next = stack.chat(ask('next in line', 3));
     await leaving;
     expect(await until(() => stack!.sim!.stats().aborted === 1)).toBe(true);
     const res = await next;
@@ -117,13 +120,13 @@ describe('waiting, cancelling and deadlines (one slot)', () => {
       workers: [{ WORKER_CONCURRENCY: '1' }],
       api: { QUEUE_TIMEOUT_MS: '400', QUEUE_POSITION_INTERVAL_MS: '100' },
     });
-    const busy = postSSE(`${stack.apiUrl}/chat`, ask('hog the slot', 40));
+    const busy = stack.chat(ask('hog the slot', 40));
     await until(() => stack!.sim!.stats().running === 1);
-    const streamed = await postSSE(`${stack.apiUrl}/chat`, ask('too late', 5));
+    const streamed = await stack.chat(ask('too late', 5));
     expect(streamed.status).toBe(200);
     expect(streamed.comments).toContain('queued position=1');
     expect(JSON.parse(streamed.data[0]!)).toMatchObject({ error: { type: 'queue_timeout' } });
-    const plain = await fetch(`${stack.apiUrl}/chat`, {
+    const plain = await stack.fetch(`/chat`, {
       method: 'POST',
       body: JSON.stringify(ask('too late', 5, { stream: false })),
     });
@@ -142,10 +145,63 @@ describe('MODEL_MAX_CONCURRENCY', () => {
   it('caps generations per model across workers (BullMQ global concurrency)', async () => {
     const w = { WORKER_CONCURRENCY: '4', MODEL_MAX_CONCURRENCY: '3' };
     stack = await startStack({ sim: { ttftMs: 10, itlMs: 10, maxNumSeqs: 64 }, workers: [w, w] });
-    const results = await Promise.all(
-      Array.from({ length: 12 }, (_, i) => postSSE(`${stack!.apiUrl}/chat`, ask(`c${i}`, 8))),
-    );
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => stack!.chat(ask(`c${i}`, 8))));
     for (const r of results) expect(seedTokens(r.data)).toHaveLength(8);
     expect(stack.sim!.stats().peakRunning).toBe(3);
+  });
+});
+
+describe('priority by tier', () => {
+  let stack: Stack | undefined;
+  afterEach(() => stack?.close());
+
+  it('with the one slot busy, an enterprise job queued after a free job starts first', async () => {
+    stack = await startStack({
+      sim: { ttftMs: 5, itlMs: 40 },
+      workers: [{ WORKER_CONCURRENCY: '1' }],
+      api: { QUEUE_POSITION_INTERVAL_MS: '100' },
+    });
+    const store = new ApiKeyStore(stack.redis, stack.keys);
+    const free = (await store.create('free-user', 'free')).key;
+    const ent = (await store.create('ent-user', 'enterprise')).key;
+    const as = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
+
+    const busy = stack.chat(ask('occupy', 10));
+    await until(() => stack!.sim!.stats().running === 1);
+    const freeJob = stack.chat(ask('free first in line', 2), as(free));
+    await until(() => stack!.logs.find('request_started').length >= 2);
+    await new Promise((r) => setTimeout(r, 50));
+    const entJob = stack.chat(ask('enterprise later', 2), as(ent));
+    const [f, e] = await Promise.all([freeJob, entJob]);
+    await busy;
+    expect(seedTokens(e.data)).toHaveLength(2);
+    expect(seedTokens(f.data)).toHaveLength(2);
+    expect(e.times[0]!).toBeLessThan(f.times[0]!);
+    const started = stack.logs.find('job_started').map((l) => l.request_id);
+    expect(started.indexOf(e.headers['x-request-id'])).toBeLessThan(
+      started.indexOf(f.headers['x-request-id']),
+    );
+  });
+
+  it('starvation guard: a job waiting PRIORITY_AGING_MS is raised to the top priority', async () => {
+    stack = await startStack({
+      sim: { ttftMs: 5, itlMs: 40 },
+      workers: [{ WORKER_CONCURRENCY: '1' }],
+      api: { QUEUE_POSITION_INTERVAL_MS: '100', PRIORITY_AGING_MS: '300' },
+    });
+    const free = (await new ApiKeyStore(stack.redis, stack.keys).create('free-user', 'free')).key;
+    const busy = stack.chat(ask('occupy', 25));
+    await until(() => stack!.sim!.stats().running === 1);
+    const waiting = stack.chat(ask('patient', 2), { headers: { authorization: `Bearer ${free}` } });
+    expect(await until(() => stack!.logs.find('job_priority_aged').length === 1, 5000)).toBe(true);
+    const jobId = String(stack.logs.find('job_priority_aged')[0]!.job_id);
+    const q = new Queue(stack.keys.queueName('sim-llama-3-8b'), {
+      connection: stack.redis,
+      prefix: stack.keys.bullPrefix,
+    });
+    expect((await q.getJob(jobId))?.priority).toBe(1);
+    await q.close();
+    expect(seedTokens((await waiting).data)).toHaveLength(2);
+    await busy;
   });
 });

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@llmgw/observability';
 import type { ChatJob, ChatMessage, DoneEvent, GenerationParams } from '@llmgw/protocol';
+import type { Tiers } from '../auth/tiers.ts';
 import { ApiError, apiErrorFromJob } from '../errors.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
-import { priorityOf } from './priority.ts';
 import type { QueueWatch } from './queue-watch.ts';
+import type { QuotaBook, Reservation } from './quota.ts';
 import type { ReplyHub } from './reply-hub.ts';
 import type { JobSubscription } from './subscription.ts';
 
@@ -23,6 +24,7 @@ export interface SubmittedChat {
   model: string;
   sub: JobSubscription;
   enqueuedAt: number;
+  reservation?: Reservation;
 }
 
 export interface CollectedChat {
@@ -39,6 +41,8 @@ export interface ChatServiceOptions {
   /** Refuse with 503 server_overloaded when this many jobs already wait for the model. */
   queueMaxWaiting: number;
   queueTimeoutMs: number;
+  tiers: Tiers;
+  quota: QuotaBook;
 }
 
 /** Seconds a client refused for overload is asked to wait before retrying. */
@@ -72,9 +76,24 @@ export class ChatService {
         },
       );
     }
+    const limits = (input.tier !== undefined && this.opts.tiers[input.tier]) || this.opts.tiers.free!;
+    let reservation: Reservation | undefined;
+    if (input.userId !== undefined) {
+      try {
+        reservation = await this.opts.quota.reserve(
+          input.userId,
+          limits.tokens_per_day,
+          input.messages,
+          input.params.max_tokens,
+        );
+      } catch (err) {
+        if (err instanceof ApiError) throw err;
+        throw redisDown(err, log, input.requestId);
+      }
+    }
     const jobId = randomUUID();
     const enqueuedAt = Date.now();
-    const priority = priorityOf(input.tier);
+    const priority = limits.priority;
     const job: ChatJob = {
       v: 1,
       replyTo: hub.channel,
@@ -86,6 +105,7 @@ export class ChatService {
       tier: input.tier,
       enqueuedAt,
       deadline: enqueuedAt + this.opts.queueTimeoutMs,
+      quota: reservation,
     };
     // Subscribe before enqueue: the hub already listens on this process's channel, and the
     // subscription exists before any worker can see the job.
@@ -94,9 +114,10 @@ export class ChatService {
       await dispatcher.enqueue(jobId, job, { priority });
     } catch (err) {
       sub.close();
+      if (reservation) this.release(reservation);
       throw redisDown(err, log, input.requestId);
     }
-    const chat = { jobId, model: input.model, sub, enqueuedAt };
+    const chat: SubmittedChat = { jobId, model: input.model, sub, enqueuedAt, reservation };
     this.opts.watch.watch(chat, priority);
     // Others were waiting: tell the client where it stands now rather than at the next tick.
     if (waiting > 0) sub.queued(waiting + 1);
@@ -111,9 +132,24 @@ export class ChatService {
     }
     chat.sub.close();
     this.opts.dispatcher.cancel(chat.model, chat.jobId, reason).then(
-      (how) => this.opts.log.info({ job_id: chat.jobId, how, reason }, 'job_abandoned'),
+      (how) => {
+        this.opts.log.info({ job_id: chat.jobId, how, reason }, 'job_abandoned');
+        // Removed before it ran: nothing was generated. (A running job is settled by its worker.)
+        if (how === 'removed') this.jobRemoved(chat);
+      },
       (err: Error) => this.opts.log.warn({ job_id: chat.jobId, err: err.message }, 'cancel_failed'),
     );
+  }
+
+  /** A job removed from the queue before it ran gives its whole reservation back. */
+  jobRemoved(chat: SubmittedChat): void {
+    if (chat.reservation) this.release(chat.reservation);
+  }
+
+  private release(r: Reservation): void {
+    this.opts.quota
+      .release(r)
+      .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'quota_release_failed'));
   }
 
   /** Waits for the whole answer (non-streaming requests). Throws ApiError for a failed job. */

@@ -1,7 +1,6 @@
 import type { Logger } from '@llmgw/observability';
 import type { SubmittedChat } from './chat-service.ts';
 import type { Dispatcher } from './dispatcher.ts';
-import { TOP_PRIORITY } from './priority.ts';
 
 export interface QueueWatchOptions {
   dispatcher: Dispatcher;
@@ -12,7 +11,19 @@ export interface QueueWatchOptions {
   positionIntervalMs: number;
   /** A job waiting this long is raised to the top priority. */
   agingMs: number;
+  /** A job removed for its deadline (never ran): give its quota back. */
+  onRemoved(chat: SubmittedChat): void;
 }
+
+/**
+ * Priorities come from the tier table (enterprise 1, pro 2, free 3 by default; lower runs first;
+ * every tier is prioritized, none uses BullMQ's priority 0, which would bypass the ordering).
+ *
+ * Starvation guard: a job that has waited PRIORITY_AGING_MS is raised to priority 1, the top, so
+ * a steady stream of higher-tier traffic delays a lower-tier request by at most that long plus
+ * the top-priority jobs already ahead of it (and QUEUE_TIMEOUT_MS still bounds every wait).
+ */
+export const TOP_PRIORITY = 1;
 
 interface Waiting {
   chat: SubmittedChat;
@@ -58,6 +69,7 @@ export class QueueWatch {
     if (chat.sub.started || chat.sub.isEnded) return;
     try {
       if (!(await this.opts.dispatcher.removeWaiting(chat.model, chat.jobId))) return; // it just started
+      this.opts.onRemoved(chat);
     } catch (err) {
       this.opts.log.warn({ job_id: chat.jobId, err: (err as Error).message }, 'queue_timeout_remove_failed');
     }

@@ -11,7 +11,7 @@ describe('LLM_PROVIDER=anthropic', () => {
   beforeAll(async () => {
     stack = await startStack({ sim: { ttftMs: 5, itlMs: 2 }, workers: [] });
     await stack.startWorker({ LLM_PROVIDER: 'anthropic', LLM_BASE_URL: stack.sim!.url });
-    client = new OpenAI({ baseURL: `${stack.apiUrl}/v1`, apiKey: 'unused', maxRetries: 0 });
+    client = new OpenAI({ baseURL: `${stack.apiUrl}/v1`, apiKey: stack.apiKey, maxRetries: 0 });
   });
   afterAll(() => stack?.close());
 
@@ -21,10 +21,10 @@ describe('LLM_PROVIDER=anthropic', () => {
   ];
 
   it('/chat streams and answers', async () => {
-    const res = await postSSE(`${stack.apiUrl}/chat`, { messages, max_tokens: 9 });
+    const res = await stack.chat({ messages, max_tokens: 9 });
     const tokens = seedTokens(res.data);
     expect(tokens).toHaveLength(9);
-    const plain = await fetch(`${stack.apiUrl}/chat`, {
+    const plain = await stack.fetch(`/chat`, {
       method: 'POST',
       body: JSON.stringify({ messages, max_tokens: 9, stream: false }),
     });

@@ -35,7 +35,7 @@ describe('POST /chat through the queue', () => {
   it('streams exactly the tokens the backend generated, in order, then [DONE]', async () => {
     const body = ask('tell me about queues');
     const expected = await directTokens(stack.sim!.url, DEFAULT_MODEL, body);
-    const res = await postSSE(`${stack.apiUrl}/chat`, body, { headers: { 'x-user-id': 'u1' } });
+    const res = await stack.chat(body, { headers: { 'x-user-id': 'u1' } });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
     expect(res.headers['cache-control']).toBe('no-cache');
@@ -50,7 +50,7 @@ describe('POST /chat through the queue', () => {
       ask(`question number ${i}`, { max_tokens: 16 + (i % 5) }),
     );
     const expected = await Promise.all(bodies.map((b) => directTokens(stack.sim!.url, DEFAULT_MODEL, b)));
-    const results = await Promise.all(bodies.map((b) => postSSE(`${stack.apiUrl}/chat`, b)));
+    const results = await Promise.all(bodies.map((b) => stack.chat(b)));
     results.forEach((res, i) => {
       expect(res.status).toBe(200);
       expect(seedTokens(res.data)).toEqual(expected[i]);
@@ -60,7 +60,7 @@ describe('POST /chat through the queue', () => {
   it('answers stream:false with the whole text and usage', async () => {
     const body = ask('non streaming please', { stream: false, max_tokens: 12 });
     const expected = await directTokens(stack.sim!.url, DEFAULT_MODEL, body);
-    const res = await fetch(`${stack.apiUrl}/chat`, {
+    const res = await stack.fetch(`/chat`, {
       method: 'POST',
       body: JSON.stringify(body),
       headers: { 'content-type': 'application/json' },
@@ -79,7 +79,7 @@ describe('POST /chat through the queue', () => {
   });
 
   it('reads a JSON body sent without a JSON content type (curl -d)', async () => {
-    const res = await postSSE(`${stack.apiUrl}/chat`, null, {
+    const res = await stack.chat(null, {
       rawBody: JSON.stringify(ask('curl style', { max_tokens: 4 })),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
@@ -124,7 +124,7 @@ describe('POST /chat through the queue', () => {
       ['not an object', '[1,2,3]', 400, 'invalid_request', undefined],
     ];
     it.each(cases)('%s', async (_name, raw, status, code, param) => {
-      const res = await fetch(`${stack.apiUrl}/chat`, {
+      const res = await stack.fetch(`/chat`, {
         method: 'POST',
         body: raw,
         headers: { 'content-type': 'application/json' },
@@ -142,7 +142,7 @@ describe('POST /chat through the queue', () => {
 
     it('body over 1 MiB → 413', async () => {
       const big = JSON.stringify(ask('x'.repeat(1024 * 1024 + 10)));
-      const res = await fetch(`${stack.apiUrl}/chat`, {
+      const res = await stack.fetch(`/chat`, {
         method: 'POST',
         body: big,
         headers: { 'content-type': 'application/json' },
@@ -154,7 +154,7 @@ describe('POST /chat through the queue', () => {
     it('left nothing in the queue', async () => {
       const before = await queueCounts(stack);
       for (const [, raw] of cases) {
-        await fetch(`${stack.apiUrl}/chat`, {
+        await stack.fetch(`/chat`, {
           method: 'POST',
           body: raw,
           headers: { 'content-type': 'application/json' },
@@ -170,7 +170,7 @@ describe('POST /chat through the queue', () => {
   });
 
   it('unknown route → 404 in the same error body', async () => {
-    const res = await fetch(`${stack.apiUrl}/nope`);
+    const res = await stack.fetch(`/nope`);
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: string }).error).toBe('not_found');
   });
@@ -186,13 +186,13 @@ describe('backend down', () => {
   afterAll(() => stack?.close());
 
   it('streams an error frame, answers 502 without stream, and serves again once the backend is back', async () => {
-    const streamed = await postSSE(`${stack.apiUrl}/chat`, ask('anyone there?'));
+    const streamed = await stack.chat(ask('anyone there?'));
     expect(streamed.status).toBe(200);
     expect(streamed.data).toHaveLength(1);
     const frame = JSON.parse(streamed.data[0]!) as { error: { type: string; message: string } };
     expect(frame.error.type).toBe('backend_unavailable');
 
-    const plain = await fetch(`${stack.apiUrl}/chat`, {
+    const plain = await stack.fetch(`/chat`, {
       method: 'POST',
       body: JSON.stringify(ask('again?', { stream: false })),
     });
@@ -201,7 +201,7 @@ describe('backend down', () => {
 
     const sim = await startSimulator({ port: simPort, ttftMs: 5, itlMs: 1 });
     try {
-      const res = await postSSE(`${stack.apiUrl}/chat`, ask('back now?', { max_tokens: 5 }));
+      const res = await stack.chat(ask('back now?', { max_tokens: 5 }));
       expect(seedTokens(res.data)).toHaveLength(5);
     } finally {
       await sim.close();

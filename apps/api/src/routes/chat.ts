@@ -17,6 +17,7 @@ export const ChatRequest = z.object({
   model: z.string().min(1).optional(),
   max_tokens: z.number().int().min(1).max(4096).default(1024),
   stream: z.boolean().default(true),
+  /** The write-up's field; accepted for compatibility, the authenticated caller is the user. */
   user_id: z.string().min(1).max(256).optional(),
 });
 export type ChatRequest = z.infer<typeof ChatRequest>;
@@ -36,9 +37,9 @@ const seedFrames = (requestId: string): FrameFormat => ({
 export function registerChat(app: GatewayApp, deps: AppDeps): void {
   app.post('/chat', async (c) => {
     const body = await readJsonBody(c, ChatRequest);
-    const userId = c.req.header('x-user-id') ?? body.user_id;
+    // The authenticated caller; a user id or tier in the body or headers claims nothing.
+    const { userId, tier } = c.var.principal!;
     const model = body.model ?? deps.defaultModel;
-    c.set('userId', userId);
     c.set('model', model);
     const chat = await deps.chat.submit({
       model,
@@ -46,6 +47,7 @@ export function registerChat(app: GatewayApp, deps: AppDeps): void {
       params: { max_tokens: body.max_tokens },
       requestId: c.var.requestId,
       userId,
+      tier,
     });
     if (body.stream) return relaySSE(c, chat, deps.chat, seedFrames(c.var.requestId));
 

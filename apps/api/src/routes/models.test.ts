@@ -4,7 +4,7 @@ import { seedTokens } from '../testing/direct.ts';
 import { type Stack, startStack } from '../testing/stack.ts';
 
 async function listModels(stack: Stack): Promise<string[]> {
-  const res = await fetch(`${stack.apiUrl}/v1/models`);
+  const res = await stack.fetch(`/v1/models`);
   expect(res.status).toBe(200);
   const body = (await res.json()) as { object: string; data: { id: string; object: string }[] };
   expect(body.object).toBe('list');
@@ -34,7 +34,7 @@ describe('one queue per model, workers registered by heartbeat', () => {
     const requests = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? 'model-a' : 'model-b'));
     const results = await Promise.all(
       requests.map((model, i) =>
-        postSSE(`${stack.apiUrl}/chat`, {
+        stack.chat({
           model,
           messages: [{ role: 'user', content: `q${i}` }],
           max_tokens: 3,
@@ -60,14 +60,14 @@ describe('one queue per model, workers registered by heartbeat', () => {
       ),
     ).toEqual(['model-a']);
 
-    const unavailable = await fetch(`${stack.apiUrl}/v1/chat/completions`, {
+    const unavailable = await stack.fetch(`/v1/chat/completions`, {
       method: 'POST',
       body: JSON.stringify({ model: 'model-b', messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(unavailable.status).toBe(503);
     expect(((await unavailable.json()) as { error: { code: string } }).error.code).toBe('model_unavailable');
 
-    const unknown = await fetch(`${stack.apiUrl}/chat`, {
+    const unknown = await stack.fetch(`/chat`, {
       method: 'POST',
       body: JSON.stringify({ model: 'model-z', messages: [{ role: 'user', content: 'hi' }] }),
     });

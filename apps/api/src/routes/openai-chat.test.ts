@@ -9,7 +9,7 @@ describe('POST /v1/chat/completions with the official openai client', () => {
   let client: OpenAI;
   beforeAll(async () => {
     stack = await startStack({ sim: { ttftMs: 5, itlMs: 2 } });
-    client = new OpenAI({ baseURL: `${stack.apiUrl}/v1`, apiKey: 'unused', maxRetries: 0 });
+    client = new OpenAI({ baseURL: `${stack.apiUrl}/v1`, apiKey: stack.apiKey, maxRetries: 0 });
   });
   afterAll(() => stack?.close());
 
@@ -96,7 +96,7 @@ describe('POST /v1/chat/completions with the official openai client', () => {
   });
 
   it('errors on /v1 use OpenAI shape and carry the request id header', async () => {
-    const res = await fetch(`${stack.apiUrl}/v1/chat/completions`, {
+    const res = await stack.fetch(`/v1/chat/completions`, {
       method: 'POST',
       body: '{"messages":',
       headers: { 'x-request-id': 'req-abc-123' },

@@ -119,8 +119,8 @@ export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
   app.post('/v1/chat/completions', async (c) => {
     const body = await readJsonBody(c, ChatCompletionRequest);
     const model = body.model ?? deps.defaultModel;
-    const userId = c.req.header('x-user-id') ?? body.user;
-    c.set('userId', userId);
+    // The authenticated caller; a user id or tier in the body or headers claims nothing.
+    const { userId, tier } = c.var.principal!;
     c.set('model', model);
     const messages = body.messages.map((m) => ({
       role: m.role,
@@ -137,6 +137,7 @@ export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
       params: paramsOf(body),
       requestId: c.var.requestId,
       userId,
+      tier,
     });
     const id = `chatcmpl-${chat.jobId.replaceAll('-', '')}`;
     const created = Math.floor(chat.enqueuedAt / 1000);

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { postSSE, type SSEOptions, type SSEResult } from '@llmgw/devkit';
 import { createLogger, type Logger } from '@llmgw/observability';
 import { createKeys, createRedis, quitQuietly } from '@llmgw/redis';
 import { type SimOptions, type Simulator, startSimulator } from '@llmgw/sim';
 import { parseWorkerEnv, WorkerService, workerOptionsFromEnv } from '@llmgw/worker';
 import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import { ApiKeyStore } from '../auth/api-keys.ts';
 import { parseApiEnv } from '../env.ts';
 import { type ApiServer, startApiServer } from '../server.ts';
 import { LogCapture } from './log-capture.ts';
@@ -17,6 +19,8 @@ export interface StackOptions {
   workers?: Record<string, string>[];
   /** Skip the simulator (e.g. LLM_BASE_URL pointed elsewhere). */
   noSim?: boolean;
+  /** Tier of the API key the stack's helpers authenticate with (default enterprise: tests are not about limits). */
+  tier?: string;
 }
 
 export interface Stack {
@@ -32,6 +36,15 @@ export interface Stack {
   logs: LogCapture;
   log: Logger;
   startWorker(env?: Record<string, string>): Promise<WorkerService>;
+  /** Another api replica on the same Redis prefix (same env, plus `env`). */
+  startApi(env?: Record<string, string>): Promise<ApiServer>;
+  /** An API key of `opts.tier`, and the headers that present it. */
+  apiKey: string;
+  authHeaders: Record<string, string>;
+  /** POST a body to `path` (default /chat) as an SSE client, authenticated. */
+  chat(body: unknown, opts?: SSEOptions, path?: string): Promise<SSEResult>;
+  /** fetch() against the api, authenticated. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -68,9 +81,20 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   for (const w of opts.workers ?? [{}]) await startWorker(w);
 
-  const apiEnv = parseApiEnv({ ...baseEnv, PORT: '0', HOST: '127.0.0.1', ...opts.api });
-  const api = await startApiServer(apiEnv, log, `api-${randomUUID().slice(0, 6)}`);
+  const apis: ApiServer[] = [];
+  const startApi = async (extra: Record<string, string> = {}) => {
+    const env = parseApiEnv({ ...baseEnv, PORT: '0', HOST: '127.0.0.1', ...opts.api, ...extra });
+    const server = await startApiServer(env, log, `api-${apis.length}-${randomUUID().slice(0, 6)}`);
+    apis.push(server);
+    return server;
+  };
+  const api = await startApi();
   const redis = createRedis(redisUrl, 'worker', 'test-assert');
+  const { key: apiKey } = await new ApiKeyStore(redis, createKeys(prefix)).create(
+    'test-user',
+    opts.tier ?? 'enterprise',
+  );
+  const authHeaders = { authorization: `Bearer ${apiKey}` };
 
   return {
     apiUrl: api.url,
@@ -84,8 +108,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     logs,
     log,
     startWorker,
+    startApi,
+    apiKey,
+    authHeaders,
+    chat: (body, o = {}, path = '/chat') =>
+      postSSE(`${api.url}${path}`, body, { ...o, headers: { ...authHeaders, ...o.headers } }),
+    fetch: (path, init = {}) =>
+      fetch(`${api.url}${path}`, {
+        ...init,
+        headers: { ...authHeaders, ...(init.headers as Record<string, string>) },
+      }),
     async close() {
-      await api.close();
+      await Promise.all(apis.map((a) => a.close()));
       await Promise.all(workers.map((w) => w.close(1000)));
       await sim?.close();
       const keys = await redis.keys(`${prefix}:*`);

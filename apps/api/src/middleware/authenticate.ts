@@ -1,0 +1,55 @@
+import type { MiddlewareHandler } from 'hono';
+import type { ApiKeyStore } from '../auth/api-keys.ts';
+import type { Tiers } from '../auth/tiers.ts';
+import type { AppEnv } from '../context.ts';
+import { ApiError } from '../errors.ts';
+
+export type AuthMode = 'api_key' | 'trusted_headers';
+
+export interface AuthenticateOptions {
+  mode: AuthMode;
+  store: ApiKeyStore;
+  tiers: Tiers;
+}
+
+/** `Authorization: Bearer <key>`, else `x-api-key: <key>`. */
+function presentedKey(authorization: string | undefined, xApiKey: string | undefined): string | undefined {
+  const m = authorization?.match(/^Bearer\s+(\S+)\s*$/i);
+  return m?.[1] ?? (xApiKey?.trim() || undefined);
+}
+
+/**
+ * Who is calling, and at which tier:
+ * - `api_key` (default): the key's record decides user and tier; client headers claiming a user
+ *   or a tier are ignored.
+ * - `trusted_headers`: `X-User-ID` (required) and `X-User-Tier`, as set by an authenticating proxy
+ *   in front. Unsafe when the api is reachable directly: any client can claim any tier.
+ */
+export function authenticate({ mode, store, tiers }: AuthenticateOptions): MiddlewareHandler<AppEnv> {
+  const tierOf = (t: string | undefined) => (t !== undefined && t in tiers ? t : 'free');
+  return async function authenticateMiddleware(c, next) {
+    if (mode === 'trusted_headers') {
+      const userId = c.req.header('x-user-id')?.trim();
+      if (!userId) throw new ApiError('unauthorized', 'X-User-ID header is required');
+      c.set('principal', { userId, tier: tierOf(c.req.header('x-user-tier')) });
+      c.set('userId', userId);
+      return next();
+    }
+    const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
+    if (!key) throw new ApiError('unauthorized', 'missing API key: send Authorization: Bearer <key>');
+    let record: Awaited<ReturnType<ApiKeyStore['lookup']>>;
+    try {
+      record = await store.lookup(key);
+    } catch {
+      throw new ApiError('service_unavailable', 'cannot verify the API key right now; retry shortly', {
+        headers: { 'Retry-After': '1' },
+      });
+    }
+    if (!record) throw new ApiError('unauthorized', 'invalid API key');
+    if (record.revoked) throw new ApiError('unauthorized', 'this API key has been revoked');
+    c.set('principal', { userId: record.userId, tier: tierOf(record.tier), keyId: record.id });
+    c.set('userId', record.userId);
+    c.var.log.debug({ key_id: record.id }, 'authenticated');
+    return next();
+  };
+}

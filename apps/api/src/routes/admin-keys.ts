@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import type { AppDeps, GatewayApp } from '../app.ts';
+import { ApiError } from '../errors.ts';
+import { readJsonBody } from '../middleware/json-body.ts';
+
+export const CreateKeyRequest = z.object({
+  user: z.string().min(1).max(256),
+  tier: z.string().min(1).default('free'),
+});
+
+/**
+ * API key administration over HTTP (the same operations as `pnpm keys`), behind ADMIN_TOKEN:
+ * `POST /admin/keys` {user, tier} → the key, shown once; `GET /admin/keys`; `DELETE /admin/keys/:id`.
+ */
+export function registerAdminKeys(app: GatewayApp, deps: AppDeps): void {
+  app.post('/admin/keys', async (c) => {
+    const body = await readJsonBody(c, CreateKeyRequest);
+    if (!(body.tier in deps.tiers)) {
+      throw new ApiError(
+        'invalid_request',
+        `tier: unknown tier '${body.tier}' (${Object.keys(deps.tiers).join(', ')})`,
+        {
+          param: 'tier',
+        },
+      );
+    }
+    const created = await deps.keyStore.create(body.user, body.tier);
+    c.var.log.info({ key_id: created.id, user_id: created.userId, tier: created.tier }, 'api_key_created');
+    return c.json(created, 201);
+  });
+  app.get('/admin/keys', async (c) => c.json({ data: await deps.keyStore.list() }));
+  app.delete('/admin/keys/:id', async (c) => {
+    const id = c.req.param('id');
+    if (!(await deps.keyStore.revoke(id))) throw new ApiError('not_found', `no API key '${id}'`);
+    c.var.log.info({ key_id: id }, 'api_key_revoked');
+    return c.json({ id, revoked: true });
+  });
+}

@@ -1,0 +1,39 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+/**
+ * Lua scripts, one file each under ./lua, named `<name>-<numKeys>.lua` (the header of each file
+ * lists KEYS, ARGV and what it returns). Registered with ioredis `defineCommand`, which runs them
+ * by SHA and loads them on first use.
+ */
+const SCRIPTS = ['rate-limit-1', 'quota-reserve-1', 'quota-settle-1'] as const;
+type ScriptName = (typeof SCRIPTS)[number];
+
+const source = (name: ScriptName) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+const commandName = (name: ScriptName) =>
+  name.replace(/-\d+$/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+
+interface ScriptCommands {
+  rateLimit(
+    key: string,
+    limit: number,
+    windowMs: number,
+    member: string,
+  ): Promise<[number, number, number, number]>;
+  quotaReserve(key: string, amount: number, limit: number, expireAt: number): Promise<[number, number]>;
+  quotaSettle(key: string, delta: number): Promise<number>;
+}
+
+const defined = new WeakSet<Redis>();
+
+/** The connection with our scripts defined on it (idempotent). */
+export function withScripts(redis: Redis): Redis & ScriptCommands {
+  if (!defined.has(redis)) {
+    for (const name of SCRIPTS) {
+      const numberOfKeys = Number(name.slice(name.lastIndexOf('-') + 1));
+      redis.defineCommand(commandName(name), { numberOfKeys, lua: source(name) });
+    }
+    defined.add(redis);
+  }
+  return redis as Redis & ScriptCommands;
+}
