@@ -1,12 +1,21 @@
 import { defineConfig } from 'vitest/config';
 
+// Workspace packages export their TypeScript sources under this condition and their built dist/ JS
+// otherwise (see tsconfig.build.base.json). Tests run the sources: Vite resolves imports with these
+// conditions, and Vitest passes the ssr ones to its test processes as `--conditions`. Setting the
+// option replaces Vite's defaults, so they are repeated (client: module, browser; ssr: module, node).
+const SOURCE = '@llmgw/source';
+
 export default defineConfig({
+  resolve: { conditions: [SOURCE, 'module', 'browser', 'development|production'] },
+  ssr: { resolve: { conditions: [SOURCE, 'module', 'node', 'development|production'] } },
   test: {
     include: [
       'apps/*/src/**/*.test.ts',
       'packages/*/src/**/*.test.ts',
       'scripts/**/*.test.ts',
       'bench/**/*.test.ts',
+      'deploy/test/**/*.test.ts',
     ],
     globalSetup: ['./vitest.global-setup.ts'],
     testTimeout: 30_000,

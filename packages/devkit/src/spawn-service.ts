@@ -44,7 +44,15 @@ export function spawnService(
 ): SpawnedService {
   const child = spawn(
     process.execPath,
-    [...(opts.nodeArgs ?? []), '--import', 'tsx', ENTRY[service], ...(opts.args ?? [])],
+    [
+      ...(opts.nodeArgs ?? []),
+      '--import',
+      'tsx',
+      // Workspace packages export src/*.ts under this condition, dist/*.js otherwise (production build).
+      '--conditions=@llmgw/source',
+      ENTRY[service],
+      ...(opts.args ?? []),
+    ],
     {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },

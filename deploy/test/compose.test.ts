@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { REPO_ROOT, readDockerfile } from './support.ts';
+
+/** `docker compose` (v2 plugin) or `docker-compose` (v1, Debian's package), whichever works here. */
+function composeCommand(): string[] | undefined {
+  for (const cmd of [['docker', 'compose'], ['docker-compose']]) {
+    const r = spawnSync(cmd[0]!, [...cmd.slice(1), 'version'], { stdio: 'ignore' });
+    if (r.status === 0) return cmd;
+  }
+  return undefined;
+}
+
+const compose = composeCommand();
+if (!compose)
+  console.warn(
+    'deploy/test/compose.test.ts: skipped, neither `docker compose` nor `docker-compose` runs here ' +
+      '(apt-get install docker-compose; .ci/run installs it)',
+  );
+
+interface ComposeService {
+  image?: string;
+  build?: { dockerfile?: string };
+  command?: string[] | string;
+  environment?: Record<string, string | null>;
+  deploy?: { replicas?: number; resources?: { reservations?: { devices?: unknown[] } } };
+  depends_on?: Record<string, { condition?: string }>;
+  healthcheck?: { test?: string[] };
+  profiles?: string[];
+  ports?: unknown[];
+  shm_size?: string | number;
+  stop_grace_period?: string;
+  volumes?: (string | { source?: string; target?: string })[];
+}
+
+const resolved = new Map<string, { services: Record<string, ComposeService> }>();
+
+/** The file as compose resolves it (variables, anchors, defaults), with no .env present. */
+function resolvedConfig(extra: string[] = []): { services: Record<string, ComposeService> } {
+  const key = extra.join(' ');
+  const cached = resolved.get(key);
+  if (cached) return cached;
+  const r = spawnSync(compose![0]!, [...compose!.slice(1), '-f', 'docker-compose.yml', ...extra, 'config'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, COMPOSE_PROJECT_NAME: 'llmgw-test' },
+    timeout: 30_000,
+  });
+  expect(r.stderr).not.toMatch(/error|invalid/i);
+  expect(r.status).toBe(0);
+  const config = parse(r.stdout) as { services: Record<string, ComposeService> };
+  resolved.set(key, config);
+  return config;
+}
+
+const seconds = (d: string | undefined) => {
+  const m = /^(?:(\d+)m)?(?:(\d+)s)?$/.exec(d ?? '');
+  return m ? Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0) : Number.NaN;
+};
+const volumeTargets = (s: ComposeService) =>
+  (s.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[1] : v.target));
+const volumeSources = (s: ComposeService) =>
+  (s.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[0] : v.source));
+
+describe.skipIf(!compose)('docker-compose.yml', () => {
+  it('is accepted by `compose config`, with and without the gpu profile', () => {
+    const base = resolvedConfig();
+    expect(Object.keys(base.services).sort()).toEqual(
+      expect.arrayContaining(['api1', 'api2', 'grafana', 'nginx', 'prometheus', 'redis', 'sim', 'worker']),
+    );
+    const gpu = resolvedConfig(['--profile', 'gpu']);
+    expect(gpu.services.vllm?.profiles).toEqual(['gpu']);
+  });
+
+  it('runs Redis with noeviction and an append-only file', () => {
+    const redis = resolvedConfig().services.redis!;
+    expect(redis.image).toMatch(/^redis:7/);
+    const args = Array.isArray(redis.command) ? redis.command.join(' ') : String(redis.command);
+    expect(args).toContain('--maxmemory-policy noeviction');
+    expect(args).toContain('--appendonly yes');
+    expect(args).not.toContain('allkeys-lru');
+  });
+
+  it('puts nginx with deploy/nginx.conf in front of api1 and api2, whose port its upstream names', () => {
+    const { services } = resolvedConfig();
+    const nginx = services.nginx!;
+    expect(volumeTargets(nginx)).toContain('/etc/nginx/nginx.conf');
+    expect(volumeSources(nginx).some((s) => s?.endsWith('deploy/nginx.conf'))).toBe(true);
+    expect(nginx.depends_on).toMatchObject({
+      api1: { condition: 'service_healthy' },
+      api2: { condition: 'service_healthy' },
+    });
+    const upstream = readFileSync(join(REPO_ROOT, 'deploy/nginx.conf'), 'utf8').match(
+      /^\s*server\s+([\w.-]+):(\d+)\b/gm,
+    );
+    expect(upstream).toHaveLength(2);
+    for (const line of upstream!) {
+      const [, host, port] = /server\s+([\w.-]+):(\d+)/.exec(line)!;
+      const api = services[host!];
+      expect(api, `${host} is a compose service`).toBeDefined();
+      expect(api!.build?.dockerfile).toBe('Dockerfile.api');
+      expect(api!.environment?.PORT).toBe(port);
+      expect(api!.ports ?? []).toEqual([]);
+    }
+  });
+
+  it('runs two workers whose slots match the backend batch size', () => {
+    const { services } = resolvedConfig(['--profile', 'gpu']);
+    const worker = services.worker!;
+    expect(worker.deploy?.replicas).toBe(2);
+    const concurrency = worker.environment?.WORKER_CONCURRENCY;
+    expect(concurrency).toMatch(/^\d+$/);
+    expect(services.sim!.environment?.SIM_MAX_NUM_SEQS).toBe(concurrency);
+    const vllm = services.vllm!;
+    const cmd = vllm.command as string[];
+    expect(cmd[cmd.indexOf('--max-num-seqs') + 1]).toBe(concurrency);
+    expect(vllm.deploy?.resources?.reservations?.devices).toHaveLength(1);
+    expect(vllm.shm_size).toBeTruthy();
+  });
+
+  it('gives api and worker containers more time to stop than SHUTDOWN_GRACE_MS', () => {
+    const { services } = resolvedConfig();
+    for (const name of ['api1', 'api2', 'worker', 'nginx']) {
+      const s = services[name]!;
+      const graceMs = Number(s.environment?.SHUTDOWN_GRACE_MS ?? 30_000);
+      expect(seconds(s.stop_grace_period) * 1000, name).toBeGreaterThan(graceMs);
+    }
+  });
+
+  it('health-checks the containers on the ports their images listen on', () => {
+    const { services } = resolvedConfig();
+    expect(services.api1!.healthcheck?.test?.join(' ')).toContain('127.0.0.1:8000/health');
+    const workerImage = readDockerfile(join(REPO_ROOT, 'Dockerfile.worker'));
+    const runtime = workerImage.stages.at(-1)!;
+    const env = runtime.instructions.find((i) => i.keyword === 'ENV')!.args;
+    expect(env).toContain(`METRICS_PORT=${services.worker!.environment?.METRICS_PORT}`);
+    expect(services.redis!.healthcheck?.test).toContain('redis-cli');
+  });
+
+  it('mounts the Prometheus and Grafana files from the paths the monitoring setup uses', () => {
+    const { services } = resolvedConfig();
+    const prom = volumeSources(services.prometheus!);
+    expect(prom.some((s) => s?.endsWith('/prometheus.yml'))).toBe(true);
+    expect(prom.some((s) => s?.endsWith('deploy/prometheus/rules.yml'))).toBe(true);
+    const grafana = volumeSources(services.grafana!);
+    expect(grafana.some((s) => s?.endsWith('deploy/grafana/provisioning'))).toBe(true);
+    expect(grafana.some((s) => s?.endsWith('deploy/grafana/dashboards'))).toBe(true);
+  });
+
+  it('lists every variable the compose file reads in .env.example', () => {
+    const used = new Set(
+      [...readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8').matchAll(/\$\{(\w+)/g)].map(
+        (m) => m[1],
+      ),
+    );
+    const example = readFileSync(join(REPO_ROOT, '.env.example'), 'utf8');
+    const listed = new Set([...example.matchAll(/^(\w+)=/gm)].map((m) => m[1]));
+    expect([...used].filter((v) => !listed.has(v))).toEqual([]);
+  });
+});

@@ -1,0 +1,260 @@
+/**
+ * deploy/kubernetes/: every document parses and passes the Kubernetes (and KEDA) OpenAPI schemas,
+ * the objects refer to each other consistently, and the probe paths and ports the Deployments name
+ * exist in the apps (asked of a running api and worker).
+ */
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { freePort, type SpawnedService, spawnService } from '@llmgw/devkit';
+import { parseWorkerEnv } from '@llmgw/worker';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT, readDockerfile } from './support.ts';
+
+const DIR = join(REPO_ROOT, 'deploy/kubernetes');
+
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+  file: string;
+}
+
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+}
+interface Container {
+  name: string;
+  image: string;
+  ports?: { name?: string; containerPort: number }[];
+  env?: { name: string; value?: string }[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string; optional?: boolean } }[];
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean };
+}
+interface PodSpec {
+  terminationGracePeriodSeconds?: number;
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  containers: Container[];
+}
+
+/** The applied files (*.yaml) and the Secret example. */
+const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml') || f === 'secret.yaml.example');
+const objects: Obj[] = files.flatMap((file) =>
+  parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map((doc) => {
+    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
+    return { ...(doc.toJS() as Omit<Obj, 'file'>), file };
+  }),
+);
+const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+const all = (kind: string) => objects.filter((o) => o.kind === kind);
+const podSpec = (d: Obj) => (d.spec as { template: { spec: PodSpec } }).template.spec;
+const podLabels = (d: Obj) =>
+  (d.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+const container = (name: string) => podSpec(find('Deployment', name)!).containers[0]!;
+const config = () => find('ConfigMap', 'llmgw-config')!.data!;
+
+/** A container's variable: its own env, else the ConfigMap it reads. */
+function envOf(c: Container, name: string): string | undefined {
+  return (
+    c.env?.find((e) => e.name === name)?.value ??
+    (c.envFrom?.some((f) => f.configMapRef) ? config()[name] : undefined)
+  );
+}
+
+/** A probe's port as a number (named ports resolved through the container's ports). */
+function portOf(c: Container, probe: Probe): number {
+  const port = probe.httpGet!.port;
+  return typeof port === 'number' ? port : c.ports!.find((p) => p.name === port)!.containerPort;
+}
+
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'apps/v1/Deployment': Deployment,
+  'v1/Service': Service,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+};
+
+describe('deploy/kubernetes manifests', () => {
+  it('parse and pass the Kubernetes / KEDA schemas, with no namespace of their own', () => {
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ConfigMap/llmgw-config',
+      'Deployment/llmgw-api',
+      'Deployment/llmgw-worker',
+      'HorizontalPodAutoscaler/llmgw-api',
+      'PodDisruptionBudget/llmgw-api',
+      'PodDisruptionBudget/llmgw-worker',
+      'ScaledObject/llmgw-worker',
+      'Secret/llmgw-secrets',
+      'Service/llmgw-api',
+      'Service/llmgw-worker-metrics',
+    ]);
+    for (const o of objects) {
+      const Model = MODELS[`${o.apiVersion}/${o.kind}`];
+      expect(Model, `${o.file}: ${o.apiVersion} ${o.kind}`).toBeDefined();
+      const { file: _file, ...data } = o;
+      expect(
+        () => new Model!(data as never).validate(),
+        `${o.file}: ${o.kind}/${o.metadata.name}`,
+      ).not.toThrow();
+      expect(o.metadata.namespace, o.file).toBeUndefined();
+    }
+  });
+
+  it('select the pods they mean: Services, PDBs, HPA and ScaledObject', () => {
+    const matches = (selector: Record<string, string>, name: string) => {
+      const labels = podLabels(find('Deployment', name)!);
+      return Object.entries(selector).every(([k, v]) => labels[k] === v);
+    };
+    expect(
+      matches(
+        (find('Service', 'llmgw-api')!.spec as { selector: Record<string, string> }).selector,
+        'llmgw-api',
+      ),
+    ).toBe(true);
+    expect(
+      matches(
+        (find('Service', 'llmgw-worker-metrics')!.spec as { selector: Record<string, string> }).selector,
+        'llmgw-worker',
+      ),
+    ).toBe(true);
+    for (const [pdb, deploy] of [
+      ['llmgw-api', 'llmgw-api'],
+      ['llmgw-worker', 'llmgw-worker'],
+    ] as const) {
+      const sel = (
+        find('PodDisruptionBudget', pdb)!.spec as { selector: { matchLabels: Record<string, string> } }
+      ).selector;
+      expect(matches(sel.matchLabels, deploy), pdb).toBe(true);
+    }
+    expect(find('HorizontalPodAutoscaler', 'llmgw-api')!.spec).toMatchObject({
+      scaleTargetRef: { kind: 'Deployment', name: 'llmgw-api' },
+    });
+    const scaled = find('ScaledObject', 'llmgw-worker')!.spec as {
+      scaleTargetRef: { name: string };
+      triggers: { type: string; metadata: { query: string } }[];
+    };
+    expect(scaled.scaleTargetRef.name).toBe('llmgw-worker');
+    expect(scaled.triggers[0]).toMatchObject({ type: 'prometheus' });
+    expect(scaled.triggers[0]!.metadata.query).toContain('llm_queue_depth');
+    // Service target ports name container ports.
+    for (const [svc, deploy] of [
+      ['llmgw-api', 'llmgw-api'],
+      ['llmgw-worker-metrics', 'llmgw-worker'],
+    ] as const) {
+      const ports = (find('Service', svc)!.spec as { ports: { targetPort: string }[] }).ports;
+      for (const p of ports)
+        expect(
+          container(deploy).ports?.map((c) => c.name),
+          svc,
+        ).toContain(p.targetPort);
+    }
+  });
+
+  it('read the ConfigMap and the Secret the manifests define', () => {
+    for (const d of all('Deployment')) {
+      for (const c of podSpec(d).containers) {
+        for (const f of c.envFrom ?? []) {
+          if (f.configMapRef) expect(find('ConfigMap', f.configMapRef.name), d.metadata.name).toBeDefined();
+          if (f.secretRef) expect(find('Secret', f.secretRef.name), d.metadata.name).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it('give pods longer to stop than preStop + SHUTDOWN_GRACE_MS, and run them as the images’ non-root user', () => {
+    const uid = Number(
+      readDockerfile(join(REPO_ROOT, 'Dockerfile.api'))
+        .stages.at(-1)!
+        .instructions.find((i) => i.keyword === 'USER')!
+        .args.split(':')[0],
+    );
+    for (const d of all('Deployment')) {
+      const spec = podSpec(d);
+      for (const c of spec.containers) {
+        const graceMs = Number(envOf(c, 'SHUTDOWN_GRACE_MS') ?? 30_000);
+        const preStop = c.lifecycle?.preStop?.exec?.command;
+        const preStopMs = preStop?.[0] === 'sleep' ? Number(preStop[1]) * 1000 : 0;
+        expect(spec.terminationGracePeriodSeconds! * 1000, d.metadata.name).toBeGreaterThan(
+          graceMs + preStopMs,
+        );
+        expect(c.resources?.requests?.cpu, d.metadata.name).toBeDefined();
+        expect(c.resources?.limits?.memory, d.metadata.name).toBeDefined();
+        expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false });
+      }
+      expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: uid });
+    }
+    expect(container('llmgw-api').lifecycle?.preStop?.exec?.command).toEqual(['sleep', '5']);
+  });
+
+  it('name the worker metrics port that the worker listens on by default', () => {
+    const worker = container('llmgw-worker');
+    const port = portOf(worker, worker.livenessProbe!);
+    expect(Number(envOf(worker, 'METRICS_PORT'))).toBe(port);
+    expect(parseWorkerEnv({}).METRICS_PORT).toBe(port);
+  });
+});
+
+describe('probe paths the manifests name, asked of running processes', () => {
+  const procs: SpawnedService[] = [];
+  const base = { api: '', worker: '' };
+
+  beforeAll(async () => {
+    const [apiPort, metricsPort] = await Promise.all([freePort(), freePort()]);
+    const env = { REDIS_URL: inject('redisUrl'), KEY_PREFIX: `test-${randomUUID()}` };
+    const api = spawnService('api', { ...env, PORT: String(apiPort) });
+    const worker = spawnService('worker', { ...env, METRICS_PORT: String(metricsPort), SIM_PORT: '9' });
+    procs.push(api, worker);
+    await Promise.all([
+      api.waitFor((l) => l.msg === 'api_listening'),
+      worker.waitFor((l) => l.msg === 'worker_started'),
+    ]);
+    base.api = `http://127.0.0.1:${apiPort}`;
+    base.worker = `http://127.0.0.1:${metricsPort}`;
+  }, 30_000);
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+  });
+
+  it('api: startup and liveness answer 200, readiness exists', async () => {
+    const c = container('llmgw-api');
+    expect(portOf(c, c.livenessProbe!)).toBe(Number(c.env?.find((e) => e.name === 'PORT')?.value));
+    for (const [kind, probe] of [
+      ['startup', c.startupProbe],
+      ['liveness', c.livenessProbe],
+      ['readiness', c.readinessProbe],
+    ] as const) {
+      const res = await fetch(`${base.api}${probe!.httpGet!.path}`);
+      await res.body?.cancel();
+      if (kind === 'readiness') expect(res.status, `${kind} ${probe!.httpGet!.path}`).not.toBe(404);
+      else expect(res.status, `${kind} ${probe!.httpGet!.path}`).toBe(200);
+    }
+  });
+
+  it('worker: liveness answers 200 on METRICS_PORT, and /metrics is served there', async () => {
+    const c = container('llmgw-worker');
+    const health = await fetch(`${base.worker}${c.livenessProbe!.httpGet!.path}`);
+    expect(health.status).toBe(200);
+    await health.body?.cancel();
+    const metrics = await fetch(`${base.worker}/metrics`);
+    expect(metrics.status).toBe(200);
+    await metrics.body?.cancel();
+  });
+});
