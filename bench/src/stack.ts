@@ -60,7 +60,13 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
   for (let i = 0; i < (opts.workers ?? 1); i++) {
     const w = spawnService(
       'worker',
-      { ...common, LOG_LEVEL: 'info', LLM_BASE_URL: `http://127.0.0.1:${simPort}/v1`, ...opts.worker },
+      {
+        ...common,
+        LOG_LEVEL: 'info',
+        METRICS_PORT: '0',
+        LLM_BASE_URL: `http://127.0.0.1:${simPort}/v1`,
+        ...opts.worker,
+      },
       { name: `worker${i}`, nodeArgs },
     );
     services.push(w);

@@ -95,7 +95,7 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf', () => {
       };
       // 50 ms between tokens: 10 tokens take ~450 ms, visible through nginx only if it does not buffer.
       const sim = spawnService('sim', { ...env, SIM_TTFT_MS: '10', SIM_ITL_MS: '50' });
-      const worker = spawnService('worker', { ...env, WORKER_CONCURRENCY: '16' });
+      const worker = spawnService('worker', { ...env, WORKER_CONCURRENCY: '16', METRICS_PORT: '0' });
       // trusted_headers: X-User-ID names the caller (no API keys to set up); each request is its own user.
       const apiEnv = { ...env, AUTH_MODE: 'trusted_headers' };
       api1 = spawnService('api', { ...apiEnv, PORT: String(p1), INSTANCE_ID: 'api1' }, { name: 'api1' });

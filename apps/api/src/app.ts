@@ -10,6 +10,7 @@ import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
 import type { HealthDeps } from './health/checks.ts';
 import type { ChatService } from './jobs/chat-service.ts';
+import type { ApiMetrics } from './metrics.ts';
 import { adminAuth } from './middleware/admin-auth.ts';
 import { type AuthMode, authenticate } from './middleware/authenticate.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
@@ -36,6 +37,7 @@ export interface AppDeps {
   redis: Redis;
   keys: Keys;
   rateWindowMs: number;
+  metrics: ApiMetrics;
   /** Unset: the /admin API is disabled (404). */
   adminToken: string | undefined;
 }
@@ -45,7 +47,7 @@ export type GatewayApp = Hono<AppEnv>;
 /** Builds the HTTP app (what tests drive); main.ts wires real dependencies and starts it. */
 export function createApp(deps: AppDeps): GatewayApp {
   const app = new Hono<AppEnv>();
-  app.use(requestContext({ log: deps.log }));
+  app.use(requestContext({ log: deps.log, metrics: deps.metrics }));
   app.use(
     bodyLimit({
       maxSize: deps.bodyLimitBytes,
@@ -59,12 +61,22 @@ export function createApp(deps: AppDeps): GatewayApp {
   );
 
   registerHealth(app, deps);
+  // Scraped by Prometheus; not public (deploy/nginx.conf answers 404 for it).
+  app.get('/metrics', async (c) =>
+    c.body(await deps.metrics.registry.metrics(), 200, { 'Content-Type': deps.metrics.registry.contentType }),
+  );
 
   // Order matters: authenticate, then limit, then (in the handlers) validate the body, so a
   // flood of malformed requests still counts against its sender.
   const guard = [
     authenticate({ mode: deps.authMode, store: deps.keyStore, tiers: deps.tiers }),
-    rateLimit({ redis: deps.redis, keys: deps.keys, tiers: deps.tiers, windowMs: deps.rateWindowMs }),
+    rateLimit({
+      redis: deps.redis,
+      keys: deps.keys,
+      tiers: deps.tiers,
+      windowMs: deps.rateWindowMs,
+      onReject: (tier) => deps.metrics.rateLimited.inc({ tier, limit: 'requests' }),
+    }),
   ];
   app.use('/chat', ...guard);
   app.use('/v1/*', ...guard);

@@ -13,6 +13,8 @@ export interface Principal {
 export interface RequestVars {
   principal?: Principal;
   requestId: string;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
   /** Child logger carrying `request_id` (and, once known, `user_id`). */
   log: Logger;
   /** Filled in by handlers for the `request_completed` line. */

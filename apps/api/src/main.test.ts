@@ -24,7 +24,7 @@ describe('entry files as real processes', () => {
       SIM_PORT: String(simPort),
     };
     const sim = spawnService('sim', { ...env, SIM_TTFT_MS: '5', SIM_ITL_MS: '2' });
-    const worker = spawnService('worker', env);
+    const worker = spawnService('worker', { ...env, METRICS_PORT: '0' });
     const api = spawnService('api', { ...env, PORT: String(apiPort), AUTH_MODE: 'trusted_headers' });
     const procs = [sim, worker, api];
     stopAll.push(...procs.map((p) => () => p.stop('SIGKILL')));

@@ -10,6 +10,7 @@ import { Dispatcher } from './jobs/dispatcher.ts';
 import { QueueWatch } from './jobs/queue-watch.ts';
 import { QuotaBook } from './jobs/quota.ts';
 import { ReplyHub } from './jobs/reply-hub.ts';
+import { createApiMetrics } from './metrics.ts';
 import { ModelRegistry } from './models/registry.ts';
 
 export interface ApiServer {
@@ -42,6 +43,11 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   });
   await hub.start();
   const models = new ModelRegistry(redis, keys);
+  const metrics = createApiMetrics(async () => {
+    const known = [...(await models.snapshot()).known];
+    const depths = await Promise.all(known.map((m) => dispatcher.waiting(m)));
+    return new Map(known.map((m, i) => [m, depths[i] ?? 0]));
+  });
   const watch = new QueueWatch({
     dispatcher,
     log,
@@ -60,6 +66,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
     tiers: env.TIERS,
     quota: new QuotaBook(redis, keys),
+    metrics,
   });
   let shuttingDown = false;
   const health = {
@@ -76,6 +83,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     chat,
     models,
     health,
+    metrics,
     authMode: env.AUTH_MODE,
     keyStore: new ApiKeyStore(redis, keys),
     tiers: env.TIERS,

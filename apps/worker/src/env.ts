@@ -1,4 +1,5 @@
 import {
+  bool,
   csv,
   DEFAULT_MODEL,
   keyPrefix,
@@ -47,7 +48,11 @@ export const WorkerEnvSchema = z
     SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
     INSTANCE_ID: z.string().optional(),
     LOG_LEVEL: logLevel,
-    METRICS_PORT: nonNegativeInt(0),
+    /** Port of the worker's /metrics and /health server (0: any free port). */
+    METRICS_PORT: nonNegativeInt(9100),
+    METRICS_HOST: z.string().default('0.0.0.0'),
+    /** 1: log prompt text with each job (never on by default: prompts are user data). */
+    LOG_PROMPTS: bool(false),
   })
   .transform((env) => ({
     ...env,

@@ -10,6 +10,7 @@ export interface HeartbeatOptions {
   log: Logger;
   ttlMs: number;
   healthUrl: string | undefined;
+  onProbe?: (health: BackendHealth) => void;
   info: () => Omit<WorkerInfo, 'backend' | 'heartbeatAt'>;
 }
 
@@ -45,6 +46,7 @@ export class Heartbeat {
   private async beat(): Promise<void> {
     const { redis, keys, ttlMs } = this.opts;
     this.last = await probeBackend(this.opts.healthUrl);
+    this.opts.onProbe?.(this.last);
     const info: WorkerInfo = { ...this.opts.info(), backend: this.last, heartbeatAt: Date.now() };
     const tx = redis.multi().set(keys.worker(info.instanceId), JSON.stringify(info), 'PX', ttlMs);
     for (const model of info.models)

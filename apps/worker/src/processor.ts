@@ -1,10 +1,11 @@
 import type { Logger } from '@llmgw/observability';
-import { ChatJob, type ChatResult, type Usage } from '@llmgw/protocol';
+import { ChatJob, type ChatResult, type ErrorType, type Usage } from '@llmgw/protocol';
 import { settleQuota } from '@llmgw/redis';
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Backend, BackendError } from './backends/backend.ts';
 import { mapBackendError } from './backends/map-error.ts';
+import type { JobOutcome, WorkerMetrics } from './metrics.ts';
 import { JobPublisher } from './publisher.ts';
 
 export interface ProcessorDeps {
@@ -16,8 +17,9 @@ export interface ProcessorDeps {
   heartbeatMs: number;
   /** True for a job cancelled before its processor started. */
   isCancelled(jobId: string): boolean;
-  /** Counts running jobs (heartbeat, metrics). */
-  slots: { acquire(): void; release(): void };
+  metrics: WorkerMetrics;
+  /** LOG_PROMPTS=1: include the messages in job_started (off by default: prompts are user data). */
+  logPrompts: boolean;
 }
 
 export type ChatProcessor = (
@@ -49,18 +51,23 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     const pub = new JobPublisher(deps.redis, data.replyTo, jobId, attempt, log, deps.heartbeatMs);
     const abort = signal ?? new AbortController().signal;
     const queueWaitMs = Date.now() - data.enqueuedAt;
-    log.info({ queue_wait_ms: queueWaitMs, attempt }, 'job_started');
-    deps.slots.acquire();
+    log.info(
+      { queue_wait_ms: queueWaitMs, attempt, ...(deps.logPrompts && { messages: data.messages }) },
+      'job_started',
+    );
+    deps.metrics.jobStarted(data.model);
     let usage: Usage | undefined;
+    let failure: ErrorType | undefined;
     try {
       const result = await run(data, jobId, attempt, abort, pub, log);
       usage = result.usage;
       return result;
     } catch (err) {
+      failure = err instanceof JobFailed ? err.type : 'internal_error';
       if (err instanceof JobFailed) usage = err.usage;
       throw err;
     } finally {
-      deps.slots.release();
+      deps.metrics.jobEnded(data.model, outcomeOf(failure), failure);
       if (data.quota) await settle(data.quota, usage, log);
     }
   };
@@ -101,11 +108,11 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
         message: 'waited in the queue past its deadline',
       });
       log.info('job_expired');
-      throw new UnrecoverableError('queue_timeout');
+      throw new JobFailed('queue_timeout', 'queue_timeout', undefined);
     }
     if (deps.isCancelled(jobId)) {
       await pub.end({ type: 'error', error: 'cancelled', message: 'cancelled before start' });
-      throw new UnrecoverableError('cancelled before start');
+      throw new JobFailed('cancelled', 'cancelled before start', undefined);
     }
     // The `started` publish goes out while the backend request starts (no added latency); if it
     // reaches nobody, the client's api process is gone and the generation is aborted.
@@ -116,6 +123,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     };
     pub.started(deps.instanceId);
     const signal = AbortSignal.any([abort, gone.signal]);
+    const genStart = performance.now();
     try {
       const result = await deps.backend.generate(
         { model: data.model, messages: data.messages, params: data.params },
@@ -126,7 +134,11 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
         finishReason: result.finishReason,
         usage: result.usage,
         ttftMs: result.ttftMs,
+        genMs: performance.now() - genStart,
       });
+      deps.metrics.backendDuration.observe({ model: data.model }, (performance.now() - genStart) / 1000);
+      if (result.ttftMs !== undefined)
+        deps.metrics.backendTtft.observe({ model: data.model }, result.ttftMs / 1000);
       log.info(
         {
           finish_reason: result.finishReason,
@@ -142,7 +154,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       const type = signal.aborted ? abortType(signal.reason) : e.type;
       await pub.end({ type: 'error', error: type, message: e.message, usage: e.partialUsage });
       log.warn({ error_type: type, status: e.status, err: e.message }, 'job_failed');
-      throw new JobFailed(`${type}: ${e.message}`, e.partialUsage);
+      throw new JobFailed(type, `${type}: ${e.message}`, e.partialUsage);
     }
   }
 }
@@ -154,9 +166,17 @@ function abortType(reason: unknown): 'cancelled' | 'worker_shutdown' {
 /** A job that ended in an error event; carries what was generated, for quota settlement. Never retried. */
 class JobFailed extends UnrecoverableError {
   constructor(
+    readonly type: ErrorType,
     message: string,
     readonly usage: Usage | undefined,
   ) {
     super(message);
   }
+}
+
+function outcomeOf(failure: ErrorType | undefined): JobOutcome {
+  if (failure === undefined) return 'completed';
+  if (failure === 'queue_timeout') return 'expired';
+  if (failure === 'cancelled' || failure === 'worker_shutdown') return 'cancelled';
+  return 'failed';
 }

@@ -8,6 +8,8 @@ import { createBackend } from './backends/index.ts';
 import { Cancellations } from './cancellations.ts';
 import type { WorkerEnv } from './env.ts';
 import { Heartbeat } from './heartbeat.ts';
+import { WorkerMetrics } from './metrics.ts';
+import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { createProcessor } from './processor.ts';
 
 export interface WorkerServiceOptions {
@@ -26,6 +28,10 @@ export interface WorkerServiceOptions {
   /** 0 = no global cap. */
   modelMaxConcurrency: number;
   lockMs: number;
+  /** /metrics + /health server; undefined: none (0: any free port). */
+  metricsPort?: number;
+  metricsHost: string;
+  logPrompts: boolean;
 }
 
 /** Service options from the parsed environment (main.ts and tests build them the same way). */
@@ -48,6 +54,9 @@ export function workerOptionsFromEnv(
     healthUrl: env.LLM_HEALTH_URL,
     modelMaxConcurrency: env.MODEL_MAX_CONCURRENCY,
     lockMs: env.JOB_LOCK_MS,
+    metricsPort: env.METRICS_PORT,
+    metricsHost: env.METRICS_HOST,
+    logPrompts: env.LOG_PROMPTS,
   };
 }
 
@@ -61,16 +70,24 @@ export class WorkerService {
   private readonly cancellations = new Cancellations();
   private closing: Promise<void> | undefined;
   private readonly startedAt = Date.now();
-  /** Jobs running now, all models. */
-  busy = 0;
+  readonly metrics: WorkerMetrics;
   private heartbeat: Heartbeat | undefined;
+
+  private metricsServer: MetricsServer | undefined;
 
   private constructor(
     private readonly opts: WorkerServiceOptions,
     private readonly bullConnection: Redis,
     private readonly publisher: Redis,
     private readonly control: Redis,
-  ) {}
+  ) {
+    this.metrics = new WorkerMetrics(opts.models, opts.concurrency);
+  }
+
+  /** Port of the /metrics + /health server (undefined when METRICS_PORT is off). */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
 
   static async start(opts: WorkerServiceOptions): Promise<WorkerService> {
     const name = opts.instanceId;
@@ -85,7 +102,26 @@ export class WorkerService {
     if (opts.modelMaxConcurrency > 0) await service.capGlobalConcurrency();
     service.startWorkers();
     await service.register();
+    if (opts.metricsPort !== undefined) {
+      service.metricsServer = await startMetricsServer(
+        opts.metricsPort,
+        opts.metricsHost,
+        service.metrics.registry,
+        () => service.health(),
+      );
+      opts.log.info({ port: service.metricsServer.port }, 'metrics_listening');
+    }
     return service;
+  }
+
+  /** Liveness: running (not shutting down) and connected to Redis. */
+  private health(): { ok: boolean; detail: Record<string, unknown> } {
+    const redis = this.bullConnection.status;
+    const backend = this.heartbeat?.backend;
+    return {
+      ok: this.closing === undefined && redis === 'ready',
+      detail: { redis, closing: this.closing !== undefined, busy: this.metrics.running, backend },
+    };
   }
 
   private async register(): Promise<void> {
@@ -96,12 +132,13 @@ export class WorkerService {
       log: opts.log,
       ttlMs: opts.registrationTtlMs,
       healthUrl: opts.healthUrl,
+      onProbe: (h) => this.metrics.backendUp.set(h.status === 'ok' ? 1 : 0),
       info: () => ({
         instanceId: opts.instanceId,
         models: opts.models,
         concurrency: opts.concurrency,
         provider: opts.backend.provider,
-        busy: this.busy,
+        busy: this.metrics.running,
         startedAt: this.startedAt,
       }),
     });
@@ -133,14 +170,8 @@ export class WorkerService {
       instanceId: opts.instanceId,
       heartbeatMs: opts.heartbeatMs,
       isCancelled: (id) => this.cancellations.has(id),
-      slots: {
-        acquire: () => {
-          this.busy++;
-        },
-        release: () => {
-          this.busy--;
-        },
-      },
+      metrics: this.metrics,
+      logPrompts: opts.logPrompts,
     });
     for (const model of opts.models) {
       const worker = new Worker(opts.keys.queueName(model), process, {
@@ -201,6 +232,7 @@ export class WorkerService {
       await quitQuietly(this.control);
       await quitQuietly(this.publisher);
       await quitQuietly(this.bullConnection);
+      await this.metricsServer?.close();
       log.info('worker_stopped');
     })();
     return this.closing;

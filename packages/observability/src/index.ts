@@ -1,2 +1,3 @@
 export * from './instance-id.ts';
 export * from './logger.ts';
+export * from './metrics.ts';

@@ -37,6 +37,8 @@ export const DoneEvent = z.object({
   usage: Usage,
   /** Backend time to first token, ms (for Server-Timing). */
   ttftMs: z.number().optional(),
+  /** Backend time for the whole generation, ms (gateway overhead = total − queue − this). */
+  genMs: z.number().optional(),
 });
 export const ErrorEvent = z.object({
   ...base,

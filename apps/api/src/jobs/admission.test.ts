@@ -33,7 +33,7 @@ describe('global concurrency and backpressure across replicas', () => {
   it('2 apis + 2 workers (4 slots each), 40 concurrent: never more than 8 generations, 503 only past the depth, the rest complete', async () => {
     sim = await startSimulator({ port: 0, ttftMs: 20, itlMs: 20, maxNumSeqs: 64 });
     const env = { REDIS_URL: inject('redisUrl'), KEY_PREFIX: `test-${randomUUID()}` };
-    const workerEnv = { ...env, LLM_BASE_URL: `${sim.url}/v1`, WORKER_CONCURRENCY: '4' };
+    const workerEnv = { ...env, LLM_BASE_URL: `${sim.url}/v1`, WORKER_CONCURRENCY: '4', METRICS_PORT: '0' };
     const ports = [await freePort(), await freePort()];
     procs.push(
       spawnService('worker', workerEnv, { name: 'w1' }),

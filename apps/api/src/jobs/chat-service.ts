@@ -3,11 +3,13 @@ import type { Logger } from '@llmgw/observability';
 import type { ChatJob, ChatMessage, DoneEvent, GenerationParams } from '@llmgw/protocol';
 import type { Tiers } from '../auth/tiers.ts';
 import { ApiError, apiErrorFromJob } from '../errors.ts';
+import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { QueueWatch } from './queue-watch.ts';
 import type { QuotaBook, Reservation } from './quota.ts';
 import type { ReplyHub } from './reply-hub.ts';
+import { StreamMeter } from './stream-meter.ts';
 import type { JobSubscription } from './subscription.ts';
 
 export interface ChatRequestInput {
@@ -15,6 +17,8 @@ export interface ChatRequestInput {
   messages: ChatMessage[];
   params: GenerationParams;
   requestId: string;
+  /** performance.now() when the request arrived (metrics, Server-Timing). */
+  requestStart: number;
   userId?: string;
   tier?: string;
 }
@@ -24,7 +28,10 @@ export interface SubmittedChat {
   model: string;
   sub: JobSubscription;
   enqueuedAt: number;
+  /** performance.now() once enqueued. */
+  enqueuedAtPerf: number;
   reservation?: Reservation;
+  meter: StreamMeter;
 }
 
 export interface CollectedChat {
@@ -43,6 +50,7 @@ export interface ChatServiceOptions {
   queueTimeoutMs: number;
   tiers: Tiers;
   quota: QuotaBook;
+  metrics: ApiMetrics;
 }
 
 /** Seconds a client refused for overload is asked to wait before retrying. */
@@ -57,6 +65,20 @@ export class ChatService {
   constructor(private readonly opts: ChatServiceOptions) {}
 
   async submit(input: ChatRequestInput): Promise<SubmittedChat> {
+    try {
+      return await this.admit(input);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        const { metrics } = this.opts;
+        if (err.code === 'quota_exceeded')
+          metrics.rateLimited.inc({ tier: input.tier ?? 'free', limit: 'tokens' });
+        else metrics.admissionRejected.inc({ model: input.model, reason: err.code });
+      }
+      throw err;
+    }
+  }
+
+  private async admit(input: ChatRequestInput): Promise<SubmittedChat> {
     const { hub, dispatcher, models, log } = this.opts;
     let waiting: number;
     try {
@@ -117,7 +139,16 @@ export class ChatService {
       if (reservation) this.release(reservation);
       throw redisDown(err, log, input.requestId);
     }
-    const chat: SubmittedChat = { jobId, model: input.model, sub, enqueuedAt, reservation };
+    const meter = new StreamMeter(this.opts.metrics, input.model, input.requestStart, enqueuedAt);
+    const chat: SubmittedChat = {
+      jobId,
+      model: input.model,
+      sub,
+      enqueuedAt,
+      enqueuedAtPerf: performance.now(),
+      reservation,
+      meter,
+    };
     this.opts.watch.watch(chat, priority);
     // Others were waiting: tell the client where it stands now rather than at the next tick.
     if (waiting > 0) sub.queued(waiting + 1);
@@ -157,6 +188,7 @@ export class ChatService {
     let text = '';
     for await (const batch of chat.sub) {
       for (const ev of batch) {
+        chat.meter.onEvent(ev);
         if (ev.type === 'token') text += ev.t.join('');
         else if (ev.type === 'done') return { text, done: ev };
         else if (ev.type === 'error') throw apiErrorFromJob(ev.error, ev.message);

@@ -1,8 +1,10 @@
 import type { DoneEvent } from '@llmgw/protocol';
 import type { Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../context.ts';
 import { type ApiError, apiErrorFromJob } from '../errors.ts';
+import type { ApiMetrics } from '../metrics.ts';
+import { setTimingHeaders } from '../timing.ts';
 import type { ChatService, SubmittedChat } from './chat-service.ts';
 
 /** How one endpoint spells its frames. Each method returns complete SSE text (`data: …\n\n`). */
@@ -19,15 +21,33 @@ export interface FrameFormat {
  * client applies backpressure instead of growing a buffer; events that queued up meanwhile go
  * out together in the next write. A client that leaves cancels the job.
  */
-export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, service: ChatService, format: FrameFormat) {
+export function relaySSE(
+  c: Context<AppEnv>,
+  chat: SubmittedChat,
+  service: ChatService,
+  format: FrameFormat,
+  metrics: ApiMetrics,
+) {
   c.header('X-Accel-Buffering', 'no');
+  setTimingHeaders(c, { admissionMs: chat.enqueuedAtPerf - c.var.startedAt });
   return streamSSE(c, async (stream) => {
+    metrics.activeStreams.inc();
+    try {
+      await relay(stream);
+    } finally {
+      metrics.activeStreams.dec();
+    }
+  });
+
+  async function relay(stream: SSEStreamingApi): Promise<void> {
     stream.onAbort(() => service.abandon(chat, 'client_disconnected'));
     const opening = format.open();
     if (opening) await stream.write(opening);
     for await (const batch of chat.sub) {
       let out = '';
+      const at = performance.now();
       for (const ev of batch) {
+        chat.meter.onEvent(ev, at);
         if (ev.type === 'token') out += format.tokens(ev.t);
         // A comment line: the frame formats of both endpoints stay exactly as specified.
         else if (ev.type === 'queued') out += `: queued position=${ev.position}\n\n`;
@@ -42,5 +62,5 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, service: ChatS
       if (out) await stream.write(out);
       if (stream.aborted) break;
     }
-  });
+  }
 }

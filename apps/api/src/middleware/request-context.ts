@@ -2,9 +2,11 @@ import type { Logger } from '@llmgw/observability';
 import type { MiddlewareHandler } from 'hono';
 import { requestId as honoRequestId } from 'hono/request-id';
 import type { AppEnv } from '../context.ts';
+import type { ApiMetrics } from '../metrics.ts';
 
 export interface RequestContextOptions {
   log: Logger;
+  metrics: ApiMetrics;
 }
 
 /**
@@ -13,16 +15,25 @@ export interface RequestContextOptions {
  * `request_completed` lines. Completion is logged when the response has really ended — for a
  * stream that is the last frame, not the moment the handler returned.
  */
-export function requestContext({ log }: RequestContextOptions): MiddlewareHandler<AppEnv> {
+export function requestContext({ log, metrics }: RequestContextOptions): MiddlewareHandler<AppEnv> {
   const assignId = honoRequestId({ headerName: 'X-Request-ID' });
   return async function requestContextMiddleware(c, next) {
     return assignId(c, async () => {
       const started = performance.now();
+      c.set('startedAt', started);
       const reqLog = log.child({ request_id: c.var.requestId });
       c.set('log', reqLog);
       reqLog.info({ method: c.req.method, path: c.req.path }, 'request_started');
       await next();
       const complete = () => {
+        const seconds = (performance.now() - started) / 1000;
+        const labels = {
+          route: c.req.routePath || 'unmatched',
+          method: c.req.method,
+          status: String(c.res.status),
+        };
+        metrics.httpRequests.inc(labels);
+        metrics.httpDuration.observe(labels, seconds);
         reqLog.info(
           {
             method: c.req.method,

@@ -3,6 +3,7 @@ import type { AppDeps, GatewayApp } from '../app.ts';
 import { type FrameFormat, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { errorFrame } from '../render-error.ts';
+import { setTimingHeaders } from '../timing.ts';
 
 /** `POST /chat`: the seed's request and its frame format. */
 export const ChatRequest = z.object({
@@ -46,13 +47,21 @@ export function registerChat(app: GatewayApp, deps: AppDeps): void {
       messages: body.messages,
       params: { max_tokens: body.max_tokens },
       requestId: c.var.requestId,
+      requestStart: c.var.startedAt,
       userId,
       tier,
     });
-    if (body.stream) return relaySSE(c, chat, deps.chat, seedFrames(c.var.requestId));
+    if (body.stream) return relaySSE(c, chat, deps.chat, seedFrames(c.var.requestId), deps.metrics);
 
     c.req.raw.signal.addEventListener('abort', () => deps.chat.abandon(chat, 'client_disconnected'));
     const { text, done } = await deps.chat.collect(chat);
+    setTimingHeaders(c, {
+      admissionMs: chat.enqueuedAtPerf - c.var.startedAt,
+      queueMs: chat.meter.queueWaitMs,
+      backendTtftMs: done.ttftMs,
+      backendMs: done.genMs,
+      totalMs: performance.now() - c.var.startedAt,
+    });
     const usage = {
       prompt_tokens: done.usage.promptTokens,
       completion_tokens: done.usage.completionTokens,

@@ -83,6 +83,7 @@ describe('one queue per model, workers registered by heartbeat', () => {
       WORKER_TTL_MS: '1500',
       LLM_BASE_URL: `${stack.sim!.url}/v1`,
       INSTANCE_ID: 'doomed-worker',
+      METRICS_PORT: '0',
     });
     try {
       await worker.waitFor((l) => l.msg === 'worker_started');

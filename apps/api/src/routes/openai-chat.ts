@@ -4,6 +4,7 @@ import type { AppDeps, GatewayApp } from '../app.ts';
 import { ApiError } from '../errors.ts';
 import { type FrameFormat, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
+import { setTimingHeaders } from '../timing.ts';
 
 /**
  * `POST /v1/chat/completions`: OpenAI's Chat Completions API, enough for the official SDKs,
@@ -136,6 +137,7 @@ export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
       messages,
       params: paramsOf(body),
       requestId: c.var.requestId,
+      requestStart: c.var.startedAt,
       userId,
       tier,
     });
@@ -143,11 +145,18 @@ export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
     const created = Math.floor(chat.enqueuedAt / 1000);
     if (body.stream) {
       const includeUsage = body.stream_options?.include_usage === true;
-      return relaySSE(c, chat, deps.chat, openAIFrames(id, model, created, includeUsage));
+      return relaySSE(c, chat, deps.chat, openAIFrames(id, model, created, includeUsage), deps.metrics);
     }
 
     c.req.raw.signal.addEventListener('abort', () => deps.chat.abandon(chat, 'client_disconnected'));
     const { text, done } = await deps.chat.collect(chat);
+    setTimingHeaders(c, {
+      admissionMs: chat.enqueuedAtPerf - c.var.startedAt,
+      queueMs: chat.meter.queueWaitMs,
+      backendTtftMs: done.ttftMs,
+      backendMs: done.genMs,
+      totalMs: performance.now() - c.var.startedAt,
+    });
     const { promptTokens: p, completionTokens: n } = done.usage;
     c.set('tokens', { prompt: p, completion: n });
     return c.json({

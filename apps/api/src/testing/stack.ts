@@ -66,6 +66,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ...baseEnv,
       ...(sim && { LLM_BASE_URL: `${sim.url}/v1` }),
       HEARTBEAT_MS: '500',
+      METRICS_PORT: '0',
       ...extra,
     });
     const instanceId = `worker-${workers.length}-${randomUUID().slice(0, 6)}`;

@@ -1,0 +1,54 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from '@llmgw/observability';
+
+export interface MetricsServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The worker's own small HTTP server (it has no other): `GET /metrics` for Prometheus and
+ * `GET /health` for liveness probes (200 while the worker runs and reaches Redis, else 503).
+ */
+export async function startMetricsServer(
+  port: number,
+  host: string,
+  registry: Registry,
+  health: () => { ok: boolean; detail: Record<string, unknown> },
+): Promise<MetricsServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+      return;
+    }
+    if (req.method === 'GET' && path === '/health') {
+      const h = health();
+      res
+        .writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: h.ok ? 'ok' : 'unavailable', ...h.detail }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(`METRICS_PORT ${port}: ${err.code === 'EADDRINUSE' ? 'already in use' : err.message}`),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

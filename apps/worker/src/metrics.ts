@@ -1,0 +1,88 @@
+import {
+  Counter,
+  createRegistry,
+  Gauge,
+  Histogram,
+  LATENCY_BUCKETS,
+  type Registry,
+} from '@llmgw/observability';
+import type { ErrorType } from '@llmgw/protocol';
+
+export type JobOutcome = 'completed' | 'failed' | 'cancelled' | 'expired';
+
+/**
+ * A worker's metrics, served on METRICS_PORT: its slots and what its backend does. Client-side
+ * latencies and token counts are the api's (llm_latency_seconds, llm_tokens_total).
+ */
+export class WorkerMetrics {
+  readonly registry: Registry = createRegistry();
+  private busyCount = 0;
+  private readonly r = [this.registry];
+  readonly slots = new Gauge({
+    name: 'llm_worker_slots',
+    help: 'Concurrent generations this worker may run per model (WORKER_CONCURRENCY)',
+    labelNames: ['model'],
+    registers: this.r,
+  });
+  readonly busy = new Gauge({
+    name: 'llm_worker_busy_slots',
+    help: 'Generations running on this worker now',
+    labelNames: ['model'],
+    registers: this.r,
+  });
+  readonly jobs = new Counter({
+    name: 'llm_worker_jobs_total',
+    help: 'Jobs finished by this worker, by outcome (completed, failed, cancelled, expired)',
+    labelNames: ['model', 'outcome'],
+    registers: this.r,
+  });
+  readonly backendErrors = new Counter({
+    name: 'llm_backend_errors_total',
+    help: 'Backend failures by error type (backend_unavailable, backend_timeout, backend_rate_limited, …)',
+    labelNames: ['model', 'error_type'],
+    registers: this.r,
+  });
+  readonly backendTtft = new Histogram({
+    name: 'llm_backend_ttft_seconds',
+    help: "The backend's own time to first token, seen from the worker",
+    labelNames: ['model'],
+    buckets: LATENCY_BUCKETS,
+    registers: this.r,
+  });
+  readonly backendDuration = new Histogram({
+    name: 'llm_backend_generation_seconds',
+    help: 'Whole generation time at the backend',
+    labelNames: ['model'],
+    buckets: LATENCY_BUCKETS,
+    registers: this.r,
+  });
+  readonly backendUp = new Gauge({
+    name: 'llm_backend_up',
+    help: "1 when the backend's health endpoint answered the last probe, 0 when not",
+    registers: this.r,
+  });
+
+  constructor(models: string[], concurrency: number) {
+    for (const model of models) {
+      this.slots.set({ model }, concurrency);
+      this.busy.set({ model }, 0);
+    }
+  }
+
+  /** Jobs running now, all models (the heartbeat reports it). */
+  get running(): number {
+    return this.busyCount;
+  }
+
+  jobStarted(model: string): void {
+    this.busyCount++;
+    this.busy.inc({ model });
+  }
+
+  jobEnded(model: string, outcome: JobOutcome, error?: ErrorType): void {
+    this.busyCount--;
+    this.busy.dec({ model });
+    this.jobs.inc({ model, outcome });
+    if (error?.startsWith('backend_')) this.backendErrors.inc({ model, error_type: error });
+  }
+}
