@@ -1,6 +1,6 @@
 import type { Logger } from '@llmgw/observability';
 import type { Keys } from '@llmgw/redis';
-import { type Context, Hono } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Redis } from 'ioredis';
@@ -69,6 +69,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   // Order matters: authenticate, then limit, then (in the handlers) validate the body, so a
   // flood of malformed requests still counts against its sender.
   const guard = [
+    refuseWhileStopping(deps.health.isShuttingDown),
     authenticate({ mode: deps.authMode, store: deps.keyStore, tiers: deps.tiers }),
     rateLimit({
       redis: deps.redis,
@@ -97,6 +98,18 @@ export function createApp(deps: AppDeps): GatewayApp {
     return renderError(c, new ApiError('internal_error', 'internal error'));
   });
   return app;
+}
+
+/** During shutdown new work goes elsewhere: 503, and this connection is not reused. */
+function refuseWhileStopping(isShuttingDown: () => boolean): MiddlewareHandler<AppEnv> {
+  return async function refuseWhileStoppingMiddleware(_c, next) {
+    if (isShuttingDown()) {
+      throw new ApiError('shutting_down', 'this gateway instance is shutting down; retry', {
+        headers: { 'Retry-After': '1', Connection: 'close' },
+      });
+    }
+    await next();
+  };
 }
 
 /** The one place an error response is built. */

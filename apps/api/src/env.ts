@@ -49,6 +49,12 @@ const ApiEnvFields = z.object({
   TIERS_FILE: z.string().optional(),
   /** Window of the per-minute request limit, ms (tests shorten it). */
   RATE_LIMIT_WINDOW_MS: positiveInt(60_000),
+  /**
+   * A started job silent before its first token (its worker may have died) is given this long for
+   * BullMQ to re-run it elsewhere (worker JOB_LOCK_MS, 15 s, plus the stalled check) before its
+   * client gets `worker_lost`.
+   */
+  JOB_RECOVERY_TIMEOUT_MS: positiveInt(30_000),
   /** On SIGTERM, open streams may finish for this long; the rest end with an error frame. */
   SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
   INSTANCE_ID: z.string().optional(),

@@ -17,6 +17,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     if (++signals > 1) process.exit(1);
     log.info({ signal: sig }, 'shutdown_started');
-    server.close().then(() => process.exit(0));
+    server.close(env.SHUTDOWN_GRACE_MS).then(() => process.exit(0));
   });
 }

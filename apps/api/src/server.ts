@@ -1,5 +1,6 @@
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
+import { serve } from '@hono/node-server';
 import type { Logger } from '@llmgw/observability';
 import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
 import { createApp } from './app.ts';
@@ -16,7 +17,7 @@ import { ModelRegistry } from './models/registry.ts';
 export interface ApiServer {
   url: string;
   port: number;
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -36,6 +37,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     channel: keys.replyChannel(instanceId),
     log,
     silenceTimeoutMs: env.JOB_SILENCE_TIMEOUT_MS,
+    recoveryTimeoutMs: env.JOB_RECOVERY_TIMEOUT_MS,
     onOrphan: (jobId) => {
       log.info({ job_id: jobId }, 'orphan_job_cancelled');
       dispatcher.signalCancel(jobId, 'orphaned').catch(() => {});
@@ -95,8 +97,8 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
   });
 
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));
+  const server = await new Promise<HttpServer>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s as HttpServer));
   });
   const { port } = server.address() as AddressInfo;
   const host = env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST;
@@ -112,20 +114,38 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   return {
     url: `http://${host}:${port}`,
     port,
-    close() {
+    /**
+     * Graceful stop, in this order: /ready answers 503 and new chat requests get 503
+     * `shutting_down` at once (the listener stays open so probes and load balancers see it);
+     * open requests may finish for `graceMs`; the rest end with a `shutting_down` error frame and
+     * their jobs are cancelled; then connections, subscriptions and Redis close. Idempotent.
+     */
+    close(graceMs = 0) {
       closing ??= (async () => {
         shuttingDown = true;
+        server.closeIdleConnections();
+        const deadline = Date.now() + graceMs;
+        while (chat.openCount > 0 && Date.now() < deadline) await sleep(50);
+        if (chat.openCount > 0) {
+          log.warn({ open: chat.openCount }, 'shutdown_grace_expired_ending_streams');
+          chat.failAll('the gateway is restarting; retry the request');
+          const flushBy = Date.now() + 2000;
+          while (chat.openCount > 0 && Date.now() < flushBy) await sleep(20);
+        }
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
-          if ('closeAllConnections' in server) server.closeAllConnections();
+          server.closeAllConnections();
         });
         watch.stop();
         await hub.stop();
         await dispatcher.close();
         await quitQuietly(subscriber);
         await quitQuietly(redis);
+        log.info('api_stopped');
       })();
       return closing;
     },
   };
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -20,6 +20,7 @@ export const ErrorType = z.enum([
   'worker_shutdown',
   'worker_lost',
   'queue_timeout',
+  'shutting_down',
   'internal_error',
 ]);
 export type ErrorType = z.infer<typeof ErrorType>;

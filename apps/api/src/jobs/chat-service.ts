@@ -62,7 +62,25 @@ const OVERLOAD_RETRY_AFTER_S = 2;
  * client leaves.
  */
 export class ChatService {
+  /** Requests of this process with a job under way (streaming or not). */
+  private readonly open = new Set<SubmittedChat>();
+
   constructor(private readonly opts: ChatServiceOptions) {}
+
+  get openCount(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Shutdown after the grace period: every request still open ends with a `shutting_down` error
+   * (an error frame, or a 503) and its job is cancelled, so no GPU works for a closed stream.
+   */
+  failAll(message: string): void {
+    for (const chat of this.open) {
+      chat.sub.fail('shutting_down', message);
+      this.cancelJob(chat, 'api_shutdown');
+    }
+  }
 
   async submit(input: ChatRequestInput): Promise<SubmittedChat> {
     try {
@@ -150,6 +168,8 @@ export class ChatService {
       meter,
     };
     this.opts.watch.watch(chat, priority);
+    this.open.add(chat);
+    sub.whenClosed.then(() => this.open.delete(chat));
     // Others were waiting: tell the client where it stands now rather than at the next tick.
     if (waiting > 0) sub.queued(waiting + 1);
     return chat;
@@ -157,11 +177,13 @@ export class ChatService {
 
   /** The client disconnected before the end: stop the job wherever it is. */
   abandon(chat: SubmittedChat, reason: string): void {
-    if (chat.sub.isEnded) {
-      chat.sub.close();
-      return;
-    }
+    const ended = chat.sub.isEnded;
     chat.sub.close();
+    if (!ended) this.cancelJob(chat, reason);
+  }
+
+  /** Removes the job if it waits, else has its worker abort it. */
+  private cancelJob(chat: SubmittedChat, reason: string): void {
     this.opts.dispatcher.cancel(chat.model, chat.jobId, reason).then(
       (how) => {
         this.opts.log.info({ job_id: chat.jobId, how, reason }, 'job_abandoned');

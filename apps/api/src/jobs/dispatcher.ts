@@ -21,6 +21,8 @@ const KEEP_FAILED = { count: 5000, age: 24 * 3600 };
  */
 export class Dispatcher {
   private readonly queues = new Map<string, Queue>();
+  /** BullMQ's pause flag per model, as last read here (see {@link isPaused}). */
+  private readonly pausedSeen = new Map<string, { paused: boolean; at: number }>();
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -54,6 +56,26 @@ export class Dispatcher {
     // BullMQ ≥ 5 keeps a paused queue's jobs in `wait` too (the pause is a flag).
     const c = await this.queue(model).getJobCounts('wait', 'prioritized');
     return (c.wait ?? 0) + (c.prioritized ?? 0);
+  }
+
+  /**
+   * Whether a model's queue is paused (BullMQ's flag in Redis: global, every worker stops taking
+   * its jobs). Read at most once per `maxAgeMs` per process, like the model registry: it sits on
+   * the request path, and a pause taking up to a second to reach every replica is fine.
+   */
+  async isPaused(model: string, maxAgeMs = 1000): Promise<boolean> {
+    const seen = this.pausedSeen.get(model);
+    if (seen && Date.now() - seen.at < maxAgeMs) return seen.paused;
+    const paused = await this.queue(model).isPaused();
+    this.pausedSeen.set(model, { paused, at: Date.now() });
+    return paused;
+  }
+
+  /** Pauses (running jobs finish, waiting ones stay) or resumes a model's queue, for every replica. */
+  async setPaused(model: string, paused: boolean): Promise<void> {
+    const q = this.queue(model);
+    await (paused ? q.pause() : q.resume());
+    this.pausedSeen.set(model, { paused, at: Date.now() });
   }
 
   /**

@@ -8,8 +8,13 @@ export interface ReplyHubOptions {
   subscriber: Redis;
   channel: string;
   log: Logger;
-  /** A started job silent for longer than this is declared lost. */
+  /** A job that has streamed text and then is silent for longer than this is declared lost. */
   silenceTimeoutMs: number;
+  /**
+   * A started job silent before its first token gets this long: if its worker died, BullMQ
+   * re-runs it on another worker once its lock expires, and the client can still take that run.
+   */
+  recoveryTimeoutMs: number;
   /**
    * A job of ours is generating for nobody (its client left, or its stream was ended by the
    * watchdog before a re-run): stop it, so it does not hold a GPU slot.
@@ -87,7 +92,8 @@ export class ReplyHub {
   private checkSilence(): void {
     const now = Date.now();
     for (const sub of this.subs.values()) {
-      if (sub.started && !sub.isEnded && now - sub.lastEventAt > this.opts.silenceTimeoutMs) {
+      const limit = sub.relayedText ? this.opts.silenceTimeoutMs : this.opts.recoveryTimeoutMs;
+      if (sub.started && !sub.isEnded && now - sub.lastEventAt > limit) {
         this.opts.log.warn({ job_id: sub.jobId, silent_ms: now - sub.lastEventAt }, 'job_silent');
         sub.fail('worker_lost', 'the worker serving this request stopped responding');
       }

@@ -19,6 +19,11 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
   private wake: (() => void) | undefined;
   private ended = false;
   private closed = false;
+  private resolveClosed!: () => void;
+  /** Resolves once the subscription is closed (stream over, client gone). */
+  readonly whenClosed = new Promise<void>((resolve) => {
+    this.resolveClosed = resolve;
+  });
   /** Set once a token was accepted. */
   relayedText = false;
   started = false;
@@ -79,6 +84,7 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     this.closed = true;
     this.ended = true;
     this.onClose(this);
+    this.resolveClosed();
     this.wake?.();
   }
 

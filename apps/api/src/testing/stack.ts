@@ -19,6 +19,8 @@ export interface StackOptions {
   workers?: Record<string, string>[];
   /** Skip the simulator (e.g. LLM_BASE_URL pointed elsewhere). */
   noSim?: boolean;
+  /** A Redis of the test's own (one it may stop); default the shared test Redis. */
+  redisUrl?: string;
   /** Tier of the API key the stack's helpers authenticate with (default enterprise: tests are not about limits). */
   tier?: string;
 }
@@ -53,7 +55,7 @@ export interface Stack {
  * test Redis under a key prefix of their own (`test-<uuid>`), so parallel tests never meet.
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const redisUrl = inject('redisUrl');
+  const redisUrl = opts.redisUrl ?? inject('redisUrl');
   const prefix = `test-${randomUUID()}`;
   const logs = new LogCapture();
   const log = createLogger({ service: 'api', instance: 'test', level: 'debug', destination: logs });
