@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
+import { type Simulator, startSimulator } from '@llmgw/sim';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+
+const rssMb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+
+/**
+ * Soak: 1,000 concurrent streams through 2 api processes and 2 workers. Every stream must end
+ * with all its tokens and none may hang; afterwards the apis' open file descriptors return to
+ * their baseline and memory stays near it. The figures are printed for the record.
+ */
+describe('soak', () => {
+  let sim: Simulator | undefined;
+  const procs: SpawnedService[] = [];
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    await sim?.close();
+  });
+
+  it('1,000 concurrent streams: all complete, none hung; handles and memory back near baseline', async () => {
+    const TOKENS = 20;
+    sim = await startSimulator({ port: 0, ttftMs: 20, itlMs: 20, maxNumSeqs: 600, outputTokens: TOKENS });
+    const env = {
+      REDIS_URL: inject('redisUrl'),
+      KEY_PREFIX: `test-${randomUUID()}`,
+      AUTH_MODE: 'trusted_headers',
+      TIERS_JSON: JSON.stringify({
+        free: { requests_per_min: 10, tokens_per_day: 50_000, priority: 3 },
+        soak: { requests_per_min: 1_000_000, tokens_per_day: 1_000_000_000, priority: 1 },
+      }),
+      QUEUE_MAX_WAITING: '2000',
+      QUEUE_TIMEOUT_MS: '120000',
+      LOG_LEVEL: 'warn',
+      METRICS_PORT: '0',
+      LLM_BASE_URL: `${sim.url}/v1`,
+      WORKER_CONCURRENCY: '250',
+    };
+    const ports = [await freePort(), await freePort()];
+    const workers = [0, 1].map((i) =>
+      spawnService('worker', { ...env, LOG_LEVEL: 'info' }, { name: `w${i}` }),
+    );
+    const apis = ports.map((port) => spawnService('api', { ...env, LOG_LEVEL: 'info', PORT: String(port) }));
+    procs.push(...workers, ...apis);
+    await Promise.all([
+      ...workers.map((w) => w.waitFor((l) => l.msg === 'worker_started')),
+      ...apis.map((a) => a.waitFor((l) => l.msg === 'api_listening')),
+    ]);
+    // Quieter from here on: the api logs two lines per request at info.
+    const headers = { 'x-user-id': 'soak', 'x-user-tier': 'soak' };
+    const agent = new Agent({ keepAlive: true, maxSockets: 2000 });
+    const run = (n: number) =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          postSSE(
+            `http://127.0.0.1:${ports[i % 2]}/chat`,
+            { messages: [{ role: 'user', content: `soak ${i}` }], max_tokens: TOKENS },
+            {
+              headers,
+              agent,
+              timeoutMs: 60_000,
+            },
+          ),
+        ),
+      );
+    await run(50); // warm-up: JIT, connections, scripts
+    const pids = apis.map((a) => a.child.pid!);
+    const baseline = pids.map((pid) => ({ rss: rssMb(pid), fds: fds(pid) }));
+
+    let peak = baseline.map((b) => b.rss);
+    const sampler = setInterval(() => {
+      peak = pids.map((pid, i) => Math.max(peak[i]!, rssMb(pid)));
+    }, 100);
+    const started = performance.now();
+    const results = await run(1000);
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    agent.destroy();
+
+    const complete = results.filter(
+      (r) =>
+        r.status === 200 && r.data.length === TOKENS + 1 && r.data[TOKENS] === '[DONE]' && !r.disconnected,
+    );
+    const failures = results
+      .filter((r) => !complete.includes(r))
+      .map((r) => `${r.status} ${r.data.at(-1) ?? r.body}`);
+    expect(failures.slice(0, 5)).toEqual([]);
+    expect(complete).toHaveLength(1000);
+
+    // Give sockets time to close and the heap time to settle.
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = pids.map((pid) => ({ rss: rssMb(pid), fds: fds(pid) }));
+    console.log(
+      `soak: 1000 streams × ${TOKENS} tokens in ${seconds.toFixed(1)} s, 0 errors; api RSS MB baseline/peak/after: ${pids
+        .map((_, i) => `${baseline[i]!.rss.toFixed(0)}/${peak[i]!.toFixed(0)}/${after[i]!.rss.toFixed(0)}`)
+        .join(
+          ', ',
+        )}; fds baseline/after: ${pids.map((_, i) => `${baseline[i]!.fds}/${after[i]!.fds}`).join(', ')}`,
+    );
+    for (let i = 0; i < pids.length; i++) {
+      expect(after[i]!.fds).toBeLessThanOrEqual(baseline[i]!.fds + 10);
+      expect(after[i]!.rss).toBeLessThan(baseline[i]!.rss + 150);
+    }
+    for (const p of procs) expect(p.child.exitCode).toBeNull();
+  }, 120_000);
+});
