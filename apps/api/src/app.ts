@@ -4,14 +4,15 @@ import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Redis } from 'ioredis';
+import { registerAdmin } from './admin/register.ts';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import type { Tiers } from './auth/tiers.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
 import type { HealthDeps } from './health/checks.ts';
 import type { ChatService } from './jobs/chat-service.ts';
+import type { Dispatcher } from './jobs/dispatcher.ts';
 import type { ApiMetrics } from './metrics.ts';
-import { adminAuth } from './middleware/admin-auth.ts';
 import { type AuthMode, authenticate } from './middleware/authenticate.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
@@ -40,6 +41,10 @@ export interface AppDeps {
   metrics: ApiMetrics;
   /** Unset: the /admin API is disabled (404). */
   adminToken: string | undefined;
+  /** ADMIN_READONLY: the admin surface only reads (mutating requests 403, Bull Board read-only). */
+  adminReadonly: boolean;
+  /** The model queues (admin: stats, pause/resume, Bull Board). */
+  dispatcher: Dispatcher;
 }
 
 export type GatewayApp = Hono<AppEnv>;
@@ -82,7 +87,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   app.use('/chat', ...guard);
   app.use('/v1/*', ...guard);
   if (deps.adminToken) {
-    app.use('/admin/*', adminAuth({ token: deps.adminToken }));
+    // Login page, guard (session cookie or Bearer), read-only gate, queue API, Bull Board.
+    registerAdmin(app, { ...deps, adminToken: deps.adminToken });
     registerAdminKeys(app, deps);
   }
   registerChat(app, deps);

@@ -1,4 +1,5 @@
 import {
+  bool,
   DEFAULT_MODEL,
   keyPrefix,
   logLevel,
@@ -44,6 +45,8 @@ const ApiEnvFields = z.object({
   AUTH_MODE: z.enum(['api_key', 'trusted_headers']).default('api_key'),
   /** Bearer token of the /admin API; unset disables it. */
   ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  /** `1`: the admin surface only reads — mutating /admin requests get 403, Bull Board is read-only. */
+  ADMIN_READONLY: bool(false),
   /** Tier table as JSON (wins over TIERS_FILE); default: free/pro/enterprise of the write-up. */
   TIERS_JSON: z.string().optional(),
   TIERS_FILE: z.string().optional(),

@@ -6,6 +6,7 @@ import {
   type SpawnedService,
   spawnRedisServer,
   spawnService,
+  until,
 } from '@llmgw/devkit';
 import { createKeys, createRedis, quitQuietly } from '@llmgw/redis';
 import { type Simulator, startSimulator } from '@llmgw/sim';
@@ -16,15 +17,6 @@ import { type Stack, startStack } from './testing/stack.ts';
 const MODEL = 'sim-llama-3-8b';
 const ask = (content: string, max_tokens: number) => ({ messages: [{ role: 'user', content }], max_tokens });
 const user = { 'x-user-id': 'fault-tester', 'x-user-tier': 'enterprise' };
-
-async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await pred()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return pred();
-}
 
 /** Real api and worker processes (so a crash would show as an exit), the simulator in this process. */
 class Procs {

@@ -1,5 +1,5 @@
 import { loadEnvOrExit } from '@llmgw/config';
-import { createLogger, makeInstanceId } from '@llmgw/observability';
+import { createLogger, exitOnSignals, makeInstanceId } from '@llmgw/observability';
 import { ApiEnvSchema } from './env.ts';
 import { startApiServer } from './server.ts';
 
@@ -12,11 +12,4 @@ const server = await startApiServer(env, log, instanceId).catch((err: Error) => 
   process.exit(1);
 });
 
-let signals = 0;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (++signals > 1) process.exit(1);
-    log.info({ signal: sig }, 'shutdown_started');
-    server.close(env.SHUTDOWN_GRACE_MS).then(() => process.exit(0));
-  });
-}
+exitOnSignals(log, () => server.close(env.SHUTDOWN_GRACE_MS));

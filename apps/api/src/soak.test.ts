@@ -88,6 +88,17 @@ describe('soak', () => {
     const failures = results
       .filter((r) => !complete.includes(r))
       .map((r) => `${r.status} ${r.data.at(-1) ?? r.body}`);
+    if (failures.length > 0) {
+      for (const w of workers)
+        console.log(
+          w.name,
+          w.child.exitCode,
+          w.lines
+            .filter((l) => l.level !== 'info')
+            .slice(0, 40)
+            .map((l) => l.msg),
+        );
+    }
     expect(failures.slice(0, 5)).toEqual([]);
     expect(complete).toHaveLength(1000);
 
@@ -105,6 +116,9 @@ describe('soak', () => {
       expect(after[i]!.fds).toBeLessThanOrEqual(baseline[i]!.fds + 10);
       expect(after[i]!.rss).toBeLessThan(baseline[i]!.rss + 150);
     }
-    for (const p of procs) expect(p.child.exitCode).toBeNull();
+    const crashed = procs
+      .filter((p) => p.child.exitCode !== null)
+      .map((p) => ({ name: p.name, last: p.lines.slice(-25).map((l) => l.msg) }));
+    expect(crashed).toEqual([]);
   }, 120_000);
 });

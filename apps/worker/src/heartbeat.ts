@@ -31,6 +31,8 @@ export class Heartbeat {
   }
 
   async start(): Promise<void> {
+    this.last = await probeBackend(this.opts.healthUrl);
+    this.opts.onProbe?.(this.last);
     await this.beat();
     this.timer = setInterval(
       () => {
@@ -45,8 +47,6 @@ export class Heartbeat {
 
   private async beat(): Promise<void> {
     const { redis, keys, ttlMs } = this.opts;
-    this.last = await probeBackend(this.opts.healthUrl);
-    this.opts.onProbe?.(this.last);
     const info: WorkerInfo = { ...this.opts.info(), backend: this.last, heartbeatAt: Date.now() };
     const tx = redis.multi().set(keys.worker(info.instanceId), JSON.stringify(info), 'PX', ttlMs);
     for (const model of info.models)
@@ -56,6 +56,10 @@ export class Heartbeat {
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'heartbeat_failed');
     }
+    // Probe after the registration is refreshed, so a slow backend never lets the key lapse;
+    // the next heartbeat carries the result.
+    this.last = await probeBackend(this.opts.healthUrl);
+    this.opts.onProbe?.(this.last);
   }
 
   /** Deregisters at once (clean shutdown). */

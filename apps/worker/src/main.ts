@@ -1,5 +1,5 @@
 import { loadEnvOrExit } from '@llmgw/config';
-import { createLogger, makeInstanceId } from '@llmgw/observability';
+import { createLogger, exitOnSignals, makeInstanceId } from '@llmgw/observability';
 import { WorkerEnvSchema } from './env.ts';
 import { WorkerService, workerOptionsFromEnv } from './service.ts';
 
@@ -12,11 +12,4 @@ const service = await WorkerService.start(workerOptionsFromEnv(env, log, instanc
   process.exit(1);
 });
 
-let signals = 0;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (++signals > 1) process.exit(1);
-    log.info({ signal: sig }, 'shutdown_started');
-    service.close(env.SHUTDOWN_GRACE_MS).then(() => process.exit(0));
-  });
-}
+exitOnSignals(log, () => service.close(env.SHUTDOWN_GRACE_MS));

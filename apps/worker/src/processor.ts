@@ -10,8 +10,10 @@ import { JobPublisher } from './publisher.ts';
 
 export interface ProcessorDeps {
   backend: Backend;
-  /** Connection used for PUBLISH (never the subscriber). */
+  /** Commands (quota settlement). */
   redis: Redis;
+  /** PUBLISH only (auto-pipelined). */
+  publisher: Redis;
   log: Logger;
   instanceId: string;
   heartbeatMs: number;
@@ -48,7 +50,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     const data = parsed.data;
     const log = deps.log.child({ request_id: data.requestId, job_id: jobId, model: data.model });
     const attempt = job.attemptsStarted;
-    const pub = new JobPublisher(deps.redis, data.replyTo, jobId, attempt, log, deps.heartbeatMs);
+    const pub = new JobPublisher(deps.publisher, data.replyTo, jobId, attempt, log, deps.heartbeatMs);
     const abort = signal ?? new AbortController().signal;
     const queueWaitMs = Date.now() - data.enqueuedAt;
     log.info(

@@ -79,6 +79,7 @@ export class WorkerService {
     private readonly opts: WorkerServiceOptions,
     private readonly bullConnection: Redis,
     private readonly publisher: Redis,
+    private readonly commands: Redis,
     private readonly control: Redis,
   ) {
     this.metrics = new WorkerMetrics(opts.models, opts.concurrency);
@@ -92,12 +93,13 @@ export class WorkerService {
   static async start(opts: WorkerServiceOptions): Promise<WorkerService> {
     const name = opts.instanceId;
     const bull = createRedis(opts.redisUrl, 'worker', `${name}:bull`);
-    const publisher = createRedis(opts.redisUrl, 'command', `${name}:pub`);
+    const publisher = createRedis(opts.redisUrl, 'publisher', `${name}:pub`);
+    const commands = createRedis(opts.redisUrl, 'command', `${name}:cmd`);
     const control = createRedis(opts.redisUrl, 'subscriber', `${name}:control`);
-    for (const c of [bull, publisher, control])
+    for (const c of [bull, publisher, commands, control])
       c.on('error', (err) => opts.log.debug({ err: err.message }, 'redis_error'));
-    await Promise.all([waitReady(bull), waitReady(publisher), waitReady(control)]);
-    const service = new WorkerService(opts, bull, publisher, control);
+    await Promise.all([waitReady(bull), waitReady(publisher), waitReady(commands), waitReady(control)]);
+    const service = new WorkerService(opts, bull, publisher, commands, control);
     await service.listenForCancels();
     if (opts.modelMaxConcurrency > 0) await service.capGlobalConcurrency();
     service.startWorkers();
@@ -127,7 +129,7 @@ export class WorkerService {
   private async register(): Promise<void> {
     const { opts } = this;
     this.heartbeat = new Heartbeat({
-      redis: this.publisher,
+      redis: this.commands,
       keys: opts.keys,
       log: opts.log,
       ttlMs: opts.registrationTtlMs,
@@ -165,7 +167,8 @@ export class WorkerService {
     const { opts } = this;
     const process = createProcessor({
       backend: opts.backend,
-      redis: this.publisher,
+      redis: this.commands,
+      publisher: this.publisher,
       log: opts.log,
       instanceId: opts.instanceId,
       heartbeatMs: opts.heartbeatMs,
@@ -231,6 +234,7 @@ export class WorkerService {
       }
       await quitQuietly(this.control);
       await quitQuietly(this.publisher);
+      await quitQuietly(this.commands);
       await quitQuietly(this.bullConnection);
       await this.metricsServer?.close();
       log.info('worker_stopped');

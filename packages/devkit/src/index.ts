@@ -2,3 +2,4 @@ export * from './free-port.ts';
 export * from './redis-server.ts';
 export * from './spawn-service.ts';
 export * from './sse-client.ts';
+export * from './until.ts';

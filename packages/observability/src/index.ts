@@ -1,3 +1,4 @@
 export * from './instance-id.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './signals.ts';

@@ -5,11 +5,12 @@ import { Redis, type RedisOptions } from 'ioredis';
  *
  * - `command`: request-path commands and BullMQ producers (`Queue`). Fails fast while Redis is
  *   down (`enableOfflineQueue: false`, one retry), so the api answers 503 instead of hanging.
+ * - `publisher`: like `command`, auto-pipelined, for the workers' token PUBLISHes only.
  * - `worker`: BullMQ `Worker` connections. BullMQ requires `maxRetriesPerRequest: null`.
  * - `subscriber`: a dedicated pub/sub connection (a subscribed connection can only (un)subscribe);
  *   resubscribes by itself after a reconnect.
  */
-export type ConnectionRole = 'command' | 'worker' | 'subscriber';
+export type ConnectionRole = 'command' | 'publisher' | 'worker' | 'subscriber';
 
 export function redisOptions(role: ConnectionRole, name: string): RedisOptions {
   const common: RedisOptions = {
@@ -22,8 +23,12 @@ export function redisOptions(role: ConnectionRole, name: string): RedisOptions {
   };
   switch (role) {
     case 'command':
-      // Auto-pipelining sends every command issued in one event-loop turn in one write: the
-      // token publishes of many concurrent streams then cost one syscall instead of one each.
+      return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 };
+    case 'publisher':
+      // PUBLISH only. Auto-pipelining sends every command issued in one event-loop turn in one
+      // write: the token publishes of many concurrent streams cost one syscall instead of one
+      // each. Never use this connection for MULTI or scripts: mixed with auto-pipelining, ioredis
+      // 6 can mismatch replies to callbacks (seen as a crash in the soak test).
       return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true };
     case 'worker':
       return { ...common, maxRetriesPerRequest: null };

@@ -9,8 +9,7 @@ function safeNext(next: unknown): string {
   return typeof next === 'string' && /^\/admin(\/[^/\\][^\\]*)?$/.test(next) ? next : DEFAULT_NEXT;
 }
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 function loginPage(next: string, error?: string): string {
   return `<!doctype html>

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
+import { freePort, postSSE, type SpawnedService, spawnService, until } from '@llmgw/devkit';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
@@ -12,15 +12,6 @@ const ask = (content: string, max_tokens: number, extra: Record<string, unknown>
   max_tokens,
   ...extra,
 });
-
-async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
-}
 
 describe('global concurrency and backpressure across replicas', () => {
   let sim: Simulator | undefined;

@@ -55,6 +55,8 @@ export interface ChatServiceOptions {
 
 /** Seconds a client refused for overload is asked to wait before retrying. */
 const OVERLOAD_RETRY_AFTER_S = 2;
+/** Seconds a client refused because an operator paused the model is asked to wait (maintenance). */
+const PAUSED_RETRY_AFTER_S = 30;
 
 /**
  * What both chat endpoints share: admission (model served, queue not over its depth), the job
@@ -99,12 +101,23 @@ export class ChatService {
   private async admit(input: ChatRequestInput): Promise<SubmittedChat> {
     const { hub, dispatcher, models, log } = this.opts;
     let waiting: number;
+    let paused: boolean;
     try {
       await models.require(input.model);
-      waiting = await dispatcher.waiting(input.model);
+      [waiting, paused] = await Promise.all([
+        dispatcher.waiting(input.model),
+        dispatcher.isPaused(input.model),
+      ]);
     } catch (err) {
       if (err instanceof ApiError) throw err;
       throw redisDown(err, log, input.requestId);
+    }
+    // Paused by an operator (POST /admin/models/:model/pause): drained for maintenance.
+    if (paused) {
+      throw new ApiError('model_paused', `model '${input.model}' is paused for maintenance; retry later`, {
+        param: 'model',
+        headers: { 'Retry-After': String(PAUSED_RETRY_AFTER_S) },
+      });
     }
     if (waiting >= this.opts.queueMaxWaiting) {
       throw new ApiError(

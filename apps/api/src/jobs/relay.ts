@@ -64,3 +64,22 @@ export function relaySSE(
     }
   }
 }
+
+/**
+ * A non-streaming answer: waits for the whole generation (a client that leaves cancels it), then
+ * sets the timing headers and the token counts of the `request_completed` line.
+ */
+export async function collectResponse(c: Context<AppEnv>, chat: SubmittedChat, service: ChatService) {
+  c.req.raw.signal.addEventListener('abort', () => service.abandon(chat, 'client_disconnected'));
+  const collected = await service.collect(chat);
+  const { done } = collected;
+  setTimingHeaders(c, {
+    admissionMs: chat.enqueuedAtPerf - c.var.startedAt,
+    queueMs: chat.meter.queueWaitMs,
+    backendTtftMs: done.ttftMs,
+    backendMs: done.genMs,
+    totalMs: performance.now() - c.var.startedAt,
+  });
+  c.set('tokens', { prompt: done.usage.promptTokens, completion: done.usage.completionTokens });
+  return collected;
+}

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import type { AppDeps, GatewayApp } from '../app.ts';
-import { type FrameFormat, relaySSE } from '../jobs/relay.ts';
+import { collectResponse, type FrameFormat, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { errorFrame } from '../render-error.ts';
-import { setTimingHeaders } from '../timing.ts';
 
 /** `POST /chat`: the seed's request and its frame format. */
 export const ChatRequest = z.object({
@@ -53,21 +52,12 @@ export function registerChat(app: GatewayApp, deps: AppDeps): void {
     });
     if (body.stream) return relaySSE(c, chat, deps.chat, seedFrames(c.var.requestId), deps.metrics);
 
-    c.req.raw.signal.addEventListener('abort', () => deps.chat.abandon(chat, 'client_disconnected'));
-    const { text, done } = await deps.chat.collect(chat);
-    setTimingHeaders(c, {
-      admissionMs: chat.enqueuedAtPerf - c.var.startedAt,
-      queueMs: chat.meter.queueWaitMs,
-      backendTtftMs: done.ttftMs,
-      backendMs: done.genMs,
-      totalMs: performance.now() - c.var.startedAt,
-    });
+    const { text, done } = await collectResponse(c, chat, deps.chat);
     const usage = {
       prompt_tokens: done.usage.promptTokens,
       completion_tokens: done.usage.completionTokens,
       total_tokens: done.usage.promptTokens + done.usage.completionTokens,
     };
-    c.set('tokens', { prompt: usage.prompt_tokens, completion: usage.completion_tokens });
     return c.json({ content: text, model, finish_reason: done.finishReason, usage });
   });
 }

@@ -2,9 +2,8 @@ import type { GenerationParams } from '@llmgw/protocol';
 import { z } from 'zod';
 import type { AppDeps, GatewayApp } from '../app.ts';
 import { ApiError } from '../errors.ts';
-import { type FrameFormat, relaySSE } from '../jobs/relay.ts';
+import { collectResponse, type FrameFormat, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
-import { setTimingHeaders } from '../timing.ts';
 
 /**
  * `POST /v1/chat/completions`: OpenAI's Chat Completions API, enough for the official SDKs,
@@ -148,17 +147,8 @@ export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
       return relaySSE(c, chat, deps.chat, openAIFrames(id, model, created, includeUsage), deps.metrics);
     }
 
-    c.req.raw.signal.addEventListener('abort', () => deps.chat.abandon(chat, 'client_disconnected'));
-    const { text, done } = await deps.chat.collect(chat);
-    setTimingHeaders(c, {
-      admissionMs: chat.enqueuedAtPerf - c.var.startedAt,
-      queueMs: chat.meter.queueWaitMs,
-      backendTtftMs: done.ttftMs,
-      backendMs: done.genMs,
-      totalMs: performance.now() - c.var.startedAt,
-    });
+    const { text, done } = await collectResponse(c, chat, deps.chat);
     const { promptTokens: p, completionTokens: n } = done.usage;
-    c.set('tokens', { prompt: p, completion: n });
     return c.json({
       id,
       object: 'chat.completion',

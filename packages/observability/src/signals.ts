@@ -1,0 +1,22 @@
+import type { Logger } from 'pino';
+
+/**
+ * SIGINT/SIGTERM → `close()` then exit 0 (exit 1 if it throws); a second signal exits at once.
+ * The entry files' whole shutdown wiring.
+ */
+export function exitOnSignals(log: Logger, close: () => Promise<void>): void {
+  let signals = 0;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (++signals > 1) process.exit(1);
+      log.info({ signal: sig }, 'shutdown_started');
+      close().then(
+        () => process.exit(0),
+        (err: Error) => {
+          log.error({ err: err.message }, 'shutdown_failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
