@@ -54,11 +54,17 @@ export const WorkerEnvSchema = z
     /** 1: log prompt text with each job (never on by default: prompts are user data). */
     LOG_PROMPTS: bool(false),
   })
-  .transform((env) => ({
-    ...env,
-    LLM_BASE_URL:
-      env.LLM_BASE_URL ?? `http://127.0.0.1:${env.SIM_PORT}${env.LLM_PROVIDER === 'openai' ? '/v1' : ''}`,
-  }));
+  .transform((env) => {
+    const LLM_BASE_URL =
+      env.LLM_BASE_URL ?? `http://127.0.0.1:${env.SIM_PORT}${env.LLM_PROVIDER === 'openai' ? '/v1' : ''}`;
+    // With no LLM_BASE_URL the backend is the local simulator, which serves /health for both APIs.
+    const LLM_HEALTH_URL =
+      env.LLM_HEALTH_URL ??
+      (env.LLM_BASE_URL
+        ? defaultHealthUrl(env.LLM_PROVIDER, LLM_BASE_URL)
+        : `http://127.0.0.1:${env.SIM_PORT}/health`);
+    return { ...env, LLM_BASE_URL, LLM_HEALTH_URL };
+  });
 export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;
 
 export const parseWorkerEnv = (env: Record<string, string | undefined> = process.env) =>

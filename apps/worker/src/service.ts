@@ -134,7 +134,10 @@ export class WorkerService {
       log: opts.log,
       ttlMs: opts.registrationTtlMs,
       healthUrl: opts.healthUrl,
-      onProbe: (h) => this.metrics.backendUp.set(h.status === 'ok' ? 1 : 0),
+      // `unknown` (no health endpoint, e.g. a hosted API) is not "down": leave the gauge unset.
+      onProbe: (h) => {
+        if (h.status !== 'unknown') this.metrics.backendUp.set(h.status === 'ok' ? 1 : 0);
+      },
       info: () => ({
         instanceId: opts.instanceId,
         models: opts.models,
