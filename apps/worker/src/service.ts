@@ -104,6 +104,8 @@ export class WorkerService {
     if (opts.modelMaxConcurrency > 0) await service.capGlobalConcurrency();
     service.startWorkers();
     await service.register();
+    // Only now: registered, so the api routes this worker's models (tests and scripts wait for this line).
+    opts.log.info({ models: opts.models, concurrency: opts.concurrency }, 'worker_started');
     if (opts.metricsPort !== undefined) {
       service.metricsServer = await startMetricsServer(
         opts.metricsPort,
@@ -194,7 +196,6 @@ export class WorkerService {
       worker.on('error', (err) => opts.log.error({ err: err.message, model }, 'worker_error'));
       this.workers.push(worker);
     }
-    opts.log.info({ models: opts.models, concurrency: opts.concurrency }, 'worker_started');
   }
 
   private async listenForCancels(): Promise<void> {
