@@ -132,7 +132,7 @@ describe.skipIf(!compose)('docker-compose.yml', () => {
 
   it('health-checks the containers on the ports their images listen on', () => {
     const { services } = resolvedConfig();
-    expect(services.api1!.healthcheck?.test?.join(' ')).toContain('127.0.0.1:8000/health');
+    expect(services.api1!.healthcheck?.test?.join(' ')).toContain('127.0.0.1:8000/livez');
     const workerImage = readDockerfile(join(REPO_ROOT, 'Dockerfile.worker'));
     const runtime = workerImage.stages.at(-1)!;
     const env = runtime.instructions.find((i) => i.keyword === 'ENV')!.args;

@@ -63,10 +63,13 @@ describe.each(IMAGES)('$file', ({ file, pkg, portVar, port }) => {
     expect(user?.startsWith('0')).toBe(false);
   });
 
-  it(`health-checks /health on ${portVar} (default ${port}), the port it exposes`, () => {
+  it(`health-checks its liveness path on ${portVar} (default ${port}), the port it exposes`, () => {
     const [hc] = runtimeOf('HEALTHCHECK');
     expect(hc?.exec?.slice(0, 2)).toEqual(['node', '-e']);
-    expect(hc?.exec?.[2]).toContain(`(process.env.${portVar}||${port})+'/health'`);
+    // The api's image checks /livez (alive), not /health (which is 503 whenever a dependency is down).
+    expect(hc?.exec?.[2]).toContain(
+      `(process.env.${portVar}||${port})+'${pkg === '@llmgw/api' ? '/livez' : '/health'}'`,
+    );
     expect(
       runtimeOf('ENV')
         .map((e) => e.args)
