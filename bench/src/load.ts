@@ -12,10 +12,13 @@ export interface StreamSample {
   error?: string;
 }
 
+/** Headers of request `i` (the gateway's: which user, which tier). */
+export type HeadersFor = (i: number) => Record<string, string>;
+
 export interface Target {
   url: string;
   body: (i: number) => unknown;
-  headers?: Record<string, string>;
+  headers?: HeadersFor;
   /** Which `data:` payloads are tokens (the formats differ: seed frames vs OpenAI chunks). */
   isToken: (data: string) => boolean;
   /** Which payload ends a stream successfully. */
@@ -23,11 +26,7 @@ export interface Target {
 }
 
 /** Seed `/chat` frames. */
-export const seedTarget = (
-  url: string,
-  body: (i: number) => unknown,
-  headers?: Record<string, string>,
-): Target => ({
+export const seedTarget = (url: string, body: (i: number) => unknown, headers?: HeadersFor): Target => ({
   url,
   body,
   headers,
@@ -36,11 +35,7 @@ export const seedTarget = (
 });
 
 /** OpenAI chunks (the simulator directly, or the gateway's /v1 endpoint). */
-export const openAITarget = (
-  url: string,
-  body: (i: number) => unknown,
-  headers?: Record<string, string>,
-): Target => ({
+export const openAITarget = (url: string, body: (i: number) => unknown, headers?: HeadersFor): Target => ({
   url,
   body,
   headers,
@@ -72,7 +67,7 @@ export async function runStreams(
       try {
         const res = await postSSE(target.url, target.body(i), {
           agent,
-          headers: target.headers,
+          headers: target.headers?.(i),
           onData: (data, at) => {
             if (!target.isToken(data)) return;
             tokens++;

@@ -1,56 +1,112 @@
 /**
  * `pnpm bench [--quick] [--only name,name]`: starts what it needs (Redis reused or spawned,
  * simulator, worker, api as real processes), runs each scenario, prints one table per scenario
- * comparing the gateway with the simulator measured directly in the same run.
+ * comparing the gateway with the simulator measured directly in the same run. Exits non-zero
+ * when any request failed (a benchmark of failing requests measured nothing useful).
  */
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { CANCEL_FULL, CANCEL_QUICK, cancelScenario } from './scenarios/cancel.ts';
+import { IDLE_FULL, IDLE_QUICK, idleScenario } from './scenarios/idle.ts';
 import { LATENCY_FULL, LATENCY_QUICK, latencyScenario } from './scenarios/latency.ts';
-import { stopBenchRedis } from './stack.ts';
-
-const args = process.argv.slice(2).filter((a) => a !== '--');
-const quick = args.includes('--quick');
-const onlyIdx = args.indexOf('--only');
-const only = onlyIdx >= 0 ? new Set((args[onlyIdx + 1] ?? '').split(',')) : undefined;
+import { RATELIMIT_FULL, RATELIMIT_QUICK, rateLimitScenario } from './scenarios/ratelimit.ts';
+import { THROUGHPUT_FULL, THROUGHPUT_QUICK, throughputScenario } from './scenarios/throughput.ts';
+import { closeAllStacks, stopBenchRedis } from './stack.ts';
 
 interface Scenario {
   name: string;
-  run(): Promise<{ lines: string[]; failed: number }>;
+  run(quick: boolean): Promise<{ lines: string[]; failed: number }>;
 }
 
-const scenarios: Scenario[] = [
+const sumFailed = (rows: { failed: number }[]) => rows.reduce((a, r) => a + r.failed, 0);
+
+const SCENARIOS: Scenario[] = [
   {
     name: 'latency',
-    async run() {
+    async run(quick) {
       const { rows, lines } = await latencyScenario(quick ? LATENCY_QUICK : LATENCY_FULL);
-      return { lines, failed: rows.reduce((a, r) => a + r.failed, 0) };
+      return { lines, failed: sumFailed(rows) };
+    },
+  },
+  {
+    name: 'throughput',
+    async run(quick) {
+      const { rows, lines } = await throughputScenario(quick ? THROUGHPUT_QUICK : THROUGHPUT_FULL);
+      return { lines, failed: sumFailed(rows) };
+    },
+  },
+  {
+    name: 'idle',
+    async run(quick) {
+      const { rows, lines } = await idleScenario(quick ? IDLE_QUICK : IDLE_FULL);
+      return { lines, failed: sumFailed(rows) };
+    },
+  },
+  {
+    name: 'cancel',
+    async run(quick) {
+      const { rows, lines } = await cancelScenario(quick ? CANCEL_QUICK : CANCEL_FULL);
+      return { lines, failed: sumFailed(rows) };
+    },
+  },
+  {
+    name: 'ratelimit',
+    async run(quick) {
+      const { rows, lines } = await rateLimitScenario(quick ? RATELIMIT_QUICK : RATELIMIT_FULL);
+      return { lines, failed: sumFailed(rows) };
     },
   },
 ];
 
+function parseArgs(argv: string[]): { quick: boolean; only: Set<string> | undefined } {
+  const args = argv.filter((a) => a !== '--');
+  const onlyIdx = args.indexOf('--only');
+  const only = onlyIdx >= 0 ? new Set((args[onlyIdx + 1] ?? '').split(',').filter(Boolean)) : undefined;
+  const known = new Set(SCENARIOS.map((s) => s.name));
+  const unknown = [...(only ?? [])].filter((n) => !known.has(n));
+  if ((only && only.size === 0) || unknown.length > 0) {
+    throw new Error(
+      `--only takes a comma list of: ${[...known].join(', ')} (got ${args[onlyIdx + 1] ?? 'nothing'})`,
+    );
+  }
+  return { quick: args.includes('--quick'), only };
+}
+
 async function main(): Promise<void> {
+  const { quick, only } = parseArgs(process.argv.slice(2));
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
   console.log(
     `# pnpm bench${quick ? ' --quick' : ''} — ${new Date().toISOString()} — ${cpus().length} cores (${cpu}), ` +
-      `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+      `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
   let failed = 0;
-  for (const s of scenarios) {
+  for (const s of SCENARIOS) {
     if (only && !only.has(s.name)) continue;
-    console.log('');
-    const result = await s.run();
+    console.log(`\n## ${s.name}\n`);
+    const result = await s.run(quick);
     failed += result.failed;
     for (const line of result.lines) console.log(line);
   }
   await stopBenchRedis();
-  // A benchmark whose requests failed measured nothing useful: say so in the exit code.
   if (failed > 0) {
     console.error(`\n${failed} request(s) failed`);
     process.exitCode = 1;
   }
 }
 
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    console.error(`\n${signal}: stopping the bench processes`);
+    await closeAllStacks();
+    await stopBenchRedis();
+    process.exit(130);
+  });
+}
+
 main().catch(async (err: Error) => {
   console.error(`bench failed: ${err.stack ?? err.message}`);
+  await closeAllStacks();
   await stopBenchRedis();
   process.exit(1);
 });

@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { REPO_ROOT } from '@llmgw/devkit';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
+
+/** The header row of each scenario's table, in the order `pnpm bench` prints them. */
+const TABLES = {
+  latency: '| path | ok | failed | TTFT p50 ms | TTFT p99 ms | gap p50 ms | gap p99 ms | tokens/stream |',
+  throughput: '| path | ok | failed | wall s | streams/s | tokens/s |',
+  idle: '| path | process | open | of which streaming | failed |',
+  cancel: '| path | ok | failed | p50 ms | p99 ms | p99 upper bound ms | resolution p50 ms |',
+  ratelimit:
+    '| operation | concurrent callers | ok | failed | per second | latency p50 ms | latency p99 ms |',
+};
+
+describe('pnpm bench --quick', () => {
+  // Proves the harness works end to end (real processes, every scenario); never asserts speed.
+  it('runs every scenario and prints its table, exit code 0', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@llmgw/source', 'bench/src/run.ts', '--quick'],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, REDIS_URL: inject('redisUrl'), BENCH_NODE_ARGS: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    // A timeout leaves the run going: SIGTERM makes it stop its simulator, worker and api first.
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code, out).toBe(0);
+    let at = -1;
+    for (const [name, header] of Object.entries(TABLES)) {
+      const section = out.indexOf(`## ${name}`);
+      expect(section, `no ${name} section in:\n${out}`).toBeGreaterThan(at);
+      expect(out.indexOf(header, section), `no ${name} table in:\n${out}`).toBeGreaterThan(section);
+      at = section;
+    }
+    expect(out).toMatch(/\| gateway \(\/chat\) \| api \| 100 \| 100 \| 0 \|/);
+  }, 90_000);
+});
