@@ -88,17 +88,18 @@ describe('waiting, cancelling and deadlines (one slot)', () => {
   it('a client that leaves while generating: the backend sees the abort and the next job starts at once', async () => {
     stack = await startStack({ sim: slow, workers: [{ WORKER_CONCURRENCY: '1' }] });
     let leftAt = 0;
-    const leaving = stack.chat(ask('generating', 100), {
+    let next: ReturnType<Stack['chat']> | undefined;
+    // At its first token the leaver queues the next request behind itself (the one slot is
+    // busy), then disconnects.
+    await stack.chat(ask('generating', 100), {
       onData: (_d, at) => {
+        next = stack!.chat(ask('next in line', 3));
         leftAt = at;
         return true;
       },
     });
-    await until(() => stack!.sim!.stats().running === 1);
-    const next = stack.chat(ask('next in line', 3));
-    await leaving;
     expect(await until(() => stack!.sim!.stats().aborted === 1)).toBe(true);
-    const res = await next;
+    const res = await next!;
     expect(seedTokens(res.data)).toHaveLength(3);
     // The leaver had ~99 tokens × 50 ms ≈ 5 s left; the next job got the slot long before that.
     expect(res.times[0]! - leftAt).toBeLessThan(3000);
