@@ -1,5 +1,5 @@
 import type { Logger } from '@llmgw/observability';
-import { decodeEvent, type ErrorType } from '@llmgw/protocol';
+import { decodeEvent } from '@llmgw/protocol';
 import type { Redis } from 'ioredis';
 import { JobSubscription } from './subscription.ts';
 
@@ -39,10 +39,6 @@ export class ReplyHub {
     return this.opts.channel;
   }
 
-  get openCount(): number {
-    return this.subs.size;
-  }
-
   async start(): Promise<void> {
     const { subscriber, channel } = this.opts;
     subscriber.on('message', (ch: string, raw: string) => {
@@ -73,11 +69,6 @@ export class ReplyHub {
     });
     this.subs.set(jobId, sub);
     return sub;
-  }
-
-  /** Ends every open subscription with `error` (shutdown after the grace period). */
-  failAll(error: ErrorType, message: string): void {
-    for (const sub of this.subs.values()) sub.fail(error, message);
   }
 
   async stop(): Promise<void> {
