@@ -4,6 +4,7 @@ import type { ErrorFormat } from './errors.ts';
 import type { FaultInjector } from './faults.ts';
 import type { SimMetrics } from './metrics.ts';
 import type { SimOptions } from './options.ts';
+import type { RequestLog } from './request-log.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { StatsCounters } from './stats.ts';
 
@@ -15,6 +16,8 @@ export interface SimContext {
   stats: StatsCounters;
   faults: FaultInjector;
   engine: Engine;
+  /** Bodies of the generation requests, for `GET /sim/requests`. */
+  requests: RequestLog;
   /** Unix seconds at start, reported as `created` by `/v1/models`. */
   startedAt: number;
 }

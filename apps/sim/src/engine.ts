@@ -6,7 +6,8 @@ import type { SimOptions } from './options.ts';
 import { OutputText } from './output-text.ts';
 import type { Lease, Scheduler } from './scheduler.ts';
 import type { StatsCounters } from './stats.ts';
-import { naturalLength, TokenSource } from './text.ts';
+import { fnv1a, naturalLength, TokenSource } from './text.ts';
+import { argumentPieces, type ToolCallPlan } from './tool-calls.ts';
 
 export interface GenerationRequest {
   /** `performance.now()` when the request arrived: TTFT and e2e latency include the queue wait. */
@@ -15,26 +16,63 @@ export interface GenerationRequest {
   /** Prompt (+ seed) hash: picks the tokens and the natural length. */
   hash: number;
   maxTokens: number | null;
-  /** vLLM extension: ignore EOS and generate until `maxTokens` (or the context is full). */
+  /** vLLM extension: ignore EOS and generate until `maxTokens` (or the context is full). Text answers only. */
   ignoreEos: boolean;
+  /** Stop strings; they apply to the answer text, not to reasoning or tool-call arguments. */
   stop: readonly string[];
+  /** Reasoning tokens generated before the answer; 0 = the model does not reason. */
+  reasoningTokens: number;
+  /** When non-empty the answer is these tool calls instead of text. */
+  toolCalls: readonly ToolCallPlan[];
+}
+
+/** A tool call as far as it was generated (the arguments are cut short when max_tokens ran out). */
+export interface GeneratedToolCall {
+  id: string;
+  name: string;
+  arguments: string;
 }
 
 export interface GenerationResult {
   finishReason: FinishReason;
   stopSequence: string | null;
+  /** Every generated token: reasoning, answer text and tool-call pieces. */
   completionTokens: number;
-  /** The whole output (before any stop string). */
+  /** The whole reasoning text ('' when the model did not reason). */
+  reasoning: string;
+  /** The whole answer text (before any stop string). */
   text: string;
   /** Output not yet passed to `token()` (held back for stop strings); the last chunk carries it. */
   tail: string;
+  /** Whether the answer phase began: false when the budget ran out while reasoning. */
+  answered: boolean;
+  /** The tool calls begun, in order; complete unless `finishReason` is `length`. */
+  toolCalls: GeneratedToolCall[];
 }
 
-/** How a wire format receives a generation; `token` is called only with non-empty text. */
+/**
+ * How a wire format receives a generation. Every generated token reaches exactly one of
+ * `reasoning`, `token` or `toolCall`, at its own tick.
+ */
 export interface GenerationSink {
-  token(text: string): void;
+  /** One reasoning token. */
+  reasoning(text: string): void;
+  /**
+   * One answer token: `text` is what may be sent now, '' while held back for stop strings (or when
+   * this token completed a stop string); `token` is the token itself, for logprobs.
+   */
+  token(text: string, token: string): void;
+  /** One piece of tool call `index`'s arguments; `first` = the call begins with this piece. */
+  toolCall(index: number, call: ToolCallPlan, piece: string, first: boolean): void;
   finish(result: GenerationResult): void;
   drop(): void;
+}
+
+/** One tick of a tool-call answer. */
+interface ToolPiece {
+  call: number;
+  text: string;
+  first: boolean;
 }
 
 const jitter = (base: number, spread: number): number =>
@@ -44,10 +82,15 @@ const jitter = (base: number, spread: number): number =>
  * One sequence: waits for a slot, then emits a token after TTFT and every ITL after that on its
  * own timer. The schedule is kept against absolute target times so timer lateness does not
  * accumulate into a slower stream; when far behind it restarts from now instead of bursting.
+ * Tokens come in phases: `reasoningTokens` of reasoning, then the answer (text, or tool-call
+ * argument pieces), `limit` tokens in all.
  */
 export class Generation {
   private readonly tokens: TokenSource;
+  private readonly thoughts: TokenSource;
   private readonly output: OutputText;
+  private readonly toolCalls: GeneratedToolCall[] = [];
+  private reasoning = '';
   private dropAfter = -1;
   private sink: GenerationSink | null = null;
   private lease: Lease | null = null;
@@ -62,8 +105,12 @@ export class Generation {
     private readonly req: GenerationRequest,
     readonly limit: number,
     private readonly natural: number,
+    /** The tool-call answer, one entry per tick; null for a text answer. */
+    private readonly pieces: readonly ToolPiece[] | null,
   ) {
     this.tokens = new TokenSource(req.hash);
+    // Its own stream, so a reasoning model's answer is the same text a plain model gives.
+    this.thoughts = new TokenSource(fnv1a('reasoning', req.hash));
     this.output = new OutputText(req.stop);
   }
 
@@ -103,18 +150,17 @@ export class Generation {
     else metrics.observeItl((now - this.lastAt) / 1000);
     this.lastAt = now;
     this.count++;
-    const text = this.output.push(this.tokens.next());
-    if (this.output.stopSequence !== null) {
+    if (!this.emit()) {
       this.finish('stop');
       return;
     }
-    if (text !== '') this.sink!.token(text);
     if (this.count === this.dropAfter) {
       this.drop();
       return;
     }
     if (this.count >= this.limit) {
-      this.finish(this.req.ignoreEos || this.limit < this.natural ? 'length' : 'stop');
+      const eos = this.req.ignoreEos && this.pieces === null;
+      this.finish(eos || this.limit < this.natural ? 'length' : 'stop');
       return;
     }
     const itl = jitter(options.itlMs, options.itlJitterMs);
@@ -127,6 +173,31 @@ export class Generation {
     this.timer = setTimeout(this.tick, delay);
   };
 
+  /** Generates token number `count` and hands it to the sink; false = a stop string ended the answer. */
+  private emit(): boolean {
+    const sink = this.sink!;
+    const answerAt = this.count - this.req.reasoningTokens;
+    if (answerAt <= 0) {
+      const text = this.thoughts.next();
+      this.reasoning += text;
+      sink.reasoning(text);
+      return true;
+    }
+    if (this.pieces !== null) {
+      const piece = this.pieces[answerAt - 1]!;
+      const plan = this.req.toolCalls[piece.call]!;
+      if (piece.first) this.toolCalls.push({ id: plan.id, name: plan.name, arguments: '' });
+      this.toolCalls[piece.call]!.arguments += piece.text;
+      sink.toolCall(piece.call, plan, piece.text, piece.first);
+      return true;
+    }
+    const token = this.tokens.next();
+    const text = this.output.push(token);
+    const stopped = this.output.stopSequence !== null;
+    sink.token(stopped ? '' : text, token);
+    return !stopped;
+  }
+
   private finish(finishReason: FinishReason): void {
     this.end();
     const { stats, metrics } = this.engine;
@@ -136,8 +207,11 @@ export class Generation {
       finishReason,
       stopSequence: this.output.stopSequence,
       completionTokens: this.count,
+      reasoning: this.reasoning,
       text: this.output.text,
       tail: this.output.rest(),
+      answered: this.count > this.req.reasoningTokens,
+      toolCalls: this.toolCalls,
     };
     this.sink!.finish(result);
   }
@@ -169,8 +243,10 @@ export class Engine {
   ) {}
 
   /**
-   * Checks the context window like vLLM and fixes the output length:
-   * min(natural length, max_tokens ?? max-model-len − prompt), or exactly that budget with ignore_eos.
+   * Checks the context window like vLLM and fixes the output length: min(natural length,
+   * max_tokens ?? max-model-len − prompt), or exactly that budget with ignore_eos. The natural length
+   * is the reasoning plus the answer: 16..256 text tokens (or `--output-tokens`), or every piece of
+   * the tool calls' arguments.
    */
   prepare(req: GenerationRequest): Generation {
     const { maxModelLen, outputTokens } = this.options;
@@ -188,8 +264,19 @@ export class Engine {
       );
     }
     const budget = maxTokens ?? maxModelLen - promptTokens;
-    const natural = naturalLength(req.hash, outputTokens);
-    return new Generation(this, req, req.ignoreEos ? budget : Math.min(natural, budget), natural);
+    if (req.toolCalls.length > 0) {
+      const pieces: ToolPiece[] = [];
+      req.toolCalls.forEach((call, i) => {
+        argumentPieces(call.arguments, fnv1a(call.name, req.hash)).forEach((text, j) => {
+          pieces.push({ call: i, text, first: j === 0 });
+        });
+      });
+      const natural = req.reasoningTokens + pieces.length;
+      return new Generation(this, req, Math.min(natural, budget), natural, pieces);
+    }
+    const natural = req.reasoningTokens + naturalLength(req.hash, outputTokens);
+    const limit = req.ignoreEos ? budget : Math.min(natural, budget);
+    return new Generation(this, req, limit, natural, null);
   }
 
   /**

@@ -30,10 +30,15 @@ function describe(error: z.ZodError): string {
   return `${where}${issue.message}`;
 }
 
-/** Reads and validates a JSON body; malformed JSON or a schema mismatch is a 400 SimError. */
+/**
+ * Reads and validates a JSON body; malformed JSON or a schema mismatch is a 400 SimError.
+ * `onJson` sees the parsed body before validation (the request log keeps what was sent, not
+ * what the schema made of it).
+ */
 export async function readJsonBody<S extends z.ZodType>(
   req: IncomingMessage,
   schema: S,
+  onJson?: (json: unknown) => void,
 ): Promise<z.output<S>> {
   const raw = await readBody(req);
   let json: unknown;
@@ -42,6 +47,7 @@ export async function readJsonBody<S extends z.ZodType>(
   } catch (err) {
     throw new SimError('bad_request', `Invalid JSON body: ${(err as Error).message}`);
   }
+  onJson?.(json);
   const result = schema.safeParse(json);
   if (!result.success) throw new SimError('bad_request', describe(result.error));
   return result.data;

@@ -17,6 +17,9 @@ describe('options', () => {
       maxModelLen: 8192,
       failureRate: 0,
       failureTypes: [...FAULT_TYPES],
+      reasoningTokens: 8,
+      reasoningField: 'reasoning_content',
+      extraDeltaField: '',
     });
   });
 
@@ -27,6 +30,15 @@ describe('options', () => {
       SIM_PORT: '',
     });
     expect(o).toMatchObject({ ttftMs: 20, itlMs: 7, port: 8001, models: ['a', 'b'], failureTypes: ['drop'] });
+  });
+
+  it('reads the reasoning options', () => {
+    expect(parseOptions(['--reasoning-tokens', '3'], { SIM_REASONING_FIELD: 'both' })).toMatchObject({
+      reasoningTokens: 3,
+      reasoningField: 'both',
+    });
+    expect(() => parseOptions(['--reasoning-field', 'thoughts'], {})).toThrow(/flag --reasoning-field/);
+    expect(() => parseOptions([], { SIM_REASONING_TOKENS: '-1' })).toThrow(/SIM_REASONING_TOKENS/);
   });
 
   it('names the flag or variable at fault', () => {

@@ -4,6 +4,10 @@ import { z } from 'zod';
 export const FAULT_TYPES = ['server_error', 'rate_limit', 'timeout', 'drop', 'bad_request'] as const;
 export type FaultType = (typeof FAULT_TYPES)[number];
 
+/** Where reasoning text goes in a chat delta: older vLLM and DeepSeek say `reasoning_content`, newer vLLM `reasoning`. */
+export const REASONING_FIELDS = ['reasoning_content', 'reasoning', 'both'] as const;
+export type ReasoningField = (typeof REASONING_FIELDS)[number];
+
 const splitCsv = (v: unknown): unknown =>
   typeof v === 'string'
     ? v
@@ -33,6 +37,15 @@ export const simOptionsSchema = z.object({
   maxModelLen: z.coerce.number().int().positive().default(8192),
   failureRate: z.coerce.number().min(0).max(1).default(0),
   failureTypes: z.preprocess(splitCsv, z.array(z.enum(FAULT_TYPES)).min(1)).default([...FAULT_TYPES]),
+  /** Reasoning tokens a reasoning model (served name containing `reason`) emits before its answer. */
+  reasoningTokens: z.coerce.number().int().min(0).default(8),
+  reasoningField: z.enum(REASONING_FIELDS).default('reasoning_content'),
+  /**
+   * A delta field the gateway does not relay (e.g. `audio`, as OpenAI's audio output sends),
+   * added to the first chunk of every chat stream: tests that drops are counted, never silent.
+   * Empty: none.
+   */
+  extraDeltaField: z.string().regex(/^\w*$/).default(''),
 });
 
 export type SimOptions = z.output<typeof simOptionsSchema>;
@@ -53,6 +66,9 @@ export const OPTION_SOURCES: Record<OptionKey, { flag: string; env: string }> = 
   maxModelLen: { flag: '--max-model-len', env: 'SIM_MAX_MODEL_LEN' },
   failureRate: { flag: '--failure-rate', env: 'SIM_FAILURE_RATE' },
   failureTypes: { flag: '--failure-types', env: 'SIM_FAILURE_TYPES' },
+  reasoningTokens: { flag: '--reasoning-tokens', env: 'SIM_REASONING_TOKENS' },
+  reasoningField: { flag: '--reasoning-field', env: 'SIM_REASONING_FIELD' },
+  extraDeltaField: { flag: '--extra-delta-field', env: 'SIM_EXTRA_DELTA_FIELD' },
 };
 
 const OPTION_KEYS = Object.keys(OPTION_SOURCES) as OptionKey[];

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { messagesRoute } from './anthropic-route.ts';
+import { completionsRoute } from './completions-route.ts';
 import type { Route, SimContext } from './context.ts';
 import { Engine } from './engine.ts';
 import { sendError, sendJson } from './errors.ts';
@@ -9,11 +10,19 @@ import { healthRoute, modelsRoute, versionRoute } from './info-routes.ts';
 import { SimMetrics } from './metrics.ts';
 import { chatCompletionsRoute } from './openai-route.ts';
 import { resolveOptions, type SimOptions } from './options.ts';
+import { type LoggedRequest, RequestLog } from './request-log.ts';
 import { Scheduler } from './scheduler.ts';
-import { metricsRoute, statsResetRoute, statsRoute } from './sim-routes.ts';
+import {
+  metricsRoute,
+  requestsResetRoute,
+  requestsRoute,
+  statsResetRoute,
+  statsRoute,
+} from './sim-routes.ts';
 import { type SimStats, StatsCounters } from './stats.ts';
 
 export type { SimOptions } from './options.ts';
+export type { LoggedRequest } from './request-log.ts';
 export type { SimStats } from './stats.ts';
 
 export interface Simulator {
@@ -21,12 +30,15 @@ export interface Simulator {
   url: string;
   port: number;
   stats(): SimStats;
+  /** The last 100 generation request bodies as received, oldest first (what `GET /sim/requests` shows). */
+  requests(): LoggedRequest[];
   /** Stops every generation, cuts open connections and closes the listener. Idempotent. */
   close(): Promise<void>;
 }
 
 const ROUTES: readonly Route[] = [
   chatCompletionsRoute,
+  completionsRoute,
   messagesRoute,
   modelsRoute,
   healthRoute,
@@ -34,6 +46,8 @@ const ROUTES: readonly Route[] = [
   metricsRoute,
   statsRoute,
   statsResetRoute,
+  requestsRoute,
+  requestsResetRoute,
 ];
 
 /** Longer than any load balancer's idle timeout, so benchmarks reuse their connections. */
@@ -48,7 +62,16 @@ function createContext(options: SimOptions): SimContext {
     metrics.recordFault(type);
   });
   const engine = new Engine(options, scheduler, metrics, stats, faults);
-  return { options, scheduler, metrics, stats, faults, engine, startedAt: Math.floor(Date.now() / 1000) };
+  return {
+    options,
+    scheduler,
+    metrics,
+    stats,
+    faults,
+    engine,
+    requests: new RequestLog(),
+    startedAt: Math.floor(Date.now() / 1000),
+  };
 }
 
 function routeTable(routes: readonly Route[]): Map<string, Map<string, Route>> {
@@ -130,6 +153,7 @@ export async function startSimulator(opts: Partial<SimOptions> = {}): Promise<Si
     url: `http://${urlHost(options.host)}:${port}`,
     port,
     stats: () => ctx.stats.snapshot(),
+    requests: () => ctx.requests.list(),
     close,
   };
 }

@@ -26,7 +26,10 @@ export const statsRoute: Route = {
   },
 };
 
-/** `POST /sim/stats/reset`: zeroes the counters and peakRunning; answers with the fresh stats. */
+/**
+ * `POST /sim/stats/reset`: zeroes the counters and peakRunning and empties the request log (a
+ * test starting afresh wants both); answers with the fresh stats.
+ */
 export const statsResetRoute: Route = {
   method: 'POST',
   path: '/sim/stats/reset',
@@ -34,6 +37,29 @@ export const statsResetRoute: Route = {
   handle(ctx, req, res) {
     req.resume();
     ctx.stats.reset();
+    ctx.requests.clear();
     sendJson(res, 200, ctx.stats.snapshot());
+  },
+};
+
+/** `GET /sim/requests`: the last generation request bodies as received, oldest first (not part of vLLM). */
+export const requestsRoute: Route = {
+  method: 'GET',
+  path: '/sim/requests',
+  errorFormat: 'openai',
+  handle(ctx, _req, res) {
+    sendJson(res, 200, { requests: ctx.requests.list() });
+  },
+};
+
+/** `POST /sim/requests/reset`: empties the request log. */
+export const requestsResetRoute: Route = {
+  method: 'POST',
+  path: '/sim/requests/reset',
+  errorFormat: 'openai',
+  handle(ctx, req, res) {
+    req.resume();
+    ctx.requests.clear();
+    sendJson(res, 200, { requests: [] });
   },
 };

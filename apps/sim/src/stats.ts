@@ -5,7 +5,7 @@ export interface SimStats {
   running: number;
   waiting: number;
   peakRunning: number;
-  /** Generation requests received (chat completions + messages), errors included. */
+  /** Generation requests received (chat completions, completions, messages), errors included. */
   requests: number;
   /** Generations that ran to their end (stop, length or stop string). */
   completed: number;

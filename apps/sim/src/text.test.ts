@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OutputText } from './output-text.ts';
-import { estimatePromptTokens, naturalLength, promptHash, TokenSource } from './text.ts';
+import { estimatePromptTokens, estimateTextTokens, naturalLength, promptHash, TokenSource } from './text.ts';
 
 const take = (hash: number, n: number) => {
   const source = new TokenSource(hash);
@@ -28,8 +28,21 @@ describe('text generator', () => {
     expect(naturalLength(123, 40)).toBe(40);
   });
 
-  it('estimates prompt tokens as chars/4 plus 3 per message', () => {
+  it('estimates prompt tokens as chars/4 plus 3 per message, plus fixed media tokens', () => {
     expect(estimatePromptTokens([{ role: 'user', text: 'abcdefghi' }])).toBe(3 + 3);
+    expect(estimatePromptTokens([{ role: 'user', text: 'abcdefghi', media: 'x', mediaTokens: 256 }])).toBe(
+      262,
+    );
+    expect(estimateTextTokens('')).toBe(1);
+    expect(estimateTextTokens('abcdefghi')).toBe(3);
+  });
+
+  it('hashes media, leaving text-only conversations as they were', () => {
+    const text = [{ role: 'user', text: 'look' }];
+    expect(promptHash([{ ...text[0]!, media: '' }])).toBe(promptHash(text));
+    const a = promptHash([{ ...text[0]!, media: 'https://x/a.png' }]);
+    expect(a).not.toBe(promptHash(text));
+    expect(a).not.toBe(promptHash([{ ...text[0]!, media: 'https://x/b.png' }]));
   });
 });
 

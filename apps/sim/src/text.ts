@@ -3,7 +3,8 @@
  * same natural length, so tests can assert on text and benchmarks are reproducible.
  */
 
-const WORDS = [
+/** The vocabulary of the simulated model: every generated token is one of these words. */
+export const WORDS: readonly string[] = [
   'the of and to in is you that it he was for on are as with his they at be this have from or one',
   'had by word but not what all were we when your can said there use an each which she do how their',
   'if will up other about out many then them these so some her would make like him into time has',
@@ -37,21 +38,46 @@ export function fnv1a(text: string, hash = FNV_OFFSET): number {
 export interface PromptPart {
   role: string;
   text: string;
+  /** Image URLs and audio data: no text, but a different image must give a different answer. */
+  media?: string;
+  /** Fixed prompt tokens of the images and audio clips in the message (see {@link IMAGE_TOKENS}). */
+  mediaTokens?: number;
 }
+
+/** Prompt tokens of one image, whatever its size (a real vision encoder's count depends on the pixels). */
+export const IMAGE_TOKENS = 256;
+/** Prompt tokens of one audio clip, whatever its length. */
+export const AUDIO_TOKENS = 128;
 
 /** Hash of the whole conversation plus the request's seed; the source of every generated token. */
 export function promptHash(parts: readonly PromptPart[], seed?: number | null): number {
   let h = FNV_OFFSET;
-  for (const p of parts) h = fnv1a(`${p.role}\u0000${p.text}\u0001`, h);
+  for (const p of parts) {
+    h = fnv1a(`${p.role}\u0000${p.text}\u0001`, h);
+    // Only when present, so a text-only conversation hashes as it always has.
+    if (p.media !== undefined && p.media !== '') h = fnv1a(`${p.media}\u0002`, h);
+  }
   if (seed !== undefined && seed !== null) h = fnv1a(`seed:${seed}`, h);
   return h;
 }
 
-/** A tokenizer-free estimate: a token is ~4 characters, plus 3 tokens of chat template per message. */
+/**
+ * A tokenizer-free estimate: a token is ~4 characters, plus 3 tokens of chat template per message,
+ * plus the fixed count of each image and audio clip.
+ */
 export function estimatePromptTokens(parts: readonly PromptPart[]): number {
   let chars = 0;
-  for (const p of parts) chars += p.text.length;
-  return Math.ceil(chars / 4) + 3 * parts.length;
+  let media = 0;
+  for (const p of parts) {
+    chars += p.text.length;
+    media += p.mediaTokens ?? 0;
+  }
+  return Math.ceil(chars / 4) + 3 * parts.length + media;
+}
+
+/** A raw prompt (legacy completions, no chat template): ~4 characters a token, at least the BOS token. */
+export function estimateTextTokens(text: string): number {
+  return Math.max(1, Math.ceil(text.length / 4));
 }
 
 const MIN_NATURAL = 16;
