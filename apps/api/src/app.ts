@@ -20,7 +20,9 @@ import type { ModelRegistry } from './models/registry.ts';
 import { errorBody, errorStyleFor } from './render-error.ts';
 import { registerAdminKeys } from './routes/admin-keys.ts';
 import { registerChat } from './routes/chat.ts';
+import { registerCompletions } from './routes/completions.ts';
 import { registerHealth } from './routes/health.ts';
+import { registerMessages } from './routes/messages.ts';
 import { registerModels } from './routes/models.ts';
 import { registerOpenAIChat } from './routes/openai-chat.ts';
 
@@ -93,6 +95,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   }
   registerChat(app, deps);
   registerOpenAIChat(app, deps);
+  registerCompletions(app, deps);
+  registerMessages(app, deps);
   registerModels(app, deps);
 
   app.notFound((c) =>

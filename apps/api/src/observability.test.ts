@@ -5,6 +5,7 @@ import { DEFAULT_MODEL } from '@llmgw/config';
 import { freePort, postSSE, REPO_ROOT } from '@llmgw/devkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ApiKeyStore } from './auth/api-keys.ts';
+import { seedTokens } from './testing/direct.ts';
 import { type MetricFamily, parseMetricsText, sampleValue } from './testing/prom-text.ts';
 import { type Stack, startStack } from './testing/stack.ts';
 
@@ -67,7 +68,8 @@ describe('metrics: the README table against /metrics of the api, the workers and
     // configuration table), and without a probe URL llm_backend_up reads 0.
     const simPort = await freePort();
     stack = await startStack({
-      sim: { port: simPort, ttftMs: 5, itlMs: 10 },
+      // The backend also streams a field the gateway does not relay: llm_backend_dropped_total.
+      sim: { port: simPort, ttftMs: 5, itlMs: 10, extraDeltaField: 'audio' },
       api: { TIERS_JSON: JSON.stringify(tiers) },
       workers: [{ LLM_HEALTH_URL: `http://127.0.0.1:${simPort}/health` }],
     });
@@ -92,6 +94,9 @@ describe('metrics: the README table against /metrics of the api, the workers and
     expect(ok.status).toBe(200);
     for (const d of ok.data) if (d !== '[DONE]') usage ??= (JSON.parse(d) as { usage?: typeof usage }).usage;
     expect(usage?.completion_tokens).toBe(8);
+    await vi.waitFor(() =>
+      expect(stack.logs.find('backend_fields_dropped')[0]).toMatchObject({ fields: ['delta.audio'] }),
+    );
 
     // 2. A generation that fails at the backend.
     const failed = await stack.chat({ model: BROKEN, messages, max_tokens: 4 });
@@ -351,7 +356,7 @@ describe('logs and timing headers', () => {
     const count = async (maxTokens: number) => {
       const before = stack.logs.lines.length;
       const { res, lines } = await traced(stack, { max_tokens: maxTokens });
-      expect(res.data.filter((d) => d.startsWith('{"token"'))).toHaveLength(maxTokens);
+      expect(seedTokens(res.data)).toHaveLength(maxTokens);
       return { request: lines.length, all: stack.logs.lines.length - before };
     };
     const five = await count(5);

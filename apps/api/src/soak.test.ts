@@ -4,6 +4,7 @@ import { Agent } from 'node:http';
 import { freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { seedTokens } from './testing/direct.ts';
 
 const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -83,7 +84,10 @@ describe('soak', () => {
 
     const complete = results.filter(
       (r) =>
-        r.status === 200 && r.data.length === TOKENS + 1 && r.data[TOKENS] === '[DONE]' && !r.disconnected,
+        r.status === 200 &&
+        r.data.at(-1) === '[DONE]' &&
+        seedTokens(r.data).length === TOKENS &&
+        !r.disconnected,
     );
     const failures = results
       .filter((r) => !complete.includes(r))

@@ -56,6 +56,12 @@ export class WorkerMetrics {
     buckets: LATENCY_BUCKETS,
     registers: this.r,
   });
+  readonly dropped = new Counter({
+    name: 'llm_backend_dropped_total',
+    help: 'Pieces of backend output the gateway does not relay (by field, e.g. delta.audio); should stay 0',
+    labelNames: ['model', 'field'],
+    registers: this.r,
+  });
   readonly backendUp = new Gauge({
     name: 'llm_backend_up',
     help: "1 when the backend's health endpoint answered the last probe, 0 when not",
@@ -77,6 +83,11 @@ export class WorkerMetrics {
   jobStarted(model: string): void {
     this.busyCount++;
     this.busy.inc({ model });
+  }
+
+  /** The field name comes from the backend: bounded to a few known shapes, the rest is `other`. */
+  droppedFromBackend(model: string, field: string): void {
+    this.dropped.inc({ model, field: /^[\w.[\]+-]{1,48}$/.test(field) ? field : 'other' });
   }
 
   jobEnded(model: string, outcome: JobOutcome, error?: ErrorType): void {

@@ -1,5 +1,5 @@
 import type { Logger } from '@llmgw/observability';
-import { ChatJob, type ChatResult, type ErrorType, type Usage } from '@llmgw/protocol';
+import { ChatJob, type ChatResult, type ErrorType, JOB_VERSION, type Usage } from '@llmgw/protocol';
 import { settleQuota } from '@llmgw/redis';
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -44,7 +44,31 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     const jobId = job.id ?? 'unknown';
     const parsed = ChatJob.safeParse(job.data);
     if (!parsed.success) {
-      deps.log.error({ job_id: jobId, issues: parsed.error.issues.slice(0, 3) }, 'invalid_job');
+      const version = (job.data as { v?: unknown } | null)?.v;
+      deps.log.error(
+        { job_id: jobId, job_version: version, issues: parsed.error.issues.slice(0, 3) },
+        'invalid_job',
+      );
+      // Refused, never half-run: still tell the client, when the job says where it waits.
+      const replyTo = (job.data as { replyTo?: unknown } | null)?.replyTo;
+      if (typeof replyTo === 'string' && replyTo !== '') {
+        const message =
+          version === JOB_VERSION
+            ? 'the job payload is invalid'
+            : `this worker reads job version ${JOB_VERSION}, not ${String(version)}; upgrade the older side`;
+        await new JobPublisher(
+          deps.publisher,
+          replyTo,
+          jobId,
+          job.attemptsStarted,
+          deps.log,
+          deps.heartbeatMs,
+        ).end({
+          type: 'error',
+          error: 'invalid_job',
+          message,
+        });
+      }
       throw new UnrecoverableError('invalid job payload');
     }
     const data = parsed.data;
@@ -127,13 +151,30 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     const signal = AbortSignal.any([abort, gone.signal]);
     const genStart = performance.now();
     try {
+      const dropped = new Set<string>();
       const result = await deps.backend.generate(
-        { model: data.model, messages: data.messages, params: data.params },
-        { signal, onToken: (t) => pub.token(t) },
+        {
+          kind: data.kind,
+          model: data.model,
+          messages: data.messages,
+          prompt: data.prompt,
+          params: data.params,
+        },
+        {
+          signal,
+          onDelta: (d) => pub.delta(d),
+          onDropped: (what) => {
+            deps.metrics.droppedFromBackend(data.model, what);
+            dropped.add(what);
+          },
+        },
       );
+      // One line per job, not per chunk: what the backend sent that no client will see.
+      if (dropped.size > 0) log.warn({ fields: [...dropped] }, 'backend_fields_dropped');
       await pub.end({
         type: 'done',
         finishReason: result.finishReason,
+        ...(result.stopSequence !== undefined && { stopSequence: result.stopSequence }),
         usage: result.usage,
         ttftMs: result.ttftMs,
         genMs: performance.now() - genStart,

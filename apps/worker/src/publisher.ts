@@ -1,5 +1,12 @@
 import type { Logger } from '@llmgw/observability';
-import { type DoneEvent, type ErrorEvent, encodeEvent, type JobEvent } from '@llmgw/protocol';
+import {
+  type Delta,
+  type DoneEvent,
+  type ErrorEvent,
+  encodeEvent,
+  type JobEvent,
+  pushDelta,
+} from '@llmgw/protocol';
 import type { Redis } from 'ioredis';
 
 type Terminal = Omit<DoneEvent, 'id' | 'seq' | 'attempt'> | Omit<ErrorEvent, 'id' | 'seq' | 'attempt'>;
@@ -7,16 +14,17 @@ type Terminal = Omit<DoneEvent, 'id' | 'seq' | 'attempt'> | Omit<ErrorEvent, 'id
 /**
  * Publishes one job's events on its reply channel, in order, with sequence numbers.
  *
- * Tokens are coalesced without a timer: a token is published at once when no publish is in
- * flight; tokens that arrive meanwhile are batched into the next publish, sent as soon as the
+ * Deltas are coalesced without a timer: a delta is published at once when no publish is in
+ * flight; deltas that arrive meanwhile are batched into the next publish, sent as soon as the
  * previous one resolves. Low load adds no latency; high load sends fewer, larger messages.
+ * Batching keeps their order and merges neighbours of the same kind only (pushDelta).
  *
  * While nothing was published for `heartbeatMs` (a slow backend), a heartbeat goes out, so the
  * api can tell a slow job from a dead worker.
  */
 export class JobPublisher {
   private seq = 0;
-  private pending: string[] = [];
+  private pending: Delta[] = [];
   private inflight: Promise<void> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private ended = false;
@@ -41,9 +49,9 @@ export class JobPublisher {
     this.armHeartbeat();
   }
 
-  token(text: string): void {
+  delta(d: Delta): void {
     if (this.ended) return;
-    this.pending.push(text);
+    pushDelta(this.pending, d);
     if (!this.inflight) this.flush();
   }
 
@@ -53,22 +61,22 @@ export class JobPublisher {
     this.ended = true;
     clearTimeout(this.heartbeat);
     while (this.inflight) await this.inflight;
-    if (this.pending.length > 0) await this.publishTokens();
+    if (this.pending.length > 0) await this.publishDeltas();
     await this.send(event);
   }
 
   private flush(): void {
-    this.inflight = this.publishTokens().finally(() => {
+    this.inflight = this.publishDeltas().finally(() => {
       this.inflight = undefined;
       if (this.pending.length > 0 && !this.ended) this.flush();
     });
   }
 
-  private publishTokens(): Promise<void> {
-    const t = this.pending;
+  private publishDeltas(): Promise<void> {
+    const d = this.pending;
     this.pending = [];
     this.armHeartbeat();
-    return this.send({ type: 'token', t });
+    return this.send({ type: 'delta', d });
   }
 
   private armHeartbeat(): void {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Delta } from './deltas.ts';
 
 /**
  * Events a worker publishes on a job's reply channel (Redis pub/sub), demultiplexed by the api
@@ -28,13 +29,19 @@ export type ErrorType = z.infer<typeof ErrorType>;
 const base = { id: z.string(), seq: z.number().int().nonnegative(), attempt: z.number().int() };
 
 export const StartedEvent = z.object({ ...base, type: z.literal('started'), worker: z.string() });
-/** `t`: token texts in order, several when publishing coalesced them. */
-export const TokenEvent = z.object({ ...base, type: z.literal('token'), t: z.array(z.string()) });
+/**
+ * `d`: the generation's typed deltas in order (several when publishing coalesced them; neighbours
+ * of one kind are merged). Not validated on the hot path (see decodeEvent).
+ */
+export const DeltaEvent = z.object({ ...base, type: z.literal('delta'), d: z.array(z.custom<Delta>()) });
 export const HeartbeatEvent = z.object({ ...base, type: z.literal('heartbeat') });
 export const DoneEvent = z.object({
   ...base,
   type: z.literal('done'),
+  /** As the backend gave it, in OpenAI's vocabulary: stop | length | tool_calls | content_filter. */
   finishReason: z.string(),
+  /** The stop sequence that ended the answer, when the backend says (vLLM `stop_reason`). */
+  stopSequence: z.string().optional(),
   usage: Usage,
   /** Backend time to first token, ms (for Server-Timing). */
   ttftMs: z.number().optional(),
@@ -59,7 +66,7 @@ export const QueuedEvent = z.object({ ...base, type: z.literal('queued'), positi
 export const JobEvent = z.discriminatedUnion('type', [
   QueuedEvent,
   StartedEvent,
-  TokenEvent,
+  DeltaEvent,
   HeartbeatEvent,
   DoneEvent,
   ErrorEvent,
@@ -67,7 +74,7 @@ export const JobEvent = z.discriminatedUnion('type', [
 export type JobEvent = z.infer<typeof JobEvent>;
 export type StartedEvent = z.infer<typeof StartedEvent>;
 export type QueuedEvent = z.infer<typeof QueuedEvent>;
-export type TokenEvent = z.infer<typeof TokenEvent>;
+export type DeltaEvent = z.infer<typeof DeltaEvent>;
 export type DoneEvent = z.infer<typeof DoneEvent>;
 export type ErrorEvent = z.infer<typeof ErrorEvent>;
 
@@ -92,8 +99,8 @@ export function decodeEvent(raw: string): JobEvent | undefined {
   const v = value as Record<string, unknown>;
   if (typeof v.id !== 'string' || typeof v.seq !== 'number' || typeof v.type !== 'string') return undefined;
   switch (v.type) {
-    case 'token':
-      return Array.isArray(v.t) ? (v as JobEvent) : undefined;
+    case 'delta':
+      return Array.isArray(v.d) ? (v as JobEvent) : undefined;
     case 'started':
     case 'heartbeat':
     case 'done':

@@ -1,3 +1,6 @@
+export * from './deltas.ts';
 export * from './events.ts';
+export * from './finish-reasons.ts';
 export * from './job.ts';
+export * from './messages.ts';
 export * from './worker-info.ts';

@@ -1,17 +1,5 @@
 import { z } from 'zod';
-
-/**
- * The chat job, as the api enqueues it and the worker reads it (BullMQ job data).
- * Versioned so a worker of an older release can refuse a job it does not understand
- * instead of half-running it.
- */
-export const ChatMessage = z.object({
-  role: z.enum(['system', 'user', 'assistant', 'tool', 'developer']),
-  content: z.string(),
-  name: z.string().optional(),
-  tool_call_id: z.string().optional(),
-});
-export type ChatMessage = z.infer<typeof ChatMessage>;
+import { ChatMessage, FunctionTool, ResponseFormat, ToolChoice } from './messages.ts';
 
 /** Sampling and output parameters passed to the backend as they are (OpenAI names). */
 export const GenerationParams = z.object({
@@ -23,32 +11,73 @@ export const GenerationParams = z.object({
   presence_penalty: z.number().optional(),
   frequency_penalty: z.number().optional(),
   user: z.string().optional(),
-  tools: z.array(z.unknown()).optional(),
-  tool_choice: z.unknown().optional(),
-  response_format: z.unknown().optional(),
+  tools: z.array(FunctionTool).optional(),
+  tool_choice: ToolChoice.optional(),
+  parallel_tool_calls: z.boolean().optional(),
+  response_format: ResponseFormat.optional(),
+  /** Chat: per-token logprobs of the answer; `top_logprobs` alternatives each (0..20). */
+  logprobs: z.boolean().optional(),
+  top_logprobs: z.number().int().min(0).max(20).optional(),
+  /** OpenAI reasoning models; passed to OpenAI-compatible backends. */
+  reasoning_effort: z.string().optional(),
+  /** Anthropic extended thinking (`/v1/messages`); the Anthropic backend passes it on. */
+  thinking: z
+    .looseObject({
+      type: z.enum(['enabled', 'disabled', 'adaptive']),
+      budget_tokens: z.number().int().positive().optional(),
+    })
+    .optional(),
+  /** vLLM sampling extensions (Anthropic supports top_k too). */
+  top_k: z.number().int().optional(),
+  min_p: z.number().optional(),
+  repetition_penalty: z.number().optional(),
+  /** vLLM: e.g. `{"enable_thinking": true}` for Qwen3-style templates. */
+  chat_template_kwargs: z.record(z.string(), z.unknown()).optional(),
+  /** Legacy completions: the prompt is repeated before the answer. */
+  echo: z.boolean().optional(),
 });
 export type GenerationParams = z.infer<typeof GenerationParams>;
 
-export const ChatJob = z.object({
-  v: z.literal(1),
-  /** Reply channel the worker publishes events on (the enqueuing api process's own channel). */
-  replyTo: z.string().min(1),
-  requestId: z.string(),
-  model: z.string().min(1),
-  messages: z.array(ChatMessage).min(1),
-  params: GenerationParams,
-  userId: z.string().optional(),
-  tier: z.string().optional(),
-  /** Epoch ms when the api enqueued the job; the worker measures queue wait from it. */
-  enqueuedAt: z.number(),
-  /**
-   * The daily-quota reservation made at admission; the worker settles it to the real usage when
-   * the job ends, whatever the outcome (the api does when it removes a job that never ran).
-   */
-  quota: z.object({ key: z.string(), reserved: z.number(), promptEstimate: z.number() }).optional(),
-  /** Epoch ms after which the job must not start (QUEUE_TIMEOUT_MS): its client has been told. */
-  deadline: z.number().optional(),
-});
+export const JOB_VERSION = 2;
+
+/**
+ * The chat job, as the api enqueues it and the worker reads it (BullMQ job data).
+ * Versioned so a worker of an older release can refuse a job it does not understand
+ * instead of half-running it. v2: OpenAI Chat Completions messages (content parts, tool calls,
+ * tool results), tools and reasoning parameters, and legacy text completions (`kind`).
+ */
+export const ChatJob = z
+  .object({
+    v: z.literal(JOB_VERSION),
+    /** `chat`: /v1/chat/completions semantics (messages); `completion`: legacy /v1/completions (prompt). */
+    kind: z.enum(['chat', 'completion']).default('chat'),
+    /** Reply channel the worker publishes events on (the enqueuing api process's own channel). */
+    replyTo: z.string().min(1),
+    requestId: z.string(),
+    model: z.string().min(1),
+    /** The conversation (chat); empty for a completion. */
+    messages: z.array(ChatMessage),
+    /** The prompt of a completion. */
+    prompt: z.string().optional(),
+    params: GenerationParams,
+    userId: z.string().optional(),
+    tier: z.string().optional(),
+    /** Epoch ms when the api enqueued the job; the worker measures queue wait from it. */
+    enqueuedAt: z.number(),
+    /**
+     * The daily-quota reservation made at admission; the worker settles it to the real usage when
+     * the job ends, whatever the outcome (the api does when it removes a job that never ran).
+     */
+    quota: z.object({ key: z.string(), reserved: z.number(), promptEstimate: z.number() }).optional(),
+    /** Epoch ms after which the job must not start (QUEUE_TIMEOUT_MS): its client has been told. */
+    deadline: z.number().optional(),
+  })
+  .superRefine((job, ctx) => {
+    if (job.kind === 'chat' && job.messages.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['messages'], message: 'a chat job needs messages' });
+    if (job.kind === 'completion' && job.prompt === undefined)
+      ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'a completion job needs a prompt' });
+  });
 export type ChatJob = z.infer<typeof ChatJob>;
 
 /** What a finished job returns (BullMQ `returnvalue`): the usage that quota settlement reads. */

@@ -234,7 +234,7 @@ describe('daily token quota', () => {
       .create({ model: 'sim-llama-3-8b', messages: [{ role: 'user', content: 'x' }], max_tokens: 1000 })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
-    expect((err as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('quota_exceeded');
+    expect((err as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('insufficient_quota');
     expect(stack.logs.find('request_rejected').length - before).toBe(1);
     // Nothing was reserved by the refused requests.
     expect(await stack.redis.get(stack.keys.quota('test-user', utcDay()))).toBeNull();

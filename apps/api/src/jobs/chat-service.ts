@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@llmgw/observability';
-import type { ChatJob, ChatMessage, DoneEvent, GenerationParams } from '@llmgw/protocol';
+import {
+  type ChatJob,
+  type ChatMessage,
+  type DoneEvent,
+  type GenerationParams,
+  JOB_VERSION,
+  Transcript,
+} from '@llmgw/protocol';
 import type { Tiers } from '../auth/tiers.ts';
 import { ApiError, apiErrorFromJob } from '../errors.ts';
 import type { ApiMetrics } from '../metrics.ts';
@@ -13,8 +20,11 @@ import { StreamMeter } from './stream-meter.ts';
 import type { JobSubscription } from './subscription.ts';
 
 export interface ChatRequestInput {
+  /** `completion`: a legacy text completion of `prompt` (/v1/completions). */
+  kind?: 'chat' | 'completion';
   model: string;
   messages: ChatMessage[];
+  prompt?: string;
   params: GenerationParams;
   requestId: string;
   /** performance.now() when the request arrived (metrics, Server-Timing). */
@@ -35,7 +45,7 @@ export interface SubmittedChat {
 }
 
 export interface CollectedChat {
-  text: string;
+  transcript: Transcript;
   done: DoneEvent;
 }
 
@@ -136,7 +146,7 @@ export class ChatService {
         reservation = await this.opts.quota.reserve(
           input.userId,
           limits.tokens_per_day,
-          input.messages,
+          input,
           input.params.max_tokens,
         );
       } catch (err) {
@@ -148,11 +158,13 @@ export class ChatService {
     const enqueuedAt = Date.now();
     const priority = limits.priority;
     const job: ChatJob = {
-      v: 1,
+      v: JOB_VERSION,
+      kind: input.kind ?? 'chat',
       replyTo: hub.channel,
       requestId: input.requestId,
       model: input.model,
       messages: input.messages,
+      ...(input.prompt !== undefined && { prompt: input.prompt }),
       params: input.params,
       userId: input.userId,
       tier: input.tier,
@@ -220,12 +232,12 @@ export class ChatService {
 
   /** Waits for the whole answer (non-streaming requests). Throws ApiError for a failed job. */
   async collect(chat: SubmittedChat): Promise<CollectedChat> {
-    let text = '';
+    const transcript = new Transcript();
     for await (const batch of chat.sub) {
       for (const ev of batch) {
         chat.meter.onEvent(ev);
-        if (ev.type === 'token') text += ev.t.join('');
-        else if (ev.type === 'done') return { text, done: ev };
+        if (ev.type === 'delta') transcript.add(ev.d);
+        else if (ev.type === 'done') return { transcript, done: ev };
         else if (ev.type === 'error') throw apiErrorFromJob(ev.error, ev.message);
       }
     }

@@ -1,16 +1,40 @@
-import type { ChatMessage } from '@llmgw/protocol';
+import { type ChatMessage, type GenerationParams, textOf } from '@llmgw/protocol';
 import { endOfUtcDay, type Keys, reserveQuota, settleQuota, utcDay } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { ApiError } from '../errors.ts';
 
+/** An image costs about this much (OpenAI's 512 px high-detail tile is 765); audio a minute's worth. */
+const IMAGE_TOKENS = 765;
+const AUDIO_TOKENS = 1000;
+
+export interface PromptInput {
+  messages: ChatMessage[];
+  prompt?: string;
+  params?: Pick<GenerationParams, 'tools'>;
+}
+
 /**
  * Prompt size without a tokenizer: ~4 characters a token plus a few per message for the chat
- * template. Over-estimating is safe: the reservation is settled to the backend's real count.
+ * template; images and audio at a flat rate; tool calls and tool definitions by their JSON.
+ * Over-estimating is safe: the reservation is settled to the backend's real count.
  */
-export function estimatePromptTokens(messages: ChatMessage[]): number {
-  let chars = 0;
-  for (const m of messages) chars += m.content.length;
-  return Math.ceil(chars / 4) + 4 * messages.length + 3;
+export function estimatePromptTokens({ messages, prompt, params }: PromptInput): number {
+  let chars = prompt?.length ?? 0;
+  let media = 0;
+  for (const m of messages) {
+    chars += textOf(m.content as Parameters<typeof textOf>[0]).length;
+    if (Array.isArray(m.content)) {
+      for (const part of m.content) {
+        if (part.type === 'image_url') media += IMAGE_TOKENS;
+        else if (part.type === 'input_audio') media += AUDIO_TOKENS;
+      }
+    }
+    if (m.role === 'assistant' && m.tool_calls) {
+      for (const call of m.tool_calls) chars += call.function.name.length + call.function.arguments.length;
+    }
+  }
+  if (params?.tools) chars += JSON.stringify(params.tools).length;
+  return Math.ceil(chars / 4) + media + 4 * messages.length + 3;
 }
 
 export interface Reservation {
@@ -27,14 +51,9 @@ export class QuotaBook {
   ) {}
 
   /** Throws 429 `quota_exceeded` (Retry-After: midnight UTC, x-should-retry: false). */
-  async reserve(
-    userId: string,
-    limit: number,
-    messages: ChatMessage[],
-    maxTokens: number,
-  ): Promise<Reservation> {
+  async reserve(userId: string, limit: number, input: PromptInput, maxTokens: number): Promise<Reservation> {
     const now = Date.now();
-    const promptEstimate = estimatePromptTokens(messages);
+    const promptEstimate = estimatePromptTokens(input);
     const reserved = promptEstimate + maxTokens;
     const key = this.keys.quota(userId, utcDay(now));
     const r = await reserveQuota(this.redis, key, reserved, limit, now);

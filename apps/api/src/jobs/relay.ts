@@ -1,20 +1,11 @@
-import type { DoneEvent } from '@llmgw/protocol';
 import type { Context } from 'hono';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../context.ts';
-import { type ApiError, apiErrorFromJob } from '../errors.ts';
+import { apiErrorFromJob } from '../errors.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { setTimingHeaders } from '../timing.ts';
+import type { FrameFormat } from '../wire/frames.ts';
 import type { ChatService, SubmittedChat } from './chat-service.ts';
-
-/** How one endpoint spells its frames. Each method returns complete SSE text (`data: …\n\n`). */
-export interface FrameFormat {
-  /** Sent once, before anything else (e.g. OpenAI's role chunk); may be empty. */
-  open(): string;
-  tokens(texts: string[]): string;
-  done(ev: DoneEvent): string;
-  error(err: ApiError): string;
-}
 
 /**
  * Relays a job's events to the client as Server-Sent Events. Every write is awaited, so a slow
@@ -48,7 +39,7 @@ export function relaySSE(
       const at = performance.now();
       for (const ev of batch) {
         chat.meter.onEvent(ev, at);
-        if (ev.type === 'token') out += format.tokens(ev.t);
+        if (ev.type === 'delta') out += format.deltas(ev.d);
         // A comment line: the frame formats of both endpoints stay exactly as specified.
         else if (ev.type === 'queued') out += `: queued position=${ev.position}\n\n`;
         else if (ev.type === 'done') {

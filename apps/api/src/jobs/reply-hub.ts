@@ -50,7 +50,7 @@ export class ReplyHub {
       }
       const sub = this.subs.get(ev.id);
       if (sub) sub.deliver(ev);
-      else if ((ev.type === 'started' || ev.type === 'token') && !this.orphans.has(ev.id)) {
+      else if ((ev.type === 'started' || ev.type === 'delta') && !this.orphans.has(ev.id)) {
         this.orphans.add(ev.id);
         if (this.orphans.size > 10_000) this.orphans.clear();
         this.opts.onOrphan?.(ev.id);

@@ -27,7 +27,7 @@ export class StreamMeter {
         this.queueWaitMs = Math.max(0, Date.now() - this.enqueuedAt);
         m.queueWait.observe({ model: this.model }, this.queueWaitMs / 1000);
         break;
-      case 'token':
+      case 'delta':
         if (this.ttftMs === undefined) {
           this.ttftMs = at - this.requestStart;
           m.ttft.observe({ model: this.model }, this.ttftMs / 1000);

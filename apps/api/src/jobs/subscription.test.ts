@@ -5,7 +5,8 @@ import { JobSubscription } from './subscription.ts';
 const ev = (seq: number, attempt: number, rest: Partial<JobEvent> & Pick<JobEvent, 'type'>): JobEvent =>
   ({ id: 'j', seq, attempt, ...rest }) as JobEvent;
 const started = (seq: number, attempt = 1) => ev(seq, attempt, { type: 'started', worker: 'w' });
-const token = (seq: number, t: string, attempt = 1) => ev(seq, attempt, { type: 'token', t: [t] });
+const token = (seq: number, t: string, attempt = 1) =>
+  ev(seq, attempt, { type: 'delta', d: [{ k: 'text', t }] });
 const done = (seq: number, attempt = 1) =>
   ev(seq, attempt, { type: 'done', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } });
 
@@ -15,7 +16,8 @@ async function drain(sub: JobSubscription): Promise<JobEvent[]> {
   return out;
 }
 
-const texts = (events: JobEvent[]) => events.flatMap((e) => (e.type === 'token' ? e.t : []));
+const texts = (events: JobEvent[]) =>
+  events.flatMap((e) => (e.type === 'delta' ? e.d.flatMap((d) => (d.k === 'text' ? [d.t] : [])) : []));
 const last = (events: JobEvent[]) => events[events.length - 1];
 
 describe('JobSubscription', () => {

@@ -24,7 +24,7 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
   readonly whenClosed = new Promise<void>((resolve) => {
     this.resolveClosed = resolve;
   });
-  /** Set once a token was accepted. */
+  /** Set once a delta (text, reasoning, tool call) was accepted. */
   relayedText = false;
   started = false;
   lastEventAt: number;
@@ -61,7 +61,7 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     this.nextSeq++;
     if (ev.type === 'heartbeat') return;
     if (ev.type === 'started') this.started = true;
-    if (ev.type === 'token') this.relayedText = true;
+    if (ev.type === 'delta') this.relayedText = true;
     this.push(ev);
   }
 

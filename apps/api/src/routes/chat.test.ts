@@ -122,6 +122,13 @@ describe('POST /chat through the queue', () => {
         'max_tokens',
       ],
       ['not an object', '[1,2,3]', 400, 'invalid_request', undefined],
+      [
+        'only empty content',
+        '{"messages":[{"role":"user","content":" "}]}',
+        400,
+        'invalid_request',
+        'messages',
+      ],
     ];
     it.each(cases)('%s', async (_name, raw, status, code, param) => {
       const res = await stack.fetch(`/chat`, {

@@ -1,19 +1,21 @@
+import { ChatMessage, FunctionTool, isEmptyMessage, ToolChoice } from '@llmgw/protocol';
 import { z } from 'zod';
 import type { AppDeps, GatewayApp } from '../app.ts';
-import { collectResponse, type FrameFormat, relaySSE } from '../jobs/relay.ts';
+import { ApiError } from '../errors.ts';
+import { collectResponse, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
-import { errorFrame } from '../render-error.ts';
+import { openAIUsage } from '../wire/frames.ts';
+import { seedBody, seedFrames } from '../wire/seed.ts';
 
-/** `POST /chat`: the seed's request and its frame format. */
+/**
+ * `POST /chat`: the seed's request and its frame format. Its `{role, content}` messages are a
+ * subset of OpenAI's, which are accepted whole (content parts, tool calls, tool results), with
+ * `tools` and `tool_choice`, so an agent loop can run here too.
+ */
 export const ChatRequest = z.object({
-  messages: z
-    .array(
-      z.object({
-        role: z.enum(['system', 'user', 'assistant']),
-        content: z.string(),
-      }),
-    )
-    .min(1, 'must contain at least one message'),
+  messages: z.array(ChatMessage).min(1, 'must contain at least one message'),
+  tools: z.array(FunctionTool).max(128).optional(),
+  tool_choice: ToolChoice.optional(),
   model: z.string().min(1).optional(),
   max_tokens: z.number().int().min(1).max(4096).default(1024),
   stream: z.boolean().default(true),
@@ -22,18 +24,6 @@ export const ChatRequest = z.object({
 });
 export type ChatRequest = z.infer<typeof ChatRequest>;
 
-/** Seed frames: `data: {"token":"…"}` per token, then `data: [DONE]`; errors as `data: {"error":{…}}`. */
-const seedFrames = (requestId: string): FrameFormat => ({
-  open: () => '',
-  tokens: (texts) => {
-    let out = '';
-    for (const token of texts) out += `data: ${JSON.stringify({ token })}\n\n`;
-    return out;
-  },
-  done: () => 'data: [DONE]\n\n',
-  error: (err) => errorFrame(err, requestId),
-});
-
 export function registerChat(app: GatewayApp, deps: AppDeps): void {
   app.post('/chat', async (c) => {
     const body = await readJsonBody(c, ChatRequest);
@@ -41,10 +31,14 @@ export function registerChat(app: GatewayApp, deps: AppDeps): void {
     const { userId, tier } = c.var.principal!;
     const model = body.model ?? deps.defaultModel;
     c.set('model', model);
+    // One rule for both endpoints: a conversation needs something for the model to read.
+    if (body.messages.every(isEmptyMessage)) {
+      throw new ApiError('invalid_request', 'messages: every message is empty', { param: 'messages' });
+    }
     const chat = await deps.chat.submit({
       model,
       messages: body.messages,
-      params: { max_tokens: body.max_tokens },
+      params: { max_tokens: body.max_tokens, tools: body.tools, tool_choice: body.tool_choice },
       requestId: c.var.requestId,
       requestStart: c.var.startedAt,
       userId,
@@ -52,12 +46,7 @@ export function registerChat(app: GatewayApp, deps: AppDeps): void {
     });
     if (body.stream) return relaySSE(c, chat, deps.chat, seedFrames(c.var.requestId), deps.metrics);
 
-    const { text, done } = await collectResponse(c, chat, deps.chat);
-    const usage = {
-      prompt_tokens: done.usage.promptTokens,
-      completion_tokens: done.usage.completionTokens,
-      total_tokens: done.usage.promptTokens + done.usage.completionTokens,
-    };
-    return c.json({ content: text, model, finish_reason: done.finishReason, usage });
+    const { transcript, done } = await collectResponse(c, chat, deps.chat);
+    return c.json(seedBody(transcript, model, done.finishReason, openAIUsage(done.usage)));
   });
 }

@@ -1,4 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
+import { type ChatMessage, type Delta, finishReasonFromAnthropic, textOf } from '@llmgw/protocol';
 import {
   type Backend,
   BackendError,
@@ -14,65 +15,276 @@ export interface AnthropicBackendOptions {
   timeoutMs: number;
 }
 
-/** Anthropic stop reasons in OpenAI's vocabulary, so clients see one set of finish reasons. */
-export const FINISH_REASON: Record<string, string> = {
-  end_turn: 'stop',
-  stop_sequence: 'stop',
-  max_tokens: 'length',
-  tool_use: 'tool_calls',
-  refusal: 'content_filter',
-  pause_turn: 'stop',
-};
-
 type CreateParams = Anthropic.MessageCreateParamsStreaming;
+type Block = Anthropic.ContentBlockParam;
+type Turn = { role: 'user' | 'assistant'; content: string | Block[] };
+
+const badRequest = (message: string) => new BackendError('backend_bad_request', message);
 
 /**
- * Builds a Messages API request from an OpenAI-shaped one: system (and developer) messages become
- * `system`, the rest keep their role; `stop` becomes `stop_sequences`, `user` becomes
- * `metadata.user_id`. `seed` and the penalties have no Anthropic equivalent and are dropped;
- * tool messages are refused (tool use is not relayed through the gateway).
+ * Builds a Messages API request from the gateway's OpenAI-shaped one.
+ *
+ * - system and developer messages, wherever they are, become `system` (joined with blank lines);
+ * - user parts become text and image blocks (a `data:` URL → a base64 source, http(s) → a url
+ *   source); audio input is refused, Anthropic has none;
+ * - assistant text and refusals become text blocks, `tool_calls` become `tool_use` blocks (the
+ *   arguments parsed: Anthropic wants the input object). `reasoning_content` is not sent: a
+ *   thinking block needs the signature Anthropic gave it, which OpenAI clients do not keep;
+ * - tool messages become `tool_result` blocks of a user message;
+ * - consecutive messages of one role are merged, since Anthropic requires user and assistant to
+ *   alternate (several tool results after one assistant turn are one user message);
+ * - empty messages are left out (Anthropic refuses empty content);
+ * - a legacy completion's prompt is one user message.
+ *
+ * Parameters: `stop` → `stop_sequences`, `user` → `metadata.user_id`, tools and `tool_choice` in
+ * Anthropic's shapes, `parallel_tool_calls: false` → `disable_parallel_tool_use`; `max_tokens`,
+ * temperature, top_p, top_k and `thinking` as they are. `tool_choice` is only sent with tools
+ * (Anthropic refuses it alone). Dropped, having no Anthropic equivalent: `seed`, the presence and
+ * frequency penalties, `response_format`, `logprobs`/`top_logprobs`, `reasoning_effort`, `min_p`,
+ * `repetition_penalty`, `chat_template_kwargs` and `echo`.
  */
 export function toAnthropicRequest(req: GenerateRequest): CreateParams {
-  const system = req.messages
-    .filter((m) => m.role === 'system' || m.role === 'developer')
-    .map((m) => m.content)
-    .join('\n\n');
-  const messages: Anthropic.MessageParam[] = [];
-  for (const m of req.messages) {
-    if (m.role === 'system' || m.role === 'developer') continue;
-    if (m.role === 'tool') {
-      throw new BackendError(
-        'backend_bad_request',
-        'tool messages are not supported with the Anthropic backend',
-      );
+  const system: string[] = [];
+  const turns: Turn[] = [];
+  if (req.kind === 'completion') appendTurn(turns, 'user', req.prompt ?? '');
+  else {
+    for (const m of req.messages) {
+      const content = contentOf(m);
+      if (content.role === 'system') {
+        if (content.text !== '') system.push(content.text);
+      } else appendTurn(turns, content.role, content.content);
     }
-    messages.push({ role: m.role, content: m.content });
   }
-  if (messages.length === 0) {
-    throw new BackendError(
-      'backend_bad_request',
-      'the Anthropic backend needs at least one user or assistant message',
-    );
+  if (turns.length === 0) {
+    throw badRequest('the Anthropic backend needs at least one user or assistant message');
   }
   const p = req.params;
+  const tools = p.tools?.map(
+    (t): Anthropic.Tool => ({
+      name: t.function.name,
+      ...(t.function.description !== undefined && { description: t.function.description }),
+      input_schema: (t.function.parameters ?? {
+        type: 'object',
+        properties: {},
+      }) as Anthropic.Tool.InputSchema,
+    }),
+  );
+  const hasTools = tools !== undefined && tools.length > 0;
+  const toolChoice = hasTools ? toolChoiceOf(p.tool_choice, p.parallel_tool_calls) : undefined;
   return {
     model: req.model,
     max_tokens: p.max_tokens,
-    messages,
+    messages: turns,
     stream: true,
-    ...(system && { system }),
+    ...(system.length > 0 && { system: system.join('\n\n') }),
     ...(p.stop !== undefined && { stop_sequences: p.stop }),
     ...(p.temperature !== undefined && { temperature: p.temperature }),
     ...(p.top_p !== undefined && { top_p: p.top_p }),
+    ...(p.top_k !== undefined && { top_k: p.top_k }),
     ...(p.user !== undefined && { metadata: { user_id: p.user } }),
+    ...(p.thinking !== undefined && { thinking: p.thinking as Anthropic.ThinkingConfigParam }),
+    ...(hasTools && { tools }),
+    ...(toolChoice !== undefined && { tool_choice: toolChoice }),
   };
 }
 
-/** Anthropic's Messages API in streaming mode (the original write-up's backend). */
+/** Appends a turn, merged into the previous one when the role repeats. */
+function appendTurn(turns: Turn[], role: Turn['role'], content: string | Block[]): void {
+  if (content.length === 0) return;
+  const last = turns[turns.length - 1];
+  if (last?.role === role) last.content = [...asBlocks(last.content), ...asBlocks(content)];
+  else turns.push({ role, content });
+}
+
+const asBlocks = (c: string | Block[]): Block[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c);
+
+/** One message in Anthropic terms: system text, or a turn's blocks (a plain string stays a string). */
+function contentOf(m: ChatMessage): Turn | { role: 'system'; text: string } {
+  switch (m.role) {
+    case 'system':
+    case 'developer':
+      return { role: 'system', text: textOf(m.content) };
+    case 'user': {
+      if (typeof m.content === 'string') return { role: 'user', content: m.content };
+      const blocks: Block[] = [];
+      for (const part of m.content) {
+        if (part.type === 'text') pushText(blocks, part.text);
+        else if (part.type === 'image_url') blocks.push(imageBlock(part.image_url.url));
+        else throw badRequest('audio input is not supported by the Anthropic backend');
+      }
+      return { role: 'user', content: blocks };
+    }
+    case 'assistant': {
+      const calls = m.tool_calls ?? [];
+      if (typeof m.content === 'string' && calls.length === 0 && !m.refusal) {
+        return { role: 'assistant', content: m.content };
+      }
+      const blocks: Block[] = [];
+      if (typeof m.content === 'string') pushText(blocks, m.content);
+      else {
+        for (const part of m.content ?? []) pushText(blocks, part.type === 'text' ? part.text : part.refusal);
+      }
+      if (m.refusal) pushText(blocks, m.refusal);
+      for (const call of calls) {
+        blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: toolInput(call) });
+      }
+      return { role: 'assistant', content: blocks };
+    }
+    case 'tool': {
+      const text = textOf(m.content);
+      const result: Block = {
+        type: 'tool_result',
+        tool_use_id: m.tool_call_id,
+        ...(text !== '' && { content: text }),
+      };
+      return { role: 'user', content: [result] };
+    }
+  }
+}
+
+/** Anthropic refuses empty text blocks; an empty part carries nothing anyway. */
+function pushText(blocks: Block[], text: string): void {
+  if (text !== '') blocks.push({ type: 'text', text });
+}
+
+function imageBlock(url: string): Anthropic.ImageBlockParam {
+  const data = /^data:([^;,]+)(?:;[^;,]*)*;base64,(.*)$/is.exec(url);
+  if (data) {
+    const media_type = data[1]!.toLowerCase() as Anthropic.Base64ImageSource['media_type'];
+    return { type: 'image', source: { type: 'base64', media_type, data: data[2]! } };
+  }
+  if (/^https?:\/\//i.test(url)) return { type: 'image', source: { type: 'url', url } };
+  throw badRequest('image URLs must be http(s) or base64 data: URLs');
+}
+
+/** The arguments of an OpenAI tool call as Anthropic's input object (blank: no arguments). */
+function toolInput(call: { id: string; function: { arguments: string } }): Record<string, unknown> {
+  if (call.function.arguments.trim() === '') return {};
+  let input: unknown;
+  try {
+    input = JSON.parse(call.function.arguments);
+  } catch {
+    throw badRequest(`the arguments of tool call ${call.id} are not valid JSON`);
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw badRequest(`the arguments of tool call ${call.id} are not a JSON object`);
+  }
+  return input as Record<string, unknown>;
+}
+
+function toolChoiceOf(
+  choice: GenerateRequest['params']['tool_choice'],
+  parallel: boolean | undefined,
+): Anthropic.ToolChoice | undefined {
+  const serial = parallel === false ? { disable_parallel_tool_use: true } : {};
+  if (choice === undefined) return parallel === false ? { type: 'auto', ...serial } : undefined;
+  if (choice === 'none') return { type: 'none' };
+  if (choice === 'auto') return { type: 'auto', ...serial };
+  if (choice === 'required') return { type: 'any', ...serial };
+  return { type: 'tool', name: choice.function.name, ...serial };
+}
+
+/**
+ * Turns the events of one streamed answer into deltas. Anthropic numbers content blocks across
+ * kinds; tool calls are numbered among themselves (`i` = 0, 1, … in this answer), as OpenAI does.
+ * Blocks and deltas the gateway does not relay (redacted thinking, server tool use, citations, any
+ * future type) are reported to `onDropped` once each, and their later deltas skipped quietly.
+ */
+export class AnthropicStreamReader {
+  promptTokens = 0;
+  /** Anthropic's count, once message_delta has said it. */
+  outputTokens: number | undefined;
+  /** Deltas relayed: the completion tokens when Anthropic never gave a count. */
+  deltas = 0;
+  stopReason: string | null = null;
+  stopSequence: string | undefined;
+  /** Anthropic block index → what it is: text, thinking, a tool call's `i`, or dropped. */
+  private readonly blocks = new Map<number, 'text' | 'thinking' | 'dropped' | number>();
+  private tools = 0;
+
+  constructor(private readonly hooks: Pick<GenerateHooks, 'onDelta' | 'onDropped'>) {}
+
+  get completionTokens(): number {
+    return this.outputTokens || this.deltas;
+  }
+
+  read(ev: Anthropic.RawMessageStreamEvent): void {
+    switch (ev.type) {
+      case 'message_start':
+        this.promptTokens = ev.message.usage.input_tokens;
+        break;
+      case 'content_block_start':
+        this.start(ev.index, ev.content_block);
+        break;
+      case 'content_block_delta':
+        this.delta(ev.index, ev.delta);
+        break;
+      case 'message_delta':
+        this.stopReason = ev.delta.stop_reason;
+        if (ev.delta.stop_sequence) this.stopSequence = ev.delta.stop_sequence;
+        this.outputTokens = ev.usage.output_tokens;
+        break;
+    }
+  }
+
+  private start(index: number, block: Anthropic.RawContentBlockStartEvent['content_block']): void {
+    switch (block.type) {
+      case 'text':
+        this.blocks.set(index, 'text');
+        if (block.text) this.emit({ k: 'text', t: block.text });
+        break;
+      case 'thinking':
+        this.blocks.set(index, 'thinking');
+        if (block.thinking) this.emit({ k: 'reasoning', t: block.thinking });
+        break;
+      case 'tool_use': {
+        const i = this.tools++;
+        this.blocks.set(index, i);
+        // The input arrives as input_json_delta pieces; the block's own `input` is `{}`.
+        this.emit({ k: 'tool', i, id: block.id, name: block.name, args: '' });
+        break;
+      }
+      default:
+        this.blocks.set(index, 'dropped');
+        this.hooks.onDropped(`content_block.${(block as { type: string }).type}`);
+    }
+  }
+
+  private delta(index: number, delta: Anthropic.RawContentBlockDelta): void {
+    const block = this.blocks.get(index);
+    if (block === 'dropped') return;
+    switch (delta.type) {
+      case 'text_delta':
+        if (delta.text) this.emit({ k: 'text', t: delta.text });
+        return;
+      case 'thinking_delta':
+        if (delta.thinking) this.emit({ k: 'reasoning', t: delta.thinking });
+        return;
+      case 'input_json_delta':
+        if (typeof block === 'number' && delta.partial_json) {
+          this.emit({ k: 'tool', i: block, args: delta.partial_json });
+        }
+        return;
+      case 'signature_delta':
+        // Proves the thinking block to Anthropic when sent back; OpenAI clients have no place for it.
+        return;
+      default:
+        this.hooks.onDropped(`delta.${(delta as { type: string }).type}`);
+    }
+  }
+
+  private emit(d: Delta): void {
+    this.deltas++;
+    this.hooks.onDelta(d);
+  }
+}
+
+/** Anthropic's Messages API in streaming mode. */
 export function createAnthropicBackend(opts: AnthropicBackendOptions): Backend {
   const client = new Anthropic({
     baseURL: opts.baseURL,
     apiKey: opts.apiKey ?? 'not-needed',
+    // BullMQ owns retries; a retry here would hide backend 429s and double the load.
     maxRetries: 0,
     timeout: opts.timeoutMs,
   });
@@ -82,42 +294,26 @@ export function createAnthropicBackend(opts: AnthropicBackendOptions): Backend {
       const body = toAnthropicRequest(req);
       const started = performance.now();
       let ttftMs: number | undefined;
-      let promptTokens = 0;
-      let completionTokens = 0;
-      let deltas = 0;
-      let stopReason: string | null = null;
+      const reader = new AnthropicStreamReader({
+        onDelta(d) {
+          if (ttftMs === undefined) ttftMs = performance.now() - started;
+          hooks.onDelta(d);
+        },
+        onDropped: (what) => hooks.onDropped(what),
+      });
+      const usage = () => ({ promptTokens: reader.promptTokens, completionTokens: reader.completionTokens });
       try {
         const stream = await client.messages.create(body, { signal: hooks.signal });
-        for await (const ev of stream) {
-          switch (ev.type) {
-            case 'message_start':
-              promptTokens = ev.message.usage.input_tokens;
-              break;
-            case 'content_block_delta':
-              if (ev.delta.type === 'text_delta' && ev.delta.text) {
-                if (ttftMs === undefined) ttftMs = performance.now() - started;
-                deltas++;
-                hooks.onToken(ev.delta.text);
-              }
-              break;
-            case 'message_delta':
-              stopReason = ev.delta.stop_reason;
-              completionTokens = ev.usage.output_tokens;
-              break;
-          }
-        }
+        for await (const ev of stream) reader.read(ev);
       } catch (err) {
-        throw mapBackendError(err, hooks.signal, {
-          promptTokens,
-          completionTokens: completionTokens || deltas,
-        });
+        throw mapBackendError(err, hooks.signal, usage());
       }
       // The SDK ends the iteration quietly when the signal aborts: that is a cancellation, not an answer.
-      if (hooks.signal.aborted)
-        throw cancelled({ promptTokens, completionTokens: completionTokens || deltas });
+      if (hooks.signal.aborted) throw cancelled(usage());
       return {
-        finishReason: FINISH_REASON[stopReason ?? 'end_turn'] ?? 'stop',
-        usage: { promptTokens, completionTokens: completionTokens || deltas },
+        finishReason: finishReasonFromAnthropic(reader.stopReason),
+        ...(reader.stopSequence !== undefined && { stopSequence: reader.stopSequence }),
+        usage: usage(),
         ttftMs,
       };
     },

@@ -1,14 +1,19 @@
-import type { ChatMessage, ErrorType, GenerationParams, Usage } from '@llmgw/protocol';
+import type { ChatMessage, Delta, ErrorType, GenerationParams, Usage } from '@llmgw/protocol';
 
 export interface GenerateRequest {
+  /** `chat`: messages; `completion`: a legacy text completion of `prompt`. */
+  kind: 'chat' | 'completion';
   model: string;
   messages: ChatMessage[];
+  prompt?: string;
   params: GenerationParams;
 }
 
 export interface GenerateResult {
   /** OpenAI vocabulary: stop | length | tool_calls | content_filter. */
   finishReason: string;
+  /** The stop sequence that ended the answer, when the backend names it. */
+  stopSequence?: string;
   usage: Usage;
   /** Time from the request to the first token, ms. */
   ttftMs?: number;
@@ -16,7 +21,13 @@ export interface GenerateResult {
 
 export interface GenerateHooks {
   signal: AbortSignal;
-  onToken(text: string): void;
+  /** Every piece of the answer, in the backend's order (text, reasoning, tool-call fragments, …). */
+  onDelta(delta: Delta): void;
+  /**
+   * Something the backend sent that the gateway does not relay (a field name, e.g.
+   * `delta.audio`, or `content_block.redacted_thinking`): counted and logged, never silently lost.
+   */
+  onDropped(what: string): void;
 }
 
 /** A streaming LLM backend. Implementations throw {@link BackendError} for anything that fails. */

@@ -2,15 +2,23 @@ import { DEFAULT_MODEL } from '@llmgw/config';
 import { type FaultType, type Simulator, startSimulator } from '@llmgw/sim';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAnthropicBackend } from './anthropic.ts';
-import type { Backend } from './backend.ts';
+import type { Backend, GenerateHooks } from './backend.ts';
 import { BackendError } from './backend.ts';
 import { createOpenAIBackend } from './openai.ts';
 
 const req = {
+  kind: 'chat' as const,
   model: DEFAULT_MODEL,
   messages: [{ role: 'user' as const, content: 'hello' }],
   params: { max_tokens: 8 },
 };
+
+/** Hooks that collect nothing, for requests whose answer does not matter. */
+const quiet = (signal = new AbortController().signal): GenerateHooks => ({
+  signal,
+  onDelta: () => {},
+  onDropped: () => {},
+});
 
 const backends: Record<string, (sim: Simulator, timeoutMs?: number) => Backend> = {
   openai: (sim, timeoutMs = 5000) => createOpenAIBackend({ baseURL: `${sim.url}/v1`, timeoutMs }),
@@ -25,7 +33,7 @@ describe.each(Object.keys(backends))('%s backend', (name) => {
   async function failWith(fault: FaultType, timeoutMs?: number): Promise<BackendError> {
     sim = await startSimulator({ port: 0, ttftMs: 1, itlMs: 1, failureRate: 1, failureTypes: [fault] });
     const err = await make(sim, timeoutMs)
-      .generate(req, { signal: new AbortController().signal, onToken: () => {} })
+      .generate(req, quiet())
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
     return err as BackendError;
@@ -35,8 +43,8 @@ describe.each(Object.keys(backends))('%s backend', (name) => {
     sim = await startSimulator({ port: 0, ttftMs: 1, itlMs: 1 });
     const tokens: string[] = [];
     const res = await make(sim).generate(req, {
-      signal: new AbortController().signal,
-      onToken: (t) => tokens.push(t),
+      ...quiet(),
+      onDelta: (d) => (d.k === 'text' ? tokens.push(d.t) : undefined),
     });
     expect(tokens).toHaveLength(8);
     expect(res.finishReason).toBe('length');
@@ -69,9 +77,7 @@ describe.each(Object.keys(backends))('%s backend', (name) => {
     sim = await startSimulator({ port: 0 });
     const backend = make(sim);
     await sim.close();
-    const err = await backend
-      .generate(req, { signal: new AbortController().signal, onToken: () => {} })
-      .catch((e: unknown) => e);
+    const err = await backend.generate(req, quiet()).catch((e: unknown) => e);
     expect((err as BackendError).type).toBe('backend_unavailable');
   });
 
@@ -82,7 +88,7 @@ describe.each(Object.keys(backends))('%s backend', (name) => {
     const err = await make(sim)
       .generate(
         { ...req, params: { max_tokens: 200 } },
-        { signal: ac.signal, onToken: () => (++n === 3 ? ac.abort('test') : undefined) },
+        { ...quiet(ac.signal), onDelta: () => (++n === 3 ? ac.abort('test') : undefined) },
       )
       .catch((e: unknown) => e);
     expect((err as BackendError).type).toBe('cancelled');

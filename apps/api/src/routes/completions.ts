@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import type { AppDeps, GatewayApp } from '../app.ts';
+import { ApiError } from '../errors.ts';
+import { collectResponse, relaySSE } from '../jobs/relay.ts';
+import { readJsonBody } from '../middleware/json-body.ts';
+import { openAICompletionBody, openAICompletionFrames } from '../wire/openai-completions.ts';
+import { refineSampling, SamplingFields, samplingParams } from '../wire/openai-request.ts';
+
+/** OpenAI's (and vLLM's) default length of a legacy completion. */
+const DEFAULT_COMPLETION_MAX_TOKENS = 16;
+
+/**
+ * `POST /v1/completions`: legacy text completions, as vLLM serves them (the Kubernetes Gateway
+ * API Inference Extension's model-server protocol requires this endpoint). One prompt per
+ * request: a batch of prompts is n generations, refused like `n > 1`.
+ */
+export const CompletionRequest = z
+  .object({
+    ...SamplingFields,
+    prompt: z.union([
+      z.string(),
+      z
+        .array(z.string())
+        .min(1)
+        .max(
+          1,
+          'a batch of prompts is not supported: each request is one queued generation; send one request per prompt',
+        ),
+    ]),
+    logprobs: z.number().int().min(0).max(5).nullable().optional(),
+    echo: z.boolean().nullable().optional(),
+    suffix: z.null().optional(),
+    best_of: z
+      .number()
+      .int()
+      .max(1, 'best_of > 1 is not supported: each request is one queued generation')
+      .nullable()
+      .optional(),
+  })
+  .superRefine(refineSampling);
+
+export function registerCompletions(app: GatewayApp, deps: AppDeps): void {
+  app.post('/v1/completions', async (c) => {
+    const body = await readJsonBody(c, CompletionRequest);
+    const model = body.model ?? deps.defaultModel;
+    const { userId, tier } = c.var.principal!;
+    c.set('model', model);
+    const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!;
+    if (prompt === '')
+      throw new ApiError('invalid_request', 'prompt: must not be empty', { param: 'prompt' });
+    const chat = await deps.chat.submit({
+      kind: 'completion',
+      model,
+      messages: [],
+      prompt,
+      params: {
+        ...samplingParams(body, body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS),
+        ...(body.logprobs != null && { logprobs: true, top_logprobs: body.logprobs }),
+        ...(body.echo != null && { echo: body.echo }),
+      },
+      requestId: c.var.requestId,
+      requestStart: c.var.startedAt,
+      userId,
+      tier,
+    });
+    const idn = {
+      id: `cmpl-${chat.jobId.replaceAll('-', '')}`,
+      model,
+      created: Math.floor(chat.enqueuedAt / 1000),
+    };
+    if (body.stream) {
+      const includeUsage = body.stream_options?.include_usage === true;
+      return relaySSE(
+        c,
+        chat,
+        deps.chat,
+        openAICompletionFrames(idn, includeUsage, c.var.requestId),
+        deps.metrics,
+      );
+    }
+    const { transcript, done } = await collectResponse(c, chat, deps.chat);
+    return c.json(openAICompletionBody(idn, transcript, done));
+  });
+}

@@ -1,0 +1,39 @@
+import { isEmptyMessage } from '@llmgw/protocol';
+import type { AppDeps, GatewayApp } from '../app.ts';
+import { ApiError } from '../errors.ts';
+import { collectResponse, relaySSE } from '../jobs/relay.ts';
+import { readJsonBody } from '../middleware/json-body.ts';
+import { anthropicBody, anthropicFrames } from '../wire/anthropic.ts';
+import { fromMessagesRequest, MessagesRequest } from '../wire/anthropic-request.ts';
+
+/**
+ * `POST /v1/messages`: Anthropic's Messages API (Claude Code, the Anthropic SDKs, agent tools),
+ * on the same queue, keys and limits, to any backend: the request becomes the gateway's
+ * OpenAI-shaped job and the answer's deltas are rendered as Anthropic events. `x-api-key` and
+ * `Authorization: Bearer` both authenticate; `anthropic-version` and `anthropic-beta` are
+ * accepted and not interpreted.
+ */
+export function registerMessages(app: GatewayApp, deps: AppDeps): void {
+  app.post('/v1/messages', async (c) => {
+    const req = fromMessagesRequest(await readJsonBody(c, MessagesRequest));
+    const model = req.model ?? deps.defaultModel;
+    const { userId, tier } = c.var.principal!;
+    c.set('model', model);
+    if (req.messages.every(isEmptyMessage)) {
+      throw new ApiError('invalid_request', 'messages: every message is empty', { param: 'messages' });
+    }
+    const chat = await deps.chat.submit({
+      model,
+      messages: req.messages,
+      params: req.params,
+      requestId: c.var.requestId,
+      requestStart: c.var.startedAt,
+      userId,
+      tier,
+    });
+    const idn = { id: `msg_${chat.jobId.replaceAll('-', '')}`, model };
+    if (req.stream) return relaySSE(c, chat, deps.chat, anthropicFrames(idn, c.var.requestId), deps.metrics);
+    const { transcript, done } = await collectResponse(c, chat, deps.chat);
+    return c.json(anthropicBody(idn, transcript, done));
+  });
+}

@@ -1,0 +1,68 @@
+import type { Delta, Transcript } from '@llmgw/protocol';
+import { errorFrame } from '../render-error.ts';
+import type { FrameFormat } from './frames.ts';
+
+/**
+ * `/chat`, the seed's format: `data: {"token":"…"}` for text, then `data: [DONE]`; errors as
+ * `data: {"error":{…}}`. What the seed had no frame for is not dropped:
+ * - `data: {"reasoning":"…"}`: a reasoning model's thinking, before the answer;
+ * - `data: {"tool_call":{"index":0,"id":"…","type":"function","function":{"name":"…","arguments":""}}}`
+ *   starts a tool call, and `{"tool_call":{"index":0,"function":{"arguments":"…"}}}` continues it
+ *   (OpenAI's fragment shape; concatenate `arguments` per index);
+ * - `data: {"refusal":"…"}`.
+ */
+export function seedFrames(requestId: string): FrameFormat {
+  return {
+    open: () => '',
+    deltas: (deltas) => {
+      let out = '';
+      for (const d of deltas) out += `data: ${JSON.stringify(seedFrame(d))}\n\n`;
+      return out;
+    },
+    done: () => 'data: [DONE]\n\n',
+    error: (err) => errorFrame(err, 'seed', requestId),
+  };
+}
+
+function seedFrame(d: Delta): Record<string, unknown> {
+  switch (d.k) {
+    case 'text':
+      return { token: d.t };
+    case 'reasoning':
+      return { reasoning: d.t };
+    case 'refusal':
+      return { refusal: d.t };
+    case 'tool':
+      return { tool_call: toolFragment(d) };
+  }
+}
+
+/** One tool-call fragment in OpenAI's streaming shape (`delta.tool_calls[]`). */
+export function toolFragment(d: Extract<Delta, { k: 'tool' }>): Record<string, unknown> {
+  if (d.id !== undefined) {
+    return {
+      index: d.i,
+      id: d.id,
+      type: 'function',
+      function: { name: d.name ?? '', arguments: d.args ?? '' },
+    };
+  }
+  const fn: Record<string, string> = {};
+  if (d.name) fn.name = d.name;
+  fn.arguments = d.args ?? '';
+  return { index: d.i, function: fn };
+}
+
+/** The non-streaming `/chat` answer: the seed's fields, plus reasoning and tool calls when there are any. */
+export function seedBody(t: Transcript, model: string, finishReason: string, usage: object) {
+  const calls = t.toolCalls;
+  return {
+    content: t.text,
+    ...(t.reasoning && { reasoning: t.reasoning }),
+    ...(calls.length > 0 && { tool_calls: calls }),
+    ...(t.refusal && { refusal: t.refusal }),
+    model,
+    finish_reason: finishReason,
+    usage,
+  };
+}

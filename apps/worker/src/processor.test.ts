@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { DEFAULT_MODEL } from '@llmgw/config';
+import { createLogger } from '@llmgw/observability';
+import { decodeEvent, type JobEvent } from '@llmgw/protocol';
+import { createKeys, createRedis, quitQuietly } from '@llmgw/redis';
+import { type Simulator, startSimulator } from '@llmgw/sim';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseWorkerEnv } from './env.ts';
+import { WorkerService, workerOptionsFromEnv } from './service.ts';
+
+/** The worker on its own: jobs put on its queue by hand, events read off the reply channel. */
+describe('chat job processor', () => {
+  const prefix = `test-${randomUUID()}`;
+  const keys = createKeys(prefix);
+  const replyTo = `${prefix}:reply:test`;
+  let sim: Simulator;
+  let worker: WorkerService;
+  let queue: Queue;
+  let sub: Redis;
+  let redis: Redis;
+  const events = new Map<string, JobEvent[]>();
+
+  beforeAll(async () => {
+    const redisUrl = inject('redisUrl');
+    sim = await startSimulator({ port: 0, ttftMs: 1, itlMs: 1, extraDeltaField: 'audio' });
+    const env = parseWorkerEnv({
+      REDIS_URL: redisUrl,
+      KEY_PREFIX: prefix,
+      LLM_BASE_URL: `${sim.url}/v1`,
+      METRICS_PORT: '0',
+    });
+    worker = await WorkerService.start(
+      workerOptionsFromEnv(
+        env,
+        createLogger({ service: 'worker', instance: 'w-test', level: 'silent' }),
+        'w-test',
+      ),
+    );
+    redis = createRedis(redisUrl, 'worker', 'test-assert');
+    sub = createRedis(redisUrl, 'worker', 'test-sub');
+    await sub.subscribe(replyTo);
+    sub.on('message', (_channel, raw: string) => {
+      const ev = decodeEvent(raw);
+      if (ev) events.set(ev.id, [...(events.get(ev.id) ?? []), ev]);
+    });
+    queue = new Queue(keys.queueName(DEFAULT_MODEL), { connection: redis, prefix: keys.bullPrefix });
+  });
+  afterAll(async () => {
+    await queue?.close();
+    await worker?.close(1000);
+    await sim?.close();
+    await quitQuietly(sub);
+    const left = await redis.keys(`${prefix}:*`);
+    if (left.length > 0) await redis.del(...left);
+    await quitQuietly(redis);
+  });
+
+  const job = (extra: Record<string, unknown>) => ({
+    v: 2,
+    kind: 'chat',
+    replyTo,
+    requestId: 'r1',
+    model: DEFAULT_MODEL,
+    messages: [{ role: 'user', content: 'hi' }],
+    params: { max_tokens: 4 },
+    enqueuedAt: Date.now(),
+    ...extra,
+  });
+  const terminal = async (id: string) => {
+    for (let i = 0; i < 200; i++) {
+      const last = events.get(id)?.at(-1);
+      if (last && (last.type === 'done' || last.type === 'error')) return last;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`no terminal event for ${id}`);
+  };
+
+  it('refuses a job of another version instead of half-running it, and says so on the reply channel', async () => {
+    const id = randomUUID();
+    await queue.add('chat', job({ v: 1 }), { jobId: id });
+    expect(await terminal(id)).toMatchObject({
+      type: 'error',
+      error: 'invalid_job',
+      message: expect.stringContaining('job version 2, not 1'),
+    });
+    expect(sim.stats().requests).toBe(0);
+  });
+
+  it('streams typed deltas and counts what the backend sent that nobody relays', async () => {
+    const id = randomUUID();
+    await queue.add('chat', job({}), { jobId: id });
+    expect(await terminal(id)).toMatchObject({ type: 'done', finishReason: 'length' });
+    const text = events
+      .get(id)!
+      .flatMap((e) => (e.type === 'delta' ? e.d : []))
+      .map((d) => (d.k === 'text' ? d.t : ''))
+      .join('');
+    expect(text.split(' ')).toHaveLength(4);
+    const metrics = await worker.metrics.registry.metrics();
+    expect(metrics).toMatch(/llm_backend_dropped_total\{model="sim-llama-3-8b",field="delta.audio"\} 1/);
+  });
+});
