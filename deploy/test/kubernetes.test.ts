@@ -167,6 +167,23 @@ describe('deploy/kubernetes manifests', () => {
     }
   });
 
+  it('the scale-to-zero variant passes the KEDA schema, scales from 0 and activates on a waiting job', () => {
+    const docs = parseAllDocuments(readFileSync(join(DIR, 'scale-to-zero/worker-scaledobject.yaml'), 'utf8'));
+    expect(docs).toHaveLength(1);
+    const data = docs[0]!.toJSON() as { spec: Record<string, unknown> };
+    expect(() => new ScaledObject(data as never).validate()).not.toThrow();
+    expect(data.spec).toMatchObject({
+      minReplicaCount: 0,
+      scaleTargetRef: { name: 'llmgw-worker' },
+      triggers: [
+        {
+          type: 'prometheus',
+          metadata: { activationThreshold: '0', query: expect.stringContaining('llm_queue_depth') },
+        },
+      ],
+    });
+  });
+
   it('read the ConfigMap and the Secret the manifests define', () => {
     for (const d of all('Deployment')) {
       for (const c of podSpec(d).containers) {

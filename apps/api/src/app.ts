@@ -7,11 +7,13 @@ import type { Redis } from 'ioredis';
 import { registerAdmin } from './admin/register.ts';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import type { Tiers } from './auth/tiers.ts';
+import { clip } from './clip.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
 import type { HealthDeps } from './health/checks.ts';
 import type { ChatService } from './jobs/chat-service.ts';
 import type { Dispatcher } from './jobs/dispatcher.ts';
+import { allowedMethods } from './method-not-allowed.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { type AuthMode, authenticate } from './middleware/authenticate.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
@@ -47,6 +49,8 @@ export interface AppDeps {
   adminReadonly: boolean;
   /** The model queues (admin: stats, pause/resume, Bull Board). */
   dispatcher: Dispatcher;
+  /** TRUST_PROXY: client addresses come from X-Forwarded-For (see client-address.ts). */
+  trustProxy: boolean;
 }
 
 export type GatewayApp = Hono<AppEnv>;
@@ -99,9 +103,19 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerMessages(app, deps);
   registerModels(app, deps);
 
-  app.notFound((c) =>
-    renderError(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)),
-  );
+  const allowed = allowedMethods(app.routes);
+  app.notFound((c) => {
+    const allow = allowed(c.req.path);
+    if (allow.length > 0 && !allow.includes(c.req.method)) {
+      return renderError(
+        c,
+        new ApiError('method_not_allowed', `${c.req.method} is not allowed on ${clip(c.req.path)}`, {
+          headers: { Allow: allow.join(', ') },
+        }),
+      );
+    }
+    return renderError(c, new ApiError('not_found', `no route for ${c.req.method} ${clip(c.req.path)}`));
+  });
   app.onError((err, c) => {
     if (err instanceof ApiError) return renderError(c, err);
     c.var.log?.error({ err }, 'unhandled_error');

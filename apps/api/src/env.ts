@@ -11,12 +11,24 @@ import {
 } from '@llmgw/config';
 import { z } from 'zod';
 import { loadTiers } from './auth/tiers.ts';
+import { shedPoints, topShedPoint } from './jobs/shedding.ts';
 
 /** Api configuration; the README's configuration table documents each variable. */
 const ApiEnvFields = z.object({
   PORT: port(8000),
   HOST: z.string().default('0.0.0.0'),
   REDIS_URL: redisUrl,
+  /**
+   * A request-path Redis command unanswered for this long fails (503 service_unavailable), so a
+   * hung Redis does not hold every request. Not applied to BullMQ blocking or pub/sub connections.
+   */
+  REDIS_COMMAND_TIMEOUT_MS: positiveInt(1000),
+  /**
+   * `1`: the api sits behind one reverse proxy (deploy/nginx.conf) and the client address is the
+   * last `X-Forwarded-For` entry, the one that proxy appended. `0`: the socket's peer address;
+   * X-Forwarded-For is ignored (any client could write it).
+   */
+  TRUST_PROXY: bool(false),
   KEY_PREFIX: keyPrefix,
   /** Model used when a request names none. */
   DEFAULT_MODEL: z.string().min(1).default(DEFAULT_MODEL),
@@ -27,12 +39,43 @@ const ApiEnvFields = z.object({
    * its client gets an error frame. Workers send heartbeats every HEARTBEAT_MS (2 s by default).
    */
   JOB_SILENCE_TIMEOUT_MS: positiveInt(10_000),
-  /** Refuse new requests (503 server_overloaded) when this many jobs already wait for the model. */
+  /**
+   * The hard ceiling: no request of any tier is admitted while this many jobs wait for the
+   * model (503 server_overloaded). Lower tiers are refused earlier, at their `shed_at`.
+   */
   QUEUE_MAX_WAITING: positiveInt(24),
-  /** /ready answers 503 when more jobs than this wait (all models). */
-  READY_MAX_WAITING: positiveInt(16),
+  /**
+   * /ready answers 503 once every model's waiting depth reached this. Default: the highest tier's
+   * shed point (QUEUE_MAX_WAITING with the default tiers), the depth at which no request is
+   * admitted any more; lower is refused — every replica shares the queue, so all pods would go
+   * unready together while requests could still be admitted.
+   */
+  READY_MAX_WAITING: z.coerce.number().int().positive().optional(),
   /** A job not started within this long is removed; its client gets 503 queue_timeout. */
   QUEUE_TIMEOUT_MS: positiveInt(30_000),
+  /**
+   * Tries of one job when its backend fails before the first token (refused, 5xx, 429, no first
+   * token in time), each on another worker when one exists; 1 = no retry.
+   */
+  BACKEND_MAX_ATTEMPTS: positiveInt(3),
+  /** Wait before the first retry, ms; doubles per retry. */
+  BACKEND_RETRY_BACKOFF_MS: nonNegativeInt(250),
+  /**
+   * 1: a model the gateway knows (in MODELS, or served by a worker before) but no live worker
+   * serves right now is queued anyway, for up to QUEUE_TIMEOUT_MS, so a pool scaled to zero can
+   * wake on demand. 0: 503 model_unavailable at once.
+   */
+  SCALE_TO_ZERO: bool(false),
+  /** Models the gateway serves even before any worker registered them (comma list). */
+  MODELS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((m) => m.trim())
+        .filter((m) => m !== ''),
+    ),
   /** How often a waiting streaming client is told its queue position. */
   QUEUE_POSITION_INTERVAL_MS: positiveInt(1000),
   /** Starvation guard: a job waiting this long is raised to the top priority. */
@@ -75,7 +118,31 @@ export const ApiEnvSchema = ApiEnvFields.transform((env, ctx) => {
     });
     return z.NEVER;
   }
-});
+})
+  .transform((env) => {
+    const SHED_AT = shedPoints(env.TIERS, env.QUEUE_MAX_WAITING);
+    return { ...env, SHED_AT, READY_MAX_WAITING: env.READY_MAX_WAITING ?? topShedPoint(SHED_AT) };
+  })
+  .superRefine((env, ctx) => {
+    const tiersVar = env.TIERS_JSON !== undefined ? 'TIERS_JSON' : 'TIERS_FILE';
+    for (const [name, t] of Object.entries(env.TIERS)) {
+      if (t.shed_at !== undefined && t.shed_at > env.QUEUE_MAX_WAITING) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [tiersVar],
+          message: `${name}.shed_at ${t.shed_at} is above QUEUE_MAX_WAITING ${env.QUEUE_MAX_WAITING}, the ceiling for every tier`,
+        });
+      }
+    }
+    const top = topShedPoint(env.SHED_AT);
+    if (env.READY_MAX_WAITING < top) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['READY_MAX_WAITING'],
+        message: `must be at least ${top}, the depth at which the highest tier is refused (below it /ready fails while requests are still admitted)`,
+      });
+    }
+  });
 export type ApiEnv = z.infer<typeof ApiEnvSchema>;
 
 export const parseApiEnv = (env: Record<string, string | undefined> = process.env) =>

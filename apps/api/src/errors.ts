@@ -12,12 +12,19 @@ export const ERROR_STATUS = {
   not_found: 404,
   model_not_found: 404,
   method_not_allowed: 405,
+  /** Answered by the HTTP server itself, before any route (client-error.ts). */
+  request_timeout: 408,
   payload_too_large: 413,
   rate_limit_exceeded: 429,
   quota_exceeded: 429,
+  /** The user's tier caps jobs in flight (`max_waiting`, `max_concurrent`); retryable. */
+  concurrency_limit_exceeded: 429,
+  /** Answered by the HTTP server itself, before any route (client-error.ts). */
+  request_header_fields_too_large: 431,
   internal_error: 500,
   backend_error: 502,
-  backend_unavailable: 502,
+  /** No backend could serve it: refused everywhere, or every worker's circuit breaker is open. */
+  backend_unavailable: 503,
   backend_bad_request: 502,
   backend_rate_limited: 502,
   worker_lost: 502,
@@ -55,8 +62,21 @@ export class ApiError extends Error {
   }
 }
 
+/** Seconds a client is asked to wait after a failure that a retry later may not hit. */
+const RETRY_AFTER_S: Partial<Record<ErrorCode, number>> = {
+  backend_unavailable: 5,
+  queue_timeout: 2,
+  shutting_down: 1,
+  worker_shutdown: 1,
+};
+
 /** A job's error event, as the client sees it. */
 export function apiErrorFromJob(type: ErrorType, message: string): ApiError {
   const code: ErrorCode = type === 'invalid_job' ? 'internal_error' : type;
-  return new ApiError(code, message);
+  const retryAfter = RETRY_AFTER_S[code];
+  return new ApiError(
+    code,
+    message,
+    retryAfter === undefined ? {} : { headers: { 'Retry-After': String(retryAfter) } },
+  );
 }

@@ -169,6 +169,34 @@ describe('faults', () => {
     expect(res.endedAt - killedAt).toBeLessThan(15_000);
   }, 30_000);
 
+  it('a stream declared lost is cancelled: the stalled job is not re-run on another worker', async () => {
+    p = await new Procs().start({ sim: { ttftMs: 5, itlMs: 50 } });
+    const fast = { JOB_LOCK_MS: '3000', HEARTBEAT_MS: '300' };
+    const doomed = await p.worker(fast, 'doomed');
+    const { url } = await p.api({ JOB_SILENCE_TIMEOUT_MS: '1000' });
+    const survivor = await p.worker(fast, 'survivor');
+    await survivor.child.kill('SIGSTOP'); // so the first job surely lands on the doomed worker
+    let killed = false;
+    const res = await postSSE(`${url}/chat`, ask('declared lost', 400), {
+      headers: user,
+      onData: () => {
+        if (!killed) {
+          killed = true;
+          doomed.child.kill('SIGKILL');
+          survivor.child.kill('SIGCONT');
+        }
+        return undefined;
+      },
+    });
+    expect(JSON.parse(res.data.at(-1)!)).toMatchObject({ error: { type: 'worker_lost' } });
+    // BullMQ hands the stalled job to the survivor once the lock expires; it must refuse it.
+    expect(
+      await until(() => survivor.lines.some((l) => l.msg === 'job_cancelled_before_start'), 15_000),
+    ).toBe(true);
+    const ran = p.sim!.requests().filter((r) => JSON.stringify(r.body).includes('declared lost'));
+    expect(ran).toHaveLength(1);
+  }, 40_000);
+
   it('a worker killed before its first token: the request completes on another worker, no text duplicated', async () => {
     p = await new Procs().start({ sim: { ttftMs: 1500, itlMs: 5 } });
     const fast = { JOB_LOCK_MS: '2000', HEARTBEAT_MS: '300' };
@@ -216,9 +244,14 @@ describe('faults', () => {
   }, 45_000);
 });
 
+/**
+ * How each backend failure reaches the client once nothing retries it (failover.test.ts covers
+ * the retries and the breaker): one attempt per job, a breaker that never opens.
+ */
 describe('backend faults (simulator fault injection)', () => {
   let stack: Stack | undefined;
   afterEach(() => stack?.close());
+  const noFailover = { api: { BACKEND_MAX_ATTEMPTS: '1' }, worker: { BREAKER_FAILURES: '1000' } };
 
   it.each([
     ['server_error', 'backend_error', 502],
@@ -228,7 +261,11 @@ describe('backend faults (simulator fault injection)', () => {
   ] as const)(
     '%s → error frame %s / status %i, error metric counted, worker slot freed',
     async (fault, type, status) => {
-      stack = await startStack({ sim: { ttftMs: 2, itlMs: 2, failureRate: 1, failureTypes: [fault] } });
+      stack = await startStack({
+        sim: { ttftMs: 2, itlMs: 2, failureRate: 1, failureTypes: [fault] },
+        api: noFailover.api,
+        workers: [noFailover.worker],
+      });
       const streamed = await stack.chat(ask('fail me', 10));
       const last = JSON.parse(streamed.data[streamed.data.length - 1]!) as { error: { type: string } };
       // A connection cut mid-stream surfaces from the SDK as either a generic or a connection error.
@@ -250,7 +287,8 @@ describe('backend faults (simulator fault injection)', () => {
   it('a backend that never answers → backend_timeout after LLM_TIMEOUT_MS, slot freed', async () => {
     stack = await startStack({
       sim: { failureRate: 1, failureTypes: ['timeout'] },
-      workers: [{ LLM_TIMEOUT_MS: '500' }],
+      api: noFailover.api,
+      workers: [{ LLM_TIMEOUT_MS: '500', ...noFailover.worker }],
     });
     const res = await stack.fetch('/chat', {
       method: 'POST',

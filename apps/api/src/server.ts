@@ -5,9 +5,11 @@ import type { Logger } from '@llmgw/observability';
 import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
 import { createApp } from './app.ts';
 import { ApiKeyStore } from './auth/api-keys.ts';
+import { answerClientErrors } from './client-error.ts';
 import type { ApiEnv } from './env.ts';
 import { ChatService } from './jobs/chat-service.ts';
 import { Dispatcher } from './jobs/dispatcher.ts';
+import { FairShare } from './jobs/fair-share.ts';
 import { QueueWatch } from './jobs/queue-watch.ts';
 import { QuotaBook } from './jobs/quota.ts';
 import { ReplyHub } from './jobs/reply-hub.ts';
@@ -26,12 +28,20 @@ export interface ApiServer {
  */
 export async function startApiServer(env: ApiEnv, log: Logger, instanceId: string): Promise<ApiServer> {
   const keys = createKeys(env.KEY_PREFIX);
-  const redis = createRedis(env.REDIS_URL, 'command', `${instanceId}:cmd`);
+  const redis = createRedis(env.REDIS_URL, 'command', `${instanceId}:cmd`, {
+    commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+  });
   const subscriber = createRedis(env.REDIS_URL, 'subscriber', `${instanceId}:sub`);
   for (const c of [redis, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
   await Promise.all([waitReady(redis), waitReady(subscriber)]);
 
-  const dispatcher = new Dispatcher({ redis, keys, log });
+  const dispatcher = new Dispatcher({
+    redis,
+    keys,
+    log,
+    maxAttempts: env.BACKEND_MAX_ATTEMPTS,
+    retryBackoffMs: env.BACKEND_RETRY_BACKOFF_MS,
+  });
   const hub = new ReplyHub({
     subscriber,
     channel: keys.replyChannel(instanceId),
@@ -44,12 +54,18 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     },
   });
   await hub.start();
-  const models = new ModelRegistry(redis, keys);
-  const metrics = createApiMetrics(async () => {
-    const known = [...(await models.snapshot()).known];
-    const depths = await Promise.all(known.map((m) => dispatcher.waiting(m)));
-    return new Map(known.map((m, i) => [m, depths[i] ?? 0]));
+  const models = new ModelRegistry(redis, keys, 1000, {
+    declared: env.MODELS,
+    scaleToZero: env.SCALE_TO_ZERO,
   });
+  const metrics = createApiMetrics(
+    async () => {
+      const known = [...(await models.snapshot()).known];
+      const depths = await Promise.all(known.map((m) => dispatcher.waiting(m)));
+      return new Map(known.map((m, i) => [m, depths[i] ?? 0]));
+    },
+    (model) => models.isKnown(model),
+  );
   const watch = new QueueWatch({
     dispatcher,
     log,
@@ -57,6 +73,14 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     positionIntervalMs: env.QUEUE_POSITION_INTERVAL_MS,
     agingMs: env.PRIORITY_AGING_MS,
     onRemoved: (c) => chat.jobRemoved(c),
+    noWorkingBackend: (model) => models.noWorkingBackend(model),
+  });
+  const fairShare = new FairShare({
+    redis,
+    keys,
+    log,
+    // A job never waits longer than its deadline; the margin covers its removal in flight.
+    waitLeaseMs: env.QUEUE_TIMEOUT_MS + 5000,
   });
   const chat = new ChatService({
     hub,
@@ -65,6 +89,8 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     watch,
     log,
     queueMaxWaiting: env.QUEUE_MAX_WAITING,
+    shedAt: env.SHED_AT,
+    fairShare,
     queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
     tiers: env.TIERS,
     quota: new QuotaBook(redis, keys),
@@ -97,10 +123,17 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     dispatcher,
     defaultModel: env.DEFAULT_MODEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    trustProxy: env.TRUST_PROXY,
   });
 
   const server = await new Promise<HttpServer>((resolve) => {
     const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s as HttpServer));
+  });
+  // Requests the HTTP parser refuses never reach the app: answered (JSON) and counted here.
+  answerClientErrors(server, {
+    log,
+    onAnswered: (status) =>
+      metrics.httpRequests.inc({ route: 'unparsed', method: 'unknown', status: String(status) }),
   });
   const { port } = server.address() as AddressInfo;
   const host = env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST;
@@ -140,6 +173,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
           server.closeAllConnections();
         });
         watch.stop();
+        fairShare.stop();
         await hub.stop();
         await dispatcher.close();
         await quitQuietly(subscriber);

@@ -53,6 +53,15 @@ export const WorkerEnvSchema = z
     METRICS_HOST: z.string().default('0.0.0.0'),
     /** 1: log prompt text with each job (never on by default: prompts are user data). */
     LOG_PROMPTS: bool(false),
+    /** Consecutive backend failures (5xx, 429, refused, timeout) that open a model's circuit breaker. */
+    BREAKER_FAILURES: positiveInt(3),
+    /** An open breaker probes the backend (a one-token completion) after this long; doubles per failed probe. */
+    BREAKER_COOLDOWN_MS: positiveInt(5000),
+    BREAKER_MAX_COOLDOWN_MS: positiveInt(60_000),
+    /** No first token within this long: a backend failure (retried before the first token). */
+    LLM_FIRST_TOKEN_TIMEOUT_MS: positiveInt(60_000),
+    /** 1: pass the tier's priority as vLLM's `priority` field (vLLM with --scheduling-policy priority). */
+    BACKEND_PRIORITY: bool(false),
   })
   .transform((env) => {
     const LLM_BASE_URL =

@@ -45,7 +45,14 @@ export class Heartbeat {
     this.timer.unref();
   }
 
-  private async beat(): Promise<void> {
+  /** Rewrites the registration now (a breaker changed the capacity: the api should know at once). */
+  refresh(): void {
+    this.beating ??= this.beat(false).finally(() => {
+      this.beating = undefined;
+    });
+  }
+
+  private async beat(probe = true): Promise<void> {
     const { redis, keys, ttlMs } = this.opts;
     const info: WorkerInfo = { ...this.opts.info(), backend: this.last, heartbeatAt: Date.now() };
     const tx = redis.multi().set(keys.worker(info.instanceId), JSON.stringify(info), 'PX', ttlMs);
@@ -56,6 +63,7 @@ export class Heartbeat {
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'heartbeat_failed');
     }
+    if (!probe) return;
     // Probe after the registration is refreshed, so a slow backend never lets the key lapse;
     // the next heartbeat carries the result.
     this.last = await probeBackend(this.opts.healthUrl);

@@ -8,7 +8,7 @@ import {
 } from '@llmgw/observability';
 import type { ErrorType } from '@llmgw/protocol';
 
-export type JobOutcome = 'completed' | 'failed' | 'cancelled' | 'expired';
+export type JobOutcome = 'completed' | 'failed' | 'cancelled' | 'expired' | 'requeued';
 
 /**
  * A worker's metrics, served on METRICS_PORT: its slots and what its backend does. Client-side
@@ -32,7 +32,7 @@ export class WorkerMetrics {
   });
   readonly jobs = new Counter({
     name: 'llm_worker_jobs_total',
-    help: 'Jobs finished by this worker, by outcome (completed, failed, cancelled, expired)',
+    help: 'Jobs finished by this worker, by outcome (completed, failed, cancelled, expired, requeued)',
     labelNames: ['model', 'outcome'],
     registers: this.r,
   });
@@ -56,6 +56,18 @@ export class WorkerMetrics {
     buckets: LATENCY_BUCKETS,
     registers: this.r,
   });
+  readonly retries = new Counter({
+    name: 'llm_backend_retries_total',
+    help: 'Jobs put back on the queue after a backend failure before their first token (by error type)',
+    labelNames: ['model', 'error_type'],
+    registers: this.r,
+  });
+  readonly breakerOpen = new Gauge({
+    name: 'llm_breaker_open',
+    help: "1 while this worker's circuit breaker for the model is open or half-open (it takes no jobs)",
+    labelNames: ['model'],
+    registers: this.r,
+  });
   readonly dropped = new Counter({
     name: 'llm_backend_dropped_total',
     help: 'Pieces of backend output the gateway does not relay (by field, e.g. delta.audio); should stay 0',
@@ -67,11 +79,25 @@ export class WorkerMetrics {
     help: "1 when the backend's health endpoint answered the last probe, 0 when not",
     registers: this.r,
   });
+  readonly quotaSettleRetries = new Counter({
+    name: 'llm_quota_settle_retries_total',
+    help: 'Quota settlements tried again after Redis refused them (see quota-settler.ts); rising = Redis trouble',
+    registers: this.r,
+  });
 
   constructor(models: string[], concurrency: number) {
     for (const model of models) {
       this.slots.set({ model }, concurrency);
       this.busy.set({ model }, 0);
+      this.breakerOpen.set({ model }, 0);
+      // Known label sets start at 0, so rate() sees the first retry.
+      for (const error_type of [
+        'backend_unavailable',
+        'backend_timeout',
+        'backend_rate_limited',
+        'backend_error',
+      ])
+        this.retries.inc({ model, error_type }, 0);
     }
   }
 

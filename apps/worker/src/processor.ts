@@ -1,12 +1,14 @@
 import type { Logger } from '@llmgw/observability';
 import { ChatJob, type ChatResult, type ErrorType, JOB_VERSION, type Usage } from '@llmgw/protocol';
-import { settleQuota } from '@llmgw/redis';
-import { type Job, UnrecoverableError } from 'bullmq';
+import type { Keys } from '@llmgw/redis';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Backend, BackendError } from './backends/backend.ts';
 import { mapBackendError } from './backends/map-error.ts';
+import { attemptsLeft, BACKEND_FAILURES, handBack, Requeued, requeue } from './failover.ts';
 import type { JobOutcome, WorkerMetrics } from './metrics.ts';
 import { JobPublisher } from './publisher.ts';
+import { settleQuotaEventually } from './quota-settler.ts';
 
 export interface ProcessorDeps {
   backend: Backend;
@@ -17,8 +19,21 @@ export interface ProcessorDeps {
   log: Logger;
   instanceId: string;
   heartbeatMs: number;
-  /** True for a job cancelled before its processor started. */
+  keys: Keys;
+  /** True for a job cancelled before its processor started (control channel, this process). */
   isCancelled(jobId: string): boolean;
+  /** The model's circuit breaker on this worker: told of every outcome, asked before a requeue. */
+  breaker(model: string): {
+    readonly isClosed: boolean;
+    success(): void;
+    failure(reason: string): void;
+  };
+  /** Whether another live worker with a closed breaker serves `model` (failover prefers it). */
+  otherWorkerServes(model: string): Promise<boolean>;
+  /** No first token within this long: the backend is treated as failed (`backend_timeout`). */
+  firstTokenTimeoutMs: number;
+  /** BACKEND_PRIORITY: pass the job's priority as vLLM's `priority` request field. */
+  backendPriority: boolean;
   metrics: WorkerMetrics;
   /** LOG_PROMPTS=1: include the messages in job_started (off by default: prompts are user data). */
   logPrompts: boolean;
@@ -32,15 +47,17 @@ export type ChatProcessor = (
 
 /**
  * Runs one chat job: validates it, streams from the backend and publishes events.
- * Any failure ends with an error event on the reply channel and an `UnrecoverableError`:
- * once tokens may have reached a client, re-running the job would duplicate them.
+ * A backend failure before anything was published goes back to the queue for another worker
+ * (a `requeued` event; see failover.ts). Any other failure ends with an error event on the reply
+ * channel and an `UnrecoverableError`: once tokens may have reached a client, re-running the job
+ * would duplicate them.
  * (A worker that dies is a different path: BullMQ's stalled-job recovery re-runs the job and the
  * api decides, by the `attempt` on the events, whether the client can still take it.)
  */
 export function createProcessor(deps: ProcessorDeps): ChatProcessor {
   // Declared with three parameters: BullMQ creates the AbortSignal only for processors whose
   // `length` is 3 (see ARCHITECTURE.md), which is what makes cancelJob() abort the backend call.
-  return async function processChatJob(job: Job, _token: string | undefined, signal?: AbortSignal) {
+  return async function processChatJob(job: Job, token: string | undefined, signal?: AbortSignal) {
     const jobId = job.id ?? 'unknown';
     const parsed = ChatJob.safeParse(job.data);
     if (!parsed.success) {
@@ -73,6 +90,16 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     }
     const data = parsed.data;
     const log = deps.log.child({ request_id: data.requestId, job_id: jobId, model: data.model });
+    // The api gave up on this job (its client left, its stream was declared lost): never run it,
+    // not even as a stalled job's re-run on another worker.
+    if (deps.isCancelled(jobId) || (await deps.redis.exists(deps.keys.cancelled(jobId))) === 1) {
+      log.info('job_cancelled_before_start');
+      throw new UnrecoverableError('cancelled before start');
+    }
+    if (data.failedOn?.includes(deps.instanceId) && (await deps.otherWorkerServes(data.model))) {
+      log.info('job_handed_back');
+      await handBack(job, token);
+    }
     const attempt = job.attemptsStarted;
     const pub = new JobPublisher(deps.publisher, data.replyTo, jobId, attempt, log, deps.heartbeatMs);
     const abort = signal ?? new AbortController().signal;
@@ -83,18 +110,20 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     );
     deps.metrics.jobStarted(data.model);
     let usage: Usage | undefined;
-    let failure: ErrorType | undefined;
+    let failure: ErrorType | 'requeued' | undefined;
     try {
-      const result = await run(data, jobId, attempt, abort, pub, log);
+      const result = await run(job, token, data, attempt, abort, pub, log);
       usage = result.usage;
       return result;
     } catch (err) {
-      failure = err instanceof JobFailed ? err.type : 'internal_error';
+      if (err instanceof Requeued || err instanceof DelayedError) failure = 'requeued';
+      else failure = err instanceof JobFailed ? err.type : 'internal_error';
       if (err instanceof JobFailed) usage = err.usage;
       throw err;
     } finally {
-      deps.metrics.jobEnded(data.model, outcomeOf(failure), failure);
-      if (data.quota) await settle(data.quota, usage, log);
+      deps.metrics.jobEnded(data.model, outcomeOf(failure), failure === 'requeued' ? undefined : failure);
+      // A requeued job is settled by the attempt that ends it.
+      if (data.quota && failure !== 'requeued') await settle(data.quota, usage, log);
     }
   };
 
@@ -111,34 +140,34 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       usage && (usage.promptTokens > 0 || usage.completionTokens > 0)
         ? (usage.promptTokens || quota.promptEstimate) + usage.completionTokens
         : 0;
-    try {
-      await settleQuota(deps.redis, quota.key, used - quota.reserved);
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'quota_settle_failed');
-    }
+    // Not awaited: retried in the background until Redis takes it (quota-settler.ts).
+    void settleQuotaEventually(quota.key, used - quota.reserved, {
+      redis: deps.redis,
+      log,
+      metrics: deps.metrics,
+    });
   }
 
   async function run(
+    job: Job,
+    token: string | undefined,
     data: ChatJob,
-    jobId: string,
     attempt: number,
     abort: AbortSignal,
     pub: JobPublisher,
     log: Logger,
   ): Promise<ChatResult> {
     if (data.deadline !== undefined && Date.now() > data.deadline) {
-      // The api has told its client `queue_timeout` already (or is about to): never start it.
-      await pub.end({
-        type: 'error',
-        error: 'queue_timeout',
-        message: 'waited in the queue past its deadline',
-      });
-      log.info('job_expired');
-      throw new JobFailed('queue_timeout', 'queue_timeout', undefined);
-    }
-    if (deps.isCancelled(jobId)) {
-      await pub.end({ type: 'error', error: 'cancelled', message: 'cancelled before start' });
-      throw new JobFailed('cancelled', 'cancelled before start', undefined);
+      // The api has told its client already (or is about to): never start it. A job that was
+      // tried before and comes back past its deadline found no working backend in time.
+      const tried = (data.failedOn?.length ?? 0) > 0;
+      const error = tried ? 'backend_unavailable' : 'queue_timeout';
+      const message = tried
+        ? 'no backend answered before the request deadline'
+        : 'waited in the queue past its deadline';
+      await pub.end({ type: 'error', error, message });
+      log.info({ error_type: error }, 'job_expired');
+      throw new JobFailed(error, error, undefined);
     }
     // The `started` publish goes out while the backend request starts (no added latency); if it
     // reaches nobody, the client's api process is gone and the generation is aborted.
@@ -148,27 +177,42 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       gone.abort('client_gone');
     };
     pub.started(deps.instanceId);
-    const signal = AbortSignal.any([abort, gone.signal]);
+    // No first token in time is a backend failure like any other (retried before the first token).
+    const firstToken = new AbortController();
+    const firstTokenTimer = setTimeout(
+      () => firstToken.abort('first_token_timeout'),
+      deps.firstTokenTimeoutMs,
+    );
+    firstTokenTimer.unref();
+    let published = false;
+    const signal = AbortSignal.any([abort, gone.signal, firstToken.signal]);
+    const breaker = deps.breaker(data.model);
     const genStart = performance.now();
+    const params =
+      deps.backendPriority && data.priority !== undefined
+        ? { ...data.params, priority: data.priority }
+        : data.params;
     try {
       const dropped = new Set<string>();
       const result = await deps.backend.generate(
-        {
-          kind: data.kind,
-          model: data.model,
-          messages: data.messages,
-          prompt: data.prompt,
-          params: data.params,
-        },
+        { kind: data.kind, model: data.model, messages: data.messages, prompt: data.prompt, params },
         {
           signal,
-          onDelta: (d) => pub.delta(d),
+          onDelta: (d) => {
+            if (!published) {
+              published = true;
+              clearTimeout(firstTokenTimer);
+            }
+            pub.delta(d);
+          },
           onDropped: (what) => {
             deps.metrics.droppedFromBackend(data.model, what);
             dropped.add(what);
           },
         },
       );
+      clearTimeout(firstTokenTimer);
+      breaker.success();
       // One line per job, not per chunk: what the backend sent that no client will see.
       if (dropped.size > 0) log.warn({ fields: [...dropped] }, 'backend_fields_dropped');
       await pub.end({
@@ -193,8 +237,25 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       );
       return { finishReason: result.finishReason, usage: result.usage };
     } catch (err) {
-      const e = err instanceof BackendError ? err : mapBackendError(err, signal);
-      const type = signal.aborted ? abortType(signal.reason) : e.type;
+      clearTimeout(firstTokenTimer);
+      const timedOut = firstToken.signal.aborted && !abort.aborted && !gone.signal.aborted;
+      const e = timedOut
+        ? new BackendError('backend_timeout', `no first token within ${deps.firstTokenTimeoutMs} ms`)
+        : err instanceof BackendError
+          ? err
+          : mapBackendError(err, signal);
+      const type = timedOut ? 'backend_timeout' : signal.aborted ? abortType(signal.reason) : e.type;
+      if (BACKEND_FAILURES.has(type)) {
+        breaker.failure(`${type}: ${e.message}`);
+        // Nothing reached the client yet: the job may go to another worker instead of failing.
+        const pastDeadline = data.deadline !== undefined && Date.now() > data.deadline;
+        if (!published && !pastDeadline && (attemptsLeft(job) > 0 || !breaker.isClosed)) {
+          deps.metrics.retries.inc({ model: data.model, error_type: type });
+          log.warn({ error_type: type, status: e.status, err: e.message, attempt }, 'job_requeued');
+          await pub.end({ type: 'requeued', error: type, message: e.message });
+          await requeue(job, token, deps.instanceId, !breaker.isClosed);
+        }
+      }
       await pub.end({ type: 'error', error: type, message: e.message, usage: e.partialUsage });
       log.warn({ error_type: type, status: e.status, err: e.message }, 'job_failed');
       throw new JobFailed(type, `${type}: ${e.message}`, e.partialUsage);
@@ -217,8 +278,9 @@ class JobFailed extends UnrecoverableError {
   }
 }
 
-function outcomeOf(failure: ErrorType | undefined): JobOutcome {
+function outcomeOf(failure: ErrorType | 'requeued' | undefined): JobOutcome {
   if (failure === undefined) return 'completed';
+  if (failure === 'requeued') return 'requeued';
   if (failure === 'queue_timeout') return 'expired';
   if (failure === 'cancelled' || failure === 'worker_shutdown') return 'cancelled';
   return 'failed';

@@ -6,10 +6,14 @@ import {
   encodeEvent,
   type JobEvent,
   pushDelta,
+  type RequeuedEvent,
 } from '@llmgw/protocol';
 import type { Redis } from 'ioredis';
 
-type Terminal = Omit<DoneEvent, 'id' | 'seq' | 'attempt'> | Omit<ErrorEvent, 'id' | 'seq' | 'attempt'>;
+type Terminal =
+  | Omit<DoneEvent, 'id' | 'seq' | 'attempt'>
+  | Omit<ErrorEvent, 'id' | 'seq' | 'attempt'>
+  | Omit<RequeuedEvent, 'id' | 'seq' | 'attempt'>;
 
 /**
  * Publishes one job's events on its reply channel, in order, with sequence numbers.

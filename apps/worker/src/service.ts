@@ -1,10 +1,11 @@
 import type { Logger } from '@llmgw/observability';
-import { ControlMessage } from '@llmgw/protocol';
+import { type BreakerState, ControlMessage, WorkerInfo } from '@llmgw/protocol';
 import { createKeys, createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Backend } from './backends/backend.ts';
 import { createBackend } from './backends/index.ts';
+import { CircuitBreaker } from './breaker.ts';
 import { Cancellations } from './cancellations.ts';
 import type { WorkerEnv } from './env.ts';
 import { Heartbeat } from './heartbeat.ts';
@@ -32,6 +33,11 @@ export interface WorkerServiceOptions {
   metricsPort?: number;
   metricsHost: string;
   logPrompts: boolean;
+  breakerFailures: number;
+  breakerCooldownMs: number;
+  breakerMaxCooldownMs: number;
+  firstTokenTimeoutMs: number;
+  backendPriority: boolean;
 }
 
 /** Service options from the parsed environment (main.ts and tests build them the same way). */
@@ -57,6 +63,11 @@ export function workerOptionsFromEnv(
     metricsPort: env.METRICS_PORT,
     metricsHost: env.METRICS_HOST,
     logPrompts: env.LOG_PROMPTS,
+    breakerFailures: env.BREAKER_FAILURES,
+    breakerCooldownMs: env.BREAKER_COOLDOWN_MS,
+    breakerMaxCooldownMs: env.BREAKER_MAX_COOLDOWN_MS,
+    firstTokenTimeoutMs: env.LLM_FIRST_TOKEN_TIMEOUT_MS,
+    backendPriority: env.BACKEND_PRIORITY,
   };
 }
 
@@ -67,6 +78,9 @@ export function workerOptionsFromEnv(
  */
 export class WorkerService {
   private readonly workers: Worker[] = [];
+  /** One Worker and one circuit breaker per served model. */
+  private readonly workerOf = new Map<string, Worker>();
+  private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly cancellations = new Cancellations();
   private closing: Promise<void> | undefined;
   private readonly startedAt = Date.now();
@@ -83,6 +97,63 @@ export class WorkerService {
     private readonly control: Redis,
   ) {
     this.metrics = new WorkerMetrics(opts.models, opts.concurrency);
+    for (const model of opts.models) this.breakers.set(model, this.createBreaker(model));
+  }
+
+  /**
+   * Open: this process stops fetching the model's jobs (running ones go on; others keep the
+   * queue), its slots drop out of the model's capacity, and the registration says why.
+   */
+  private createBreaker(model: string): CircuitBreaker {
+    const { opts } = this;
+    return new CircuitBreaker({
+      failures: opts.breakerFailures,
+      cooldownMs: opts.breakerCooldownMs,
+      maxCooldownMs: opts.breakerMaxCooldownMs,
+      onOpen: (reason) => {
+        opts.log.warn({ model, reason }, 'breaker_open');
+        this.metrics.breakerOpen.set({ model }, 1);
+        this.metrics.slots.set({ model }, 0);
+        void this.workerOf.get(model)?.pause(true);
+        this.heartbeat?.refresh();
+      },
+      onClose: () => {
+        opts.log.info({ model }, 'breaker_closed');
+        this.metrics.breakerOpen.set({ model }, 0);
+        this.metrics.slots.set({ model }, opts.concurrency);
+        this.workerOf.get(model)?.resume();
+        this.heartbeat?.refresh();
+      },
+      probe: async () => {
+        await opts.backend.generate(
+          { kind: 'chat', model, messages: [{ role: 'user', content: 'ping' }], params: { max_tokens: 1 } },
+          {
+            signal: AbortSignal.timeout(Math.min(30_000, opts.firstTokenTimeoutMs)),
+            onDelta: () => {},
+            onDropped: () => {},
+          },
+        );
+      },
+    });
+  }
+
+  /** Breakers that are not closed, for the registration and /health. */
+  private openBreakers(): Record<string, BreakerState> | undefined {
+    const open = [...this.breakers].filter(([, b]) => b.state !== undefined);
+    return open.length === 0 ? undefined : Object.fromEntries(open.map(([model, b]) => [model, b.state!]));
+  }
+
+  /** Whether another live worker with a closed breaker for `model` is registered. */
+  private async otherWorkerServes(model: string): Promise<boolean> {
+    const { keys, instanceId } = this.opts;
+    const ids = (await this.commands.smembers(keys.modelWorkers(model))).filter((id) => id !== instanceId);
+    if (ids.length === 0) return false;
+    const raw = await this.commands.mget(...ids.map((id) => keys.worker(id)));
+    return raw.some((value) => {
+      if (value === null) return false;
+      const info = WorkerInfo.safeParse(JSON.parse(value));
+      return info.success && !info.data.breakers?.[model];
+    });
   }
 
   /** Port of the /metrics + /health server (undefined when METRICS_PORT is off). */
@@ -124,7 +195,13 @@ export class WorkerService {
     const backend = this.heartbeat?.backend;
     return {
       ok: this.closing === undefined && redis === 'ready',
-      detail: { redis, closing: this.closing !== undefined, busy: this.metrics.running, backend },
+      detail: {
+        redis,
+        closing: this.closing !== undefined,
+        busy: this.metrics.running,
+        backend,
+        breakers: this.openBreakers() ?? {},
+      },
     };
   }
 
@@ -139,6 +216,10 @@ export class WorkerService {
       // `unknown` (no health endpoint, e.g. a hosted API) is not "down": leave the gauge unset.
       onProbe: (h) => {
         if (h.status !== 'unknown') this.metrics.backendUp.set(h.status === 'ok' ? 1 : 0);
+        // A backend that cannot even answer its health endpoint takes no jobs until a real
+        // completion succeeds again (the half-open probe).
+        if (h.status === 'error')
+          for (const b of this.breakers.values()) b.trip(`health probe: ${h.detail ?? 'error'}`);
       },
       info: () => ({
         instanceId: opts.instanceId,
@@ -147,6 +228,7 @@ export class WorkerService {
         provider: opts.backend.provider,
         busy: this.metrics.running,
         startedAt: this.startedAt,
+        breakers: this.openBreakers(),
       }),
     });
     await this.heartbeat.start();
@@ -177,7 +259,12 @@ export class WorkerService {
       log: opts.log,
       instanceId: opts.instanceId,
       heartbeatMs: opts.heartbeatMs,
+      keys: opts.keys,
       isCancelled: (id) => this.cancellations.has(id),
+      breaker: (model) => this.breakers.get(model)!,
+      otherWorkerServes: (model) => this.otherWorkerServes(model),
+      firstTokenTimeoutMs: opts.firstTokenTimeoutMs,
+      backendPriority: opts.backendPriority,
       metrics: this.metrics,
       logPrompts: opts.logPrompts,
     });
@@ -195,6 +282,7 @@ export class WorkerService {
       });
       worker.on('error', (err) => opts.log.error({ err: err.message, model }, 'worker_error'));
       this.workers.push(worker);
+      this.workerOf.set(model, worker);
     }
   }
 
@@ -225,6 +313,7 @@ export class WorkerService {
     this.closing ??= (async () => {
       const { log } = this.opts;
       // Deregister first: the api stops routing here while the running jobs finish.
+      for (const b of this.breakers.values()) b.stop();
       await this.heartbeat?.stop();
       const closes = this.workers.map((w) => w.close());
       const timer = setTimeout(() => {

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.ts';
 
@@ -10,6 +13,10 @@ export interface RedisServerHandle {
   /** Start again on the same port (after kill/stop). */
   restart(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP: the server hangs with its connections open (a stuck Redis, not a dead one). */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
 }
 
 export function redisServerAvailable(): boolean {
@@ -35,14 +42,26 @@ export async function redisReachable(url: string, timeoutMs = 1000): Promise<boo
   }
 }
 
+export interface RedisServerOptions {
+  port?: number;
+  /**
+   * Keep the data across stop/kill and restart: an append-only file fsynced on every write, in a
+   * temporary directory removed when this process exits. Default: no persistence.
+   */
+  persist?: boolean;
+}
+
 /**
- * Spawns a private `redis-server` (no persistence, `noeviction` as BullMQ requires) on a free
- * port. Tests that stop or kill Redis use their own, never the shared one.
+ * Spawns a private `redis-server` (`noeviction` as BullMQ requires) on a free port. Tests that
+ * stop, pause or kill Redis use their own, never the shared one.
  */
-export async function spawnRedisServer(opts: { port?: number } = {}): Promise<RedisServerHandle> {
+export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<RedisServerHandle> {
   const port = opts.port ?? (await freePort());
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
+  const persistence = opts.persist
+    ? ['--dir', persistDir(), '--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--appendonly', 'no'];
 
   const start = async () => {
     child = spawn(
@@ -54,8 +73,7 @@ export async function spawnRedisServer(opts: { port?: number } = {}): Promise<Re
         '127.0.0.1',
         '--save',
         '',
-        '--appendonly',
-        'no',
+        ...persistence,
         '--maxmemory-policy',
         'noeviction',
       ],
@@ -77,9 +95,29 @@ export async function spawnRedisServer(opts: { port?: number } = {}): Promise<Re
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
       c.kill(signal);
+      // A paused (SIGSTOPped) server only acts on SIGTERM once continued.
+      if (signal !== 'SIGKILL') c.kill('SIGCONT');
     });
   };
 
+  const signal = (sig: NodeJS.Signals) => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(sig);
+  };
+
   await start();
-  return { url, port, kill: () => terminate('SIGKILL'), stop: () => terminate('SIGTERM'), restart: start };
+  return {
+    url,
+    port,
+    kill: () => terminate('SIGKILL'),
+    stop: () => terminate('SIGTERM'),
+    restart: start,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+  };
+}
+
+function persistDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'llmgw-redis-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }

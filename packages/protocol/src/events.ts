@@ -58,6 +58,18 @@ export const ErrorEvent = z.object({
 });
 
 /**
+ * The backend failed before anything was published for this attempt: the job goes back to the
+ * queue for another try (another worker, preferably), and its client waits for a later first
+ * token. The next attempt's events carry a higher `attempt`.
+ */
+export const RequeuedEvent = z.object({
+  ...base,
+  type: z.literal('requeued'),
+  error: ErrorType,
+  message: z.string(),
+});
+
+/**
  * Queue position of a job still waiting (1 = next to start). Produced by the api itself from
  * Redis, not published by workers: a waiting job has no worker yet.
  */
@@ -68,6 +80,7 @@ export const JobEvent = z.discriminatedUnion('type', [
   StartedEvent,
   DeltaEvent,
   HeartbeatEvent,
+  RequeuedEvent,
   DoneEvent,
   ErrorEvent,
 ]);
@@ -77,6 +90,7 @@ export type QueuedEvent = z.infer<typeof QueuedEvent>;
 export type DeltaEvent = z.infer<typeof DeltaEvent>;
 export type DoneEvent = z.infer<typeof DoneEvent>;
 export type ErrorEvent = z.infer<typeof ErrorEvent>;
+export type RequeuedEvent = z.infer<typeof RequeuedEvent>;
 
 export function encodeEvent(event: JobEvent): string {
   return JSON.stringify(event);
@@ -103,6 +117,7 @@ export function decodeEvent(raw: string): JobEvent | undefined {
       return Array.isArray(v.d) ? (v as JobEvent) : undefined;
     case 'started':
     case 'heartbeat':
+    case 'requeued':
     case 'done':
     case 'error':
       return v as JobEvent;

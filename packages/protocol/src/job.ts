@@ -35,6 +35,8 @@ export const GenerationParams = z.object({
   chat_template_kwargs: z.record(z.string(), z.unknown()).optional(),
   /** Legacy completions: the prompt is repeated before the answer. */
   echo: z.boolean().optional(),
+  /** vLLM `priority` (with `--scheduling-policy priority`; lower runs earlier): set by workers with BACKEND_PRIORITY. */
+  priority: z.number().int().optional(),
 });
 export type GenerationParams = z.infer<typeof GenerationParams>;
 
@@ -71,6 +73,10 @@ export const ChatJob = z
     quota: z.object({ key: z.string(), reserved: z.number(), promptEstimate: z.number() }).optional(),
     /** Epoch ms after which the job must not start (QUEUE_TIMEOUT_MS): its client has been told. */
     deadline: z.number().optional(),
+    /** The tier's scheduling priority (lower runs first), for vLLM's `priority` (BACKEND_PRIORITY). */
+    priority: z.number().int().optional(),
+    /** Workers whose backend failed this job before its first token: others are preferred. */
+    failedOn: z.array(z.string()).optional(),
   })
   .superRefine((job, ctx) => {
     if (job.kind === 'chat' && job.messages.length === 0)

@@ -12,6 +12,17 @@ export const BackendHealth = z.object({
 });
 export type BackendHealth = z.infer<typeof BackendHealth>;
 
+/**
+ * A model whose circuit breaker is not closed on this worker: it takes no jobs for it, and its
+ * slots are out of the model's capacity. Closed breakers are not listed.
+ */
+export const BreakerState = z.object({
+  state: z.enum(['open', 'half_open']),
+  reason: z.string(),
+  since: z.number(),
+});
+export type BreakerState = z.infer<typeof BreakerState>;
+
 export const WorkerInfo = z.object({
   instanceId: z.string(),
   models: z.array(z.string()),
@@ -20,6 +31,8 @@ export const WorkerInfo = z.object({
   /** Jobs running right now in this worker (all models). */
   busy: z.number(),
   backend: BackendHealth,
+  /** Models whose breaker is open or half-open, with why (absent: all closed). */
+  breakers: z.record(z.string(), BreakerState).optional(),
   startedAt: z.number(),
   heartbeatAt: z.number(),
 });

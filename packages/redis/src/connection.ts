@@ -4,7 +4,8 @@ import { Redis, type RedisOptions } from 'ioredis';
  * The three kinds of Redis connection a process opens, each with the options its role needs:
  *
  * - `command`: request-path commands and BullMQ producers (`Queue`). Fails fast while Redis is
- *   down (`enableOfflineQueue: false`, one retry), so the api answers 503 instead of hanging.
+ *   down (`enableOfflineQueue: false`, one retry), so the api answers 503 instead of hanging;
+ *   with `commandTimeoutMs` also while it hangs (up, not answering).
  * - `publisher`: like `command`, auto-pipelined, for the workers' token PUBLISHes only.
  * - `worker`: BullMQ `Worker` connections. BullMQ requires `maxRetriesPerRequest: null`.
  * - `subscriber`: a dedicated pub/sub connection (a subscribed connection can only (un)subscribe);
@@ -12,7 +13,17 @@ import { Redis, type RedisOptions } from 'ioredis';
  */
 export type ConnectionRole = 'command' | 'publisher' | 'worker' | 'subscriber';
 
-export function redisOptions(role: ConnectionRole, name: string): RedisOptions {
+export interface ConnectionOptions {
+  /**
+   * `command` and `publisher` only: a command without a reply after this long is rejected
+   * (ioredis `commandTimeout`), so a hung Redis — up but not answering — fails a request instead
+   * of holding it. Never on `worker` or `subscriber` connections: their blocking commands
+   * (BullMQ's BZPOPMIN, SUBSCRIBE) wait by design.
+   */
+  commandTimeoutMs?: number;
+}
+
+export function redisOptions(role: ConnectionRole, name: string, opts: ConnectionOptions = {}): RedisOptions {
   const common: RedisOptions = {
     connectionName: name,
     // Reconnect forever, at most every 1 s: a Redis restart must heal by itself.
@@ -21,15 +32,22 @@ export function redisOptions(role: ConnectionRole, name: string): RedisOptions {
     // RESP2 keeps replies in the shapes BullMQ's Lua scripts and our code expect.
     protocol: 2,
   };
+  const timeout = opts.commandTimeoutMs === undefined ? {} : { commandTimeout: opts.commandTimeoutMs };
   switch (role) {
     case 'command':
-      return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1 };
+      return { ...common, ...timeout, enableOfflineQueue: false, maxRetriesPerRequest: 1 };
     case 'publisher':
       // PUBLISH only. Auto-pipelining sends every command issued in one event-loop turn in one
       // write: the token publishes of many concurrent streams cost one syscall instead of one
       // each. Never use this connection for MULTI or scripts: mixed with auto-pipelining, ioredis
       // 6 can mismatch replies to callbacks (seen as a crash in the soak test).
-      return { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true };
+      return {
+        ...common,
+        ...timeout,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        enableAutoPipelining: true,
+      };
     case 'worker':
       return { ...common, maxRetriesPerRequest: null };
     case 'subscriber':
@@ -37,8 +55,13 @@ export function redisOptions(role: ConnectionRole, name: string): RedisOptions {
   }
 }
 
-export function createRedis(url: string, role: ConnectionRole, name: string): Redis {
-  return new Redis(url, redisOptions(role, name));
+export function createRedis(
+  url: string,
+  role: ConnectionRole,
+  name: string,
+  opts: ConnectionOptions = {},
+): Redis {
+  return new Redis(url, redisOptions(role, name, opts));
 }
 
 /** Resolves once the connection is ready, or rejects after `timeoutMs` (startup only). */

@@ -1,4 +1,5 @@
 export * from './connection.ts';
+export * from './inflight.ts';
 export * from './keys.ts';
 export * from './limits.ts';
 export * from './scripts.ts';

@@ -15,6 +15,13 @@
  *   P:apikeys                    set: sha256 of every key (listing)
  *   P:rl:{<user>}                sorted set: the user's requests in the current rate window
  *   P:quota:{<user>}:<YYYYMMDD>  string: tokens used or reserved by the user that UTC day
+ *   P:adminlogin:<address>       string, PX = window: failed /admin/login attempts from a client
+ *                                address in the current window (throttle)
+ *   P:inflight:{<user>}:waiting  sorted set: the user's jobs admitted and not started, member =
+ *                                job id, score = expiry (Redis ms): per-user caps, fair share
+ *   P:inflight:{<user>}:running  sorted set: the user's jobs started and not ended, likewise
+ *   P:cancelled:<jobId>          string, PX 1 h: the api gave up on this job (client gone, stream
+ *                                declared lost, deadline): no worker may start or re-run it
  *
  * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
  * anybody else's on a shared Redis.
@@ -36,6 +43,10 @@ export interface Keys {
   readonly apiKeys: string;
   rateLimit(userId: string): string;
   quota(userId: string, day: string): string;
+  adminLoginFailures(address: string): string;
+  /** The user's in-flight jobs in one state (see inflight.ts). */
+  inflight(userId: string, state: 'waiting' | 'running'): string;
+  cancelled(jobId: string): string;
 }
 
 const QUEUE_PREFIX = 'chat.';
@@ -57,5 +68,13 @@ export function createKeys(prefix: string): Keys {
     // The user id is a hash tag: on Redis Cluster a user's keys share a slot.
     rateLimit: (userId) => `${prefix}:rl:{${encodeURIComponent(userId)}}`,
     quota: (userId, day) => `${prefix}:quota:{${encodeURIComponent(userId)}}:${day}`,
+    adminLoginFailures: (address) => `${prefix}:adminlogin:${encodeURIComponent(address)}`,
+    inflight: (userId, state) => `${prefix}:inflight:{${encodeURIComponent(userId)}}:${state}`,
+    cancelled: (jobId) => `${prefix}:cancelled:${jobId}`,
   };
+}
+
+/** The UTC day (`YYYYMMDD`) of a key built by `quota()`; undefined for any other key. */
+export function quotaKeyDay(key: string): string | undefined {
+  return /:quota:\{[^}]*\}:(\d{8})$/.exec(key)?.[1];
 }

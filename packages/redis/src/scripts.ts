@@ -6,7 +6,14 @@ import type { Redis } from 'ioredis';
  * lists KEYS, ARGV and what it returns). Registered with ioredis `defineCommand`, which runs them
  * by SHA and loads them on first use.
  */
-const SCRIPTS = ['rate-limit-1', 'quota-reserve-1', 'quota-settle-1'] as const;
+const SCRIPTS = [
+  'rate-limit-1',
+  'quota-reserve-1',
+  'quota-settle-1',
+  'inflight-admit-2',
+  'inflight-start-2',
+  'inflight-renew-1',
+] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 
 const source = (name: ScriptName) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -22,6 +29,16 @@ interface ScriptCommands {
   ): Promise<[number, number, number, number]>;
   quotaReserve(key: string, amount: number, limit: number, expireAt: number): Promise<[number, number]>;
   quotaSettle(key: string, delta: number): Promise<number>;
+  inflightAdmit(
+    waitingKey: string,
+    runningKey: string,
+    maxWaiting: number,
+    maxConcurrent: number,
+    member: string,
+    leaseMs: number,
+  ): Promise<[number, number, number]>;
+  inflightStart(waitingKey: string, runningKey: string, member: string, leaseMs: number): Promise<number>;
+  inflightRenew(runningKey: string, leaseMs: number, ...members: string[]): Promise<number>;
 }
 
 const defined = new WeakSet<Redis>();

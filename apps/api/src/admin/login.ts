@@ -1,5 +1,8 @@
 import type { GatewayApp } from '../app.ts';
+import { clientAddress } from '../client-address.ts';
+import { ApiError } from '../errors.ts';
 import { tokenMatches } from '../middleware/admin-auth.ts';
+import type { LoginThrottle } from './login-throttle.ts';
 import { endSession, startSession } from './session.ts';
 
 const DEFAULT_NEXT = '/admin/queues';
@@ -28,19 +31,37 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
 </form></body></html>`;
 }
 
+export interface AdminLoginDeps {
+  token: string;
+  throttle: LoginThrottle;
+  /** TRUST_PROXY: take the client address from X-Forwarded-For (see client-address.ts). */
+  trustProxy: boolean;
+}
+
 /**
  * The browser way into the admin surface: `GET /admin/login` (a form), `POST /admin/login`
  * (token → session cookie, then back to `next`), `GET /admin/logout`. Registered before the
- * admin guard: these are the only /admin routes that answer without credentials.
+ * admin guard: these are the only /admin routes that answer without credentials. After too many
+ * wrong tokens from one address, its attempts get 429 with Retry-After — a right token too, or
+ * the refusal would tell a guesser when it hit.
  */
-export function registerAdminLogin(app: GatewayApp, { token }: { token: string }): void {
+export function registerAdminLogin(app: GatewayApp, { token, throttle, trustProxy }: AdminLoginDeps): void {
   app.get('/admin/login', (c) => c.html(loginPage(safeNext(c.req.query('next')))));
   app.post('/admin/login', async (c) => {
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const next = safeNext(form.next);
+    const client = clientAddress(c, trustProxy);
+    const blockedFor = await throttle.blockedFor(client).catch(throttleDown);
+    if (blockedFor !== undefined) {
+      c.var.log.warn({ client, retry_after_s: blockedFor }, 'admin_login_throttled');
+      return c.html(loginPage(next, `Too many failed attempts; try again in ${blockedFor} s.`), 429, {
+        'Retry-After': String(blockedFor),
+      });
+    }
     const presented = typeof form.token === 'string' ? form.token.trim() : '';
     if (!presented || !tokenMatches(presented, token)) {
-      c.var.log.warn('admin_login_failed');
+      await throttle.failed(client).catch(throttleDown);
+      c.var.log.warn({ client }, 'admin_login_failed');
       return c.html(loginPage(next, 'Wrong token.'), 401);
     }
     startSession(c, token);
@@ -50,5 +71,12 @@ export function registerAdminLogin(app: GatewayApp, { token }: { token: string }
   app.get('/admin/logout', (c) => {
     endSession(c);
     return c.redirect('/admin/login', 303);
+  });
+}
+
+/** Without its counter the throttle cannot hold: refuse rather than allow unlimited guesses. */
+function throttleDown(): never {
+  throw new ApiError('service_unavailable', 'login is unavailable right now; retry shortly', {
+    headers: { 'Retry-After': '1' },
   });
 }

@@ -1,4 +1,5 @@
 import type { GatewayApp } from '../app.ts';
+import { clip } from '../clip.ts';
 import { ApiError } from '../errors.ts';
 import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { ModelRegistry } from '../models/registry.ts';
@@ -72,7 +73,9 @@ export function registerAdminQueues(app: GatewayApp, { models, dispatcher }: Adm
       const model = c.req.param('model');
       const { known } = await models.snapshot().catch(unavailable);
       if (!known.has(model)) {
-        throw new ApiError('model_not_found', `The model '${model}' does not exist`, { param: 'model' });
+        throw new ApiError('model_not_found', `The model '${clip(model)}' does not exist`, {
+          param: 'model',
+        });
       }
       const paused = action === 'pause';
       await dispatcher.setPaused(model, paused).catch(unavailable);

@@ -1,9 +1,12 @@
 import type { Logger } from '@llmgw/observability';
+import type { Keys } from '@llmgw/redis';
+import type { Redis } from 'ioredis';
 import type { GatewayApp } from '../app.ts';
 import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { mountBullBoard } from './bull-board.ts';
 import { registerAdminLogin } from './login.ts';
+import { LoginThrottle } from './login-throttle.ts';
 import { registerAdminQueues } from './queue-routes.ts';
 import { readOnlyAdmin } from './read-only.ts';
 import { adminGuard } from './session.ts';
@@ -15,6 +18,11 @@ export interface AdminDeps {
   models: ModelRegistry;
   dispatcher: Dispatcher;
   log: Logger;
+  /** The login throttle's counters. */
+  redis: Redis;
+  keys: Keys;
+  /** TRUST_PROXY: the login throttle takes the client address from X-Forwarded-For. */
+  trustProxy: boolean;
 }
 
 /**
@@ -23,7 +31,11 @@ export interface AdminDeps {
  * queue API and Bull Board. Routes registered after this (e.g. /admin/keys) sit behind the same.
  */
 export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
-  registerAdminLogin(app, { token: deps.adminToken });
+  registerAdminLogin(app, {
+    token: deps.adminToken,
+    throttle: new LoginThrottle(deps.redis, deps.keys),
+    trustProxy: deps.trustProxy,
+  });
   app.use('/admin/*', adminGuard({ token: deps.adminToken }));
   if (deps.adminReadonly) app.use('/admin/*', readOnlyAdmin());
   registerAdminQueues(app, deps);

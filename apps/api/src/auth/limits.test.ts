@@ -141,6 +141,9 @@ describe('exact limits across replicas', () => {
       AUTH_MODE: 'trusted_headers',
       RATE_LIMIT_WINDOW_MS: '3000',
       QUEUE_MAX_WAITING: '100',
+      // The default free tier's rate, without its per-user concurrency caps (fair-share.test.ts):
+      // a burst of 10 would meet those first.
+      TIERS_JSON: JSON.stringify({ free: { requests_per_min: 10, tokens_per_day: 50_000, priority: 3 } }),
     };
     const ports = [await freePort(), await freePort()];
     for (const port of ports)

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadEnvOrExit } from '@llmgw/config';
 import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
 import { ApiKeyStore } from '../auth/api-keys.ts';
+import { isTier } from '../auth/tiers.ts';
 import { ApiEnvSchema } from '../env.ts';
 
 const USAGE =
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
       case 'create': {
         const user = flag(args, 'user') ?? fail(`create needs --user\n${USAGE}`);
         const tier = flag(args, 'tier') ?? 'free';
-        if (!(tier in env.TIERS)) fail(`unknown tier '${tier}' (${Object.keys(env.TIERS).join(', ')})`);
+        if (!isTier(env.TIERS, tier)) fail(`unknown tier '${tier}' (${Object.keys(env.TIERS).join(', ')})`);
         const k = await store.create(user, tier);
         if (args.includes('--quiet')) process.stdout.write(`${k.key}\n`);
         else

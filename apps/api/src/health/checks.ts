@@ -11,6 +11,7 @@ export interface HealthDeps {
   dispatcher: Dispatcher;
   /** Every check gives up after this long: probes must answer fast even while Redis hangs. */
   timeoutMs: number;
+  /** Not ready once every model's waiting depth reached this (READY_MAX_WAITING). */
   readyMaxWaiting: number;
   isShuttingDown(): boolean;
 }
@@ -23,7 +24,14 @@ export interface HealthReport {
       string,
       {
         status: 'ok' | 'degraded' | 'unavailable';
-        workers: { instance: string; busy: number; concurrency: number; backend: WorkerInfo['backend'] }[];
+        workers: {
+          instance: string;
+          busy: number;
+          concurrency: number;
+          backend: WorkerInfo['backend'];
+          /** Set while this worker's circuit breaker for the model is open: it takes no jobs. */
+          breaker?: NonNullable<WorkerInfo['breakers']>[string];
+        }[];
         queue_depth?: number;
       }
     >;
@@ -77,7 +85,10 @@ export async function checkHealth(deps: HealthDeps): Promise<HealthReport> {
     let anyProblem = false;
     models.forEach((model, i) => {
       const workers = snap.live.get(model) ?? [];
-      const backendsOk = workers.filter((w) => w.backend.status !== 'error');
+      const breakerOf = (w: WorkerInfo) =>
+        w.breakers && Object.hasOwn(w.breakers, model) ? w.breakers[model] : undefined;
+      // A worker serves the model if its backend answers and its breaker for it is closed.
+      const backendsOk = workers.filter((w) => w.backend.status !== 'error' && breakerOf(w) === undefined);
       const status =
         workers.length === 0 ? 'unavailable' : backendsOk.length < workers.length ? 'degraded' : 'ok';
       if (backendsOk.length > 0) anyServing = true;
@@ -91,6 +102,7 @@ export async function checkHealth(deps: HealthDeps): Promise<HealthReport> {
           busy: w.busy,
           concurrency: w.concurrency,
           backend: w.backend,
+          ...(breakerOf(w) && { breaker: breakerOf(w) }),
         })),
       };
     });
@@ -108,7 +120,12 @@ export interface ReadyReport {
   queue_depth?: number;
 }
 
-/** `/ready`: may this replica take traffic now? */
+/**
+ * `/ready`: may this replica take traffic now? Every replica reads the same queues, so a full
+ * queue takes all of them out at once, leaving clients a balancer's bare error instead of our
+ * 503 with Retry-After: it only counts when no model can admit anything, i.e. every model's depth
+ * reached READY_MAX_WAITING (by default the highest tier's shed point, where every tier is refused).
+ */
 export async function checkReady(deps: HealthDeps): Promise<ReadyReport> {
   if (deps.isShuttingDown()) return { ready: false, reason: 'shutting_down' };
   try {
@@ -119,7 +136,8 @@ export async function checkReady(deps: HealthDeps): Promise<ReadyReport> {
       'queue depth',
     );
     const queue_depth = depths.reduce((a, b) => a + b, 0);
-    if (queue_depth > deps.readyMaxWaiting) return { ready: false, reason: 'queue_full', queue_depth };
+    if (depths.length > 0 && depths.every((d) => d >= deps.readyMaxWaiting))
+      return { ready: false, reason: 'queue_full', queue_depth };
     return { ready: true, queue_depth };
   } catch {
     return { ready: false, reason: 'redis_unreachable' };

@@ -8,11 +8,12 @@ import {
   JOB_VERSION,
   Transcript,
 } from '@llmgw/protocol';
-import type { Tiers } from '../auth/tiers.ts';
+import { isTier, type TierLimits, type Tiers, tierLimits } from '../auth/tiers.ts';
 import { ApiError, apiErrorFromJob } from '../errors.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { type FairShare, fairPriority } from './fair-share.ts';
 import type { QueueWatch } from './queue-watch.ts';
 import type { QuotaBook, Reservation } from './quota.ts';
 import type { ReplyHub } from './reply-hub.ts';
@@ -55,8 +56,11 @@ export interface ChatServiceOptions {
   models: ModelRegistry;
   watch: QueueWatch;
   log: Logger;
-  /** Refuse with 503 server_overloaded when this many jobs already wait for the model. */
+  /** Refuse every tier with 503 server_overloaded when this many jobs already wait for the model. */
   queueMaxWaiting: number;
+  /** Per tier: the model's waiting depth from which its requests are refused (shedding.ts). */
+  shedAt: Record<string, number>;
+  fairShare: FairShare;
   queueTimeoutMs: number;
   tiers: Tiers;
   quota: QuotaBook;
@@ -100,14 +104,27 @@ export class ChatService {
     } catch (err) {
       if (err instanceof ApiError) {
         const { metrics } = this.opts;
-        if (err.code === 'quota_exceeded')
-          metrics.rateLimited.inc({ tier: input.tier ?? 'free', limit: 'tokens' });
-        else metrics.admissionRejected.inc({ model: input.model, reason: err.code });
+        // A tier of the table (authentication resolved it), so the label stays bounded.
+        const tier = this.tierOf(input);
+        if (err.code === 'quota_exceeded') metrics.rateLimited.inc({ tier, limit: 'tokens' });
+        else if (err.code === 'concurrency_limit_exceeded')
+          metrics.rateLimited.inc({ tier, limit: 'concurrency' });
+        else
+          metrics.admissionRejected.inc({ model: metrics.modelLabel(input.model), reason: err.code, tier });
       }
       throw err;
     }
   }
 
+  private tierOf(input: ChatRequestInput): string {
+    return input.tier !== undefined && isTier(this.opts.tiers, input.tier) ? input.tier : 'free';
+  }
+
+  /**
+   * Three Redis round trips: the model's queue (depth, pause flag), the user's share (in-flight
+   * caps and daily quota, sent together), the enqueue. Refusals cheapest first: a shed request
+   * writes nothing.
+   */
   private async admit(input: ChatRequestInput): Promise<SubmittedChat> {
     const { hub, dispatcher, models, log } = this.opts;
     let waiting: number;
@@ -129,34 +146,38 @@ export class ChatService {
         headers: { 'Retry-After': String(PAUSED_RETRY_AFTER_S) },
       });
     }
-    if (waiting >= this.opts.queueMaxWaiting) {
+    const tier = this.tierOf(input);
+    const limits = tierLimits(this.opts.tiers, tier);
+    // Lower tiers shed first; QUEUE_MAX_WAITING is the ceiling for all.
+    const shedAt = Math.min(
+      this.opts.queueMaxWaiting,
+      Object.hasOwn(this.opts.shedAt, tier) ? this.opts.shedAt[tier]! : this.opts.queueMaxWaiting,
+    );
+    if (waiting >= shedAt) {
+      const why =
+        shedAt < this.opts.queueMaxWaiting
+          ? `; tier '${tier}' requests are refused from ${shedAt} waiting`
+          : '';
       throw new ApiError(
         'server_overloaded',
-        `${waiting} requests are already waiting for model '${input.model}'`,
+        `${waiting} requests are already waiting for model '${input.model}'${why}`,
         {
           details: { queue_depth: waiting },
           headers: { 'Retry-After': String(OVERLOAD_RETRY_AFTER_S) },
         },
       );
     }
-    const limits = (input.tier !== undefined && this.opts.tiers[input.tier]) || this.opts.tiers.free!;
-    let reservation: Reservation | undefined;
-    if (input.userId !== undefined) {
-      try {
-        reservation = await this.opts.quota.reserve(
-          input.userId,
-          limits.tokens_per_day,
-          input,
-          input.params.max_tokens,
-        );
-      } catch (err) {
-        if (err instanceof ApiError) throw err;
-        throw redisDown(err, log, input.requestId);
-      }
-    }
     const jobId = randomUUID();
+    let reservation: Reservation | undefined;
+    let inflight = 0;
+    const { userId } = input;
+    if (userId !== undefined) {
+      [inflight, reservation] = await this.admitUser(userId, jobId, tier, limits, input);
+    }
     const enqueuedAt = Date.now();
-    const priority = limits.priority;
+    // The queue's order: fair share inside the tier (fair-share.ts). vLLM's `priority`
+    // (BACKEND_PRIORITY) stays the tier's: jobs reach a backend in the fair order already.
+    const queuePriority = fairPriority(limits.priority, inflight);
     const job: ChatJob = {
       v: JOB_VERSION,
       kind: input.kind ?? 'chat',
@@ -171,12 +192,19 @@ export class ChatService {
       enqueuedAt,
       deadline: enqueuedAt + this.opts.queueTimeoutMs,
       quota: reservation,
+      priority: limits.priority,
     };
     // Subscribe before enqueue: the hub already listens on this process's channel, and the
     // subscription exists before any worker can see the job.
     const sub = hub.open(jobId);
+    if (userId !== undefined) {
+      const { fairShare } = this.opts;
+      sub.onStarted = () => fairShare.started(userId, jobId);
+      // Ended, abandoned or never enqueued: its place is free (before the client reads the end).
+      sub.whenClosed.then(() => fairShare.ended(userId, jobId));
+    }
     try {
-      await dispatcher.enqueue(jobId, job, { priority });
+      await dispatcher.enqueue(jobId, job, { priority: queuePriority });
     } catch (err) {
       sub.close();
       if (reservation) this.release(reservation);
@@ -192,12 +220,39 @@ export class ChatService {
       reservation,
       meter,
     };
-    this.opts.watch.watch(chat, priority);
+    this.opts.watch.watch(chat, queuePriority);
+    // Declared lost or past its deadline: cancel it, so no worker starts or re-runs it.
+    sub.onGiveUp = (reason) => this.cancelJob(chat, reason);
     this.open.add(chat);
     sub.whenClosed.then(() => this.open.delete(chat));
     // Others were waiting: tell the client where it stands now rather than at the next tick.
     if (waiting > 0) sub.queued(waiting + 1);
     return chat;
+  }
+
+  /**
+   * The user's in-flight caps and daily quota, both sent at once (one round trip). When one
+   * refuses, what the other took is given back; a spent quota is reported first, since retrying
+   * cannot help. Returns the user's jobs in flight before this one, and the reservation.
+   */
+  private async admitUser(
+    userId: string,
+    jobId: string,
+    tier: string,
+    limits: TierLimits,
+    input: ChatRequestInput,
+  ): Promise<[number, Reservation]> {
+    const [share, quota] = await Promise.allSettled([
+      this.opts.fairShare.admit(userId, jobId, tier, limits),
+      this.opts.quota.reserve(userId, limits.tokens_per_day, input, input.params.max_tokens),
+    ]);
+    if (share.status === 'fulfilled' && quota.status === 'fulfilled') return [share.value, quota.value];
+    if (share.status === 'fulfilled') this.opts.fairShare.ended(userId, jobId);
+    if (quota.status === 'fulfilled') this.release(quota.value);
+    const errors = [quota, share].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const refusal = errors.find((e) => e instanceof ApiError);
+    if (refusal) throw refusal;
+    throw redisDown(errors[0], this.opts.log, input.requestId);
   }
 
   /** The client disconnected before the end: stop the job wherever it is. */

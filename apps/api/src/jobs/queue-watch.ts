@@ -13,11 +13,14 @@ export interface QueueWatchOptions {
   agingMs: number;
   /** A job removed for its deadline (never ran): give its quota back. */
   onRemoved(chat: SubmittedChat): void;
+  /** True when no live worker of the model can take jobs (none alive, or every breaker open). */
+  noWorkingBackend(model: string): Promise<boolean>;
 }
 
 /**
- * Priorities come from the tier table (enterprise 1, pro 2, free 3 by default; lower runs first;
- * every tier is prioritized, none uses BullMQ's priority 0, which would bypass the ordering).
+ * Priorities: a band per tier of the tier table, and inside it the user's jobs in flight
+ * (fair-share.ts); lower runs first; every job is prioritized (≥ 2), none uses BullMQ's
+ * priority 0, which would bypass the ordering.
  *
  * Starvation guard: a job that has waited PRIORITY_AGING_MS is raised to priority 1, the top, so
  * a steady stream of higher-tier traffic delays a lower-tier request by at most that long plus
@@ -64,27 +67,37 @@ export class QueueWatch {
     this.waiting.delete(jobId);
   }
 
+  /**
+   * The deadline holds until the first token, across retries: a job put back after a backend
+   * failure waits again, and is removed like any other once its time is up. Its client then hears
+   * why: no working backend (it was tried, or every worker's breaker is open) or no free slot.
+   */
   private async expire(chat: SubmittedChat): Promise<void> {
     this.forget(chat.jobId);
-    if (chat.sub.started || chat.sub.isEnded) return;
+    const { sub } = chat;
+    if (sub.relayedText || sub.isEnded || sub.started) return;
+    let noBackend = sub.requeues > 0;
     try {
       if (!(await this.opts.dispatcher.removeWaiting(chat.model, chat.jobId))) return; // it just started
       this.opts.onRemoved(chat);
+      noBackend ||= await this.opts.noWorkingBackend(chat.model);
     } catch (err) {
       this.opts.log.warn({ job_id: chat.jobId, err: (err as Error).message }, 'queue_timeout_remove_failed');
     }
-    this.opts.log.info({ job_id: chat.jobId, model: chat.model }, 'queue_timeout');
-    chat.sub.fail(
-      'queue_timeout',
-      `waited ${Math.round(this.opts.queueTimeoutMs / 1000)} s in the queue without a free slot`,
-    );
+    const waited = Math.round(this.opts.queueTimeoutMs / 1000);
+    this.opts.log.info({ job_id: chat.jobId, model: chat.model, no_backend: noBackend }, 'queue_timeout');
+    if (noBackend) {
+      sub.giveUp('backend_unavailable', `no backend for model '${chat.model}' answered within ${waited} s`);
+    } else {
+      sub.giveUp('queue_timeout', `waited ${waited} s in the queue without a free slot`);
+    }
   }
 
   private async tick(): Promise<void> {
     const items: Waiting[] = [];
     for (const [id, w] of this.waiting) {
-      if (w.chat.sub.started || w.chat.sub.isEnded) this.forget(id);
-      else items.push(w);
+      if (w.chat.sub.relayedText || w.chat.sub.isEnded) this.forget(id);
+      else if (!w.chat.sub.started) items.push(w);
     }
     if (items.length === 0) return;
     try {

@@ -86,7 +86,7 @@ export class ReplyHub {
       const limit = sub.relayedText ? this.opts.silenceTimeoutMs : this.opts.recoveryTimeoutMs;
       if (sub.started && !sub.isEnded && now - sub.lastEventAt > limit) {
         this.opts.log.warn({ job_id: sub.jobId, silent_ms: now - sub.lastEventAt }, 'job_silent');
-        sub.fail('worker_lost', 'the worker serving this request stopped responding');
+        sub.giveUp('worker_lost', 'the worker serving this request stopped responding');
       }
     }
   }

@@ -11,14 +11,18 @@ export class StreamMeter {
   /** ms from request received to first token, once known. */
   ttftMs: number | undefined;
   queueWaitMs: number | undefined;
+  /** The bounded `model` label (the model was admitted, so normally itself). */
+  private readonly model: string;
 
   constructor(
     private readonly metrics: ApiMetrics,
-    private readonly model: string,
+    model: string,
     /** performance.now() when the request arrived. */
     private readonly requestStart: number,
     private readonly enqueuedAt: number,
-  ) {}
+  ) {
+    this.model = metrics.modelLabel(model);
+  }
 
   onEvent(ev: JobEvent, at = performance.now()): void {
     const m = this.metrics;

@@ -26,7 +26,17 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
   });
   /** Set once a delta (text, reasoning, tool call) was accepted. */
   relayedText = false;
+  /** A worker runs it now (false again after a `requeued`). */
   started = false;
+  /** Backend failures before the first token that put the job back on the queue. */
+  requeues = 0;
+  /**
+   * Called when the gateway gives up on the job itself (declared lost, deadline): the job must
+   * then be cancelled, so that no worker starts or re-runs it for a stream nobody reads.
+   */
+  onGiveUp: ((reason: string) => void) | undefined;
+  /** Called at each `started` (again after a `requeued`), as it arrives: per-user accounting. */
+  onStarted: (() => void) | undefined;
   lastEventAt: number;
 
   constructor(
@@ -60,7 +70,16 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     }
     this.nextSeq++;
     if (ev.type === 'heartbeat') return;
-    if (ev.type === 'started') this.started = true;
+    if (ev.type === 'requeued') {
+      // Nothing reached the client: it only sees a later first token.
+      this.started = false;
+      this.requeues++;
+      return;
+    }
+    if (ev.type === 'started') {
+      this.started = true;
+      this.onStarted?.();
+    }
     if (ev.type === 'delta') this.relayedText = true;
     this.push(ev);
   }
@@ -76,6 +95,13 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     if (this.ended) return;
     const ev: ErrorEvent = { id: this.jobId, seq: -1, attempt: this.attempt, type: 'error', error, message };
     this.push(ev);
+  }
+
+  /** Ends the stream with an error and has the job cancelled wherever it is. */
+  giveUp(error: ErrorType, message: string): void {
+    if (this.ended) return;
+    this.fail(error, message);
+    this.onGiveUp?.(error);
   }
 
   /** Stops listening (client gone or stream finished). Idempotent. */

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { ApiKeyStore } from '../auth/api-keys.ts';
-import type { Tiers } from '../auth/tiers.ts';
+import { isTier, type Tiers } from '../auth/tiers.ts';
 import type { AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
@@ -26,7 +26,8 @@ function presentedKey(authorization: string | undefined, xApiKey: string | undef
  *   in front. Unsafe when the api is reachable directly: any client can claim any tier.
  */
 export function authenticate({ mode, store, tiers }: AuthenticateOptions): MiddlewareHandler<AppEnv> {
-  const tierOf = (t: string | undefined) => (t !== undefined && t in tiers ? t : 'free');
+  // A tier the table does not have (a stale key record, a header) is served as free.
+  const tierOf = (t: string | undefined) => (t !== undefined && isTier(tiers, t) ? t : 'free');
   return async function authenticateMiddleware(c, next) {
     if (mode === 'trusted_headers') {
       const userId = c.req.header('x-user-id')?.trim();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rateLimit as decide, type Keys } from '@llmgw/redis';
 import type { MiddlewareHandler } from 'hono';
 import type { Redis } from 'ioredis';
-import type { Tiers } from '../auth/tiers.ts';
+import { type Tiers, tierLimits } from '../auth/tiers.ts';
 import type { AppEnv } from '../context.ts';
 import { ApiError } from '../errors.ts';
 
@@ -34,7 +34,7 @@ export function rateLimit({
   return async function rateLimitMiddleware(c, next) {
     const principal = c.var.principal;
     if (!principal) return next();
-    const limits = tiers[principal.tier] ?? tiers.free!;
+    const limits = tierLimits(tiers, principal.tier);
     let d: Awaited<ReturnType<typeof decide>>;
     try {
       const member = `${c.var.requestId}:${randomBytes(4).toString('hex')}`;

@@ -1,6 +1,7 @@
 import type { Logger } from '@llmgw/observability';
 import type { MiddlewareHandler } from 'hono';
 import { requestId as honoRequestId } from 'hono/request-id';
+import { clip } from '../clip.ts';
 import type { AppEnv } from '../context.ts';
 import type { ApiMetrics } from '../metrics.ts';
 
@@ -23,7 +24,7 @@ export function requestContext({ log, metrics }: RequestContextOptions): Middlew
       c.set('startedAt', started);
       const reqLog = log.child({ request_id: c.var.requestId });
       c.set('log', reqLog);
-      reqLog.info({ method: c.req.method, path: c.req.path }, 'request_started');
+      reqLog.info({ method: c.req.method, path: clip(c.req.path) }, 'request_started');
       await next();
       const complete = () => {
         const seconds = (performance.now() - started) / 1000;
@@ -41,7 +42,7 @@ export function requestContext({ log, metrics }: RequestContextOptions): Middlew
             status: c.res.status,
             latency_ms: Math.round((performance.now() - started) * 100) / 100,
             user_id: c.var.userId,
-            model: c.var.model,
+            model: c.var.model === undefined ? undefined : clip(c.var.model),
             tokens: c.var.tokens,
           },
           'request_completed',

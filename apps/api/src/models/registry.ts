@@ -1,7 +1,15 @@
 import { WorkerInfo } from '@llmgw/protocol';
 import type { Keys } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
+import { clip } from '../clip.ts';
 import { ApiError } from '../errors.ts';
+
+export interface RegistryOptions {
+  /** MODELS: served even before a worker registered them. */
+  declared?: string[];
+  /** SCALE_TO_ZERO: a known model without a live worker is queued, not refused. */
+  scaleToZero?: boolean;
+}
 
 export interface RegistrySnapshot {
   /** Live workers by model (models with none are absent). */
@@ -25,6 +33,7 @@ export class ModelRegistry {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly cacheMs = 1000,
+    private readonly opts: RegistryOptions = {},
   ) {}
 
   async snapshot(): Promise<RegistrySnapshot> {
@@ -36,27 +45,46 @@ export class ModelRegistry {
     return this.cached;
   }
 
-  /** Throws 404 `model_not_found` or 503 `model_unavailable` unless a live worker serves `model`. */
+  /**
+   * Whether `model` is known (a worker registered it, or MODELS declares it) by the last snapshot
+   * read, without reading Redis: for metric labels, set on every observation.
+   */
+  isKnown(model: string): boolean {
+    return this.cached?.known.has(model) ?? false;
+  }
+
+  /**
+   * Throws 404 `model_not_found` or 503 `model_unavailable` unless a live worker serves `model`.
+   * With SCALE_TO_ZERO, a known model with no live worker is admitted: its job waits for one.
+   * Live workers whose breakers are all open still admit: the job waits for one to recover.
+   */
   async require(model: string): Promise<void> {
     const snap = await this.snapshot();
     if (snap.live.has(model)) return;
+    if (snap.known.has(model) && this.opts.scaleToZero) return;
     if (snap.known.has(model)) {
       throw new ApiError(
         'model_unavailable',
-        `no worker serving model '${model}' is alive right now; retry shortly`,
+        `no worker serving model '${clip(model)}' is alive right now; retry shortly`,
         {
           param: 'model',
           headers: { 'Retry-After': '5' },
         },
       );
     }
-    throw new ApiError('model_not_found', `The model '${model}' does not exist`, { param: 'model' });
+    throw new ApiError('model_not_found', `The model '${clip(model)}' does not exist`, { param: 'model' });
+  }
+
+  /** No live worker of `model` takes jobs: none alive, or every one's breaker for it is open. */
+  async noWorkingBackend(model: string): Promise<boolean> {
+    const workers = (await this.snapshot()).live.get(model) ?? [];
+    return workers.every((w) => w.breakers !== undefined && Object.hasOwn(w.breakers, model));
   }
 
   private async read(): Promise<RegistrySnapshot> {
     const { redis, keys } = this;
     const models = await redis.smembers(keys.models);
-    const known = new Set(models);
+    const known = new Set([...models, ...(this.opts.declared ?? [])]);
     const live = new Map<string, WorkerInfo[]>();
     const workers: WorkerInfo[] = [];
     if (models.length === 0) return { live, known, workers, takenAt: Date.now() };

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { AppDeps, GatewayApp } from '../app.ts';
+import { isTier } from '../auth/tiers.ts';
+import { clip } from '../clip.ts';
 import { ApiError } from '../errors.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 
@@ -15,10 +17,10 @@ export const CreateKeyRequest = z.object({
 export function registerAdminKeys(app: GatewayApp, deps: AppDeps): void {
   app.post('/admin/keys', async (c) => {
     const body = await readJsonBody(c, CreateKeyRequest);
-    if (!(body.tier in deps.tiers)) {
+    if (!isTier(deps.tiers, body.tier)) {
       throw new ApiError(
         'invalid_request',
-        `tier: unknown tier '${body.tier}' (${Object.keys(deps.tiers).join(', ')})`,
+        `tier: unknown tier '${clip(body.tier)}' (${Object.keys(deps.tiers).join(', ')})`,
         {
           param: 'tier',
         },
@@ -31,7 +33,7 @@ export function registerAdminKeys(app: GatewayApp, deps: AppDeps): void {
   app.get('/admin/keys', async (c) => c.json({ data: await deps.keyStore.list() }));
   app.delete('/admin/keys/:id', async (c) => {
     const id = c.req.param('id');
-    if (!(await deps.keyStore.revoke(id))) throw new ApiError('not_found', `no API key '${id}'`);
+    if (!(await deps.keyStore.revoke(id))) throw new ApiError('not_found', `no API key '${clip(id)}'`);
     c.var.log.info({ key_id: id }, 'api_key_revoked');
     return c.json({ id, revoked: true });
   });

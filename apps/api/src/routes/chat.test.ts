@@ -188,22 +188,35 @@ describe('backend down', () => {
   let simPort: number;
   beforeAll(async () => {
     simPort = await freePort();
-    stack = await startStack({ noSim: true, workers: [{ LLM_BASE_URL: `http://127.0.0.1:${simPort}/v1` }] });
+    stack = await startStack({
+      noSim: true,
+      api: { QUEUE_TIMEOUT_MS: '1500' },
+      workers: [
+        {
+          LLM_BASE_URL: `http://127.0.0.1:${simPort}/v1`,
+          BREAKER_COOLDOWN_MS: '200',
+          BREAKER_MAX_COOLDOWN_MS: '500',
+        },
+      ],
+    });
   });
   afterAll(() => stack?.close());
 
-  it('streams an error frame, answers 502 without stream, and serves again once the backend is back', async () => {
+  it('waits QUEUE_TIMEOUT_MS for a backend, then 503 backend_unavailable with Retry-After; serves again once it is back', async () => {
+    const started = performance.now();
     const streamed = await stack.chat(ask('anyone there?'));
     expect(streamed.status).toBe(200);
-    expect(streamed.data).toHaveLength(1);
-    const frame = JSON.parse(streamed.data[0]!) as { error: { type: string; message: string } };
+    const frame = JSON.parse(streamed.data.at(-1)!) as { error: { type: string; message: string } };
     expect(frame.error.type).toBe('backend_unavailable');
+    // Not a cascade of instant failures: it waited for a backend to come back.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1400);
 
     const plain = await stack.fetch(`/chat`, {
       method: 'POST',
       body: JSON.stringify(ask('again?', { stream: false })),
     });
-    expect(plain.status).toBe(502);
+    expect(plain.status).toBe(503);
+    expect(Number(plain.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(((await plain.json()) as { error: string }).error).toBe('backend_unavailable');
 
     const sim = await startSimulator({ port: simPort, ttftMs: 5, itlMs: 1 });

@@ -1,5 +1,6 @@
 import type { WorkerInfo } from '@llmgw/protocol';
 import type { AppDeps, GatewayApp } from '../app.ts';
+import { clip } from '../clip.ts';
 import { ApiError } from '../errors.ts';
 
 const modelObject = (id: string, workers: WorkerInfo[]) => ({
@@ -15,7 +16,7 @@ const modelObject = (id: string, workers: WorkerInfo[]) => ({
  */
 export function registerModels(app: GatewayApp, deps: AppDeps): void {
   app.get('/v1/models', async (c) => {
-    const snap = await deps.models.snapshot();
+    const snap = await deps.models.snapshot().catch(registryDown);
     const data = [...snap.live.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([id, workers]) => modelObject(id, workers));
@@ -24,9 +25,16 @@ export function registerModels(app: GatewayApp, deps: AppDeps): void {
   // Model ids may contain slashes (`meta-llama/Llama-3.1-8B-Instruct`): match the rest of the path.
   app.get('/v1/models/:id{.+}', async (c) => {
     const id = c.req.param('id');
-    const workers = (await deps.models.snapshot()).live.get(id);
+    const workers = (await deps.models.snapshot().catch(registryDown)).live.get(id);
     if (!workers)
-      throw new ApiError('model_not_found', `The model '${id}' does not exist`, { param: 'model' });
+      throw new ApiError('model_not_found', `The model '${clip(id)}' does not exist`, { param: 'model' });
     return c.json(modelObject(id, workers));
+  });
+}
+
+/** Redis down or not answering (REDIS_COMMAND_TIMEOUT_MS): 503 as on every request path, not a 500. */
+function registryDown(): never {
+  throw new ApiError('service_unavailable', 'the model registry is unavailable; retry shortly', {
+    headers: { 'Retry-After': '1' },
   });
 }

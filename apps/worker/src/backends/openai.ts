@@ -65,6 +65,7 @@ export function toChatRequest(req: GenerateRequest): ChatParams {
     'top_logprobs',
     'reasoning_effort',
     'chat_template_kwargs',
+    'priority',
   ] as const) {
     if (p[key] !== undefined) body[key] = p[key];
   }

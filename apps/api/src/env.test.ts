@@ -1,0 +1,55 @@
+import { EnvError } from '@llmgw/config';
+import { describe, expect, it } from 'vitest';
+import { parseApiEnv } from './env.ts';
+
+const base = { REDIS_URL: 'redis://127.0.0.1:6379' };
+const tiers = (t: Record<string, Record<string, number>>) =>
+  JSON.stringify(
+    Object.fromEntries(
+      Object.entries(t).map(([name, extra]) => [
+        name,
+        { requests_per_min: 10, tokens_per_day: 1000, priority: 1, ...extra },
+      ]),
+    ),
+  );
+
+describe('api env: shedding and /ready', () => {
+  it('defaults: free sheds first, enterprise at QUEUE_MAX_WAITING, /ready at the top shed point', () => {
+    const env = parseApiEnv(base);
+    expect(env.SHED_AT).toEqual({ free: 8, pro: 16, enterprise: 24 });
+    expect(env.READY_MAX_WAITING).toBe(24);
+    const big = parseApiEnv({ ...base, QUEUE_MAX_WAITING: '100' });
+    expect(big.SHED_AT).toEqual({ free: 34, pro: 67, enterprise: 100 });
+    expect(big.READY_MAX_WAITING).toBe(100);
+  });
+
+  it('an explicit shed_at wins; /ready follows the highest one', () => {
+    const env = parseApiEnv({
+      ...base,
+      TIERS_JSON: tiers({ free: { priority: 3, shed_at: 5 }, gold: { priority: 1, shed_at: 20 } }),
+    });
+    expect(env.SHED_AT).toEqual({ free: 5, gold: 20 });
+    expect(env.READY_MAX_WAITING).toBe(20);
+  });
+
+  it('refuses READY_MAX_WAITING below the highest tier shed point, naming the variable', () => {
+    expect(() => parseApiEnv({ ...base, READY_MAX_WAITING: '16' })).toThrow(EnvError);
+    expect(() => parseApiEnv({ ...base, READY_MAX_WAITING: '16' })).toThrow(
+      /READY_MAX_WAITING: must be at least 24/,
+    );
+    expect(parseApiEnv({ ...base, READY_MAX_WAITING: '30' }).READY_MAX_WAITING).toBe(30);
+  });
+
+  it('refuses a shed_at above QUEUE_MAX_WAITING (the ceiling for every tier)', () => {
+    expect(() =>
+      parseApiEnv({ ...base, QUEUE_MAX_WAITING: '10', TIERS_JSON: tiers({ free: { shed_at: 11 } }) }),
+    ).toThrow(/TIERS_JSON: free.shed_at 11 is above QUEUE_MAX_WAITING 10/);
+  });
+
+  it('a bad tier table is still reported as such', () => {
+    expect(() => parseApiEnv({ ...base, TIERS_JSON: tiers({ free: { max_waiting: 0 } }) })).toThrow(
+      /TIERS_JSON: .*free\.max_waiting/,
+    );
+    expect(() => parseApiEnv({ ...base, TIERS_JSON: '{"pro": {}}' })).toThrow(/TIERS_JSON/);
+  });
+});

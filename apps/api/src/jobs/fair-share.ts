@@ -1,0 +1,127 @@
+import type { Logger } from '@llmgw/observability';
+import { admitInflight, endInflight, type Keys, renewInflight, startInflight } from '@llmgw/redis';
+import type { Redis } from 'ioredis';
+import type { TierLimits } from '../auth/tiers.ts';
+import { ApiError } from '../errors.ts';
+
+/**
+ * Fair share between the users of a tier.
+ *
+ * Caps: a tier's `max_waiting` (jobs of one user not started) and `max_concurrent` (waiting or
+ * running) are counted in Redis per user (inflight.ts), exact across api replicas. Over either:
+ * 429 `concurrency_limit_exceeded` with Retry-After, retryable. BullMQ has no per-user
+ * concurrency, so a running cap of its own could not be enforced where jobs start; the in-flight
+ * cap bounds running jobs too.
+ *
+ * Order: a job's BullMQ priority (lower runs first, equal ones FIFO) is its tier's band plus the
+ * number of jobs its user already had in flight at admission. A user's burst of 50 gets 0…49 in
+ * its band, so another user's single request (0) goes ahead of all but the burst's first: it
+ * starts at the next free slot. Bands are FAIR_BAND wide and start at 2, leaving 1 to the
+ * starvation guard (queue-watch.ts TOP_PRIORITY), which still lifts any job that waited
+ * PRIORITY_AGING_MS above everything.
+ *
+ * Leases: a waiting entry lasts the queue deadline (a job never waits longer); a running one
+ * RUN_LEASE_MS, renewed by the api that follows the job. An api that crashes gives its users'
+ * places back within that long; one that lives removes each entry when its job ends.
+ */
+export const FAIR_BAND = 1000;
+
+/** BullMQ priority of a job of a tier of `tierPriority` whose user has `inflight` jobs already. */
+export function fairPriority(tierPriority: number, inflight: number): number {
+  return (tierPriority - 1) * FAIR_BAND + 2 + Math.min(FAIR_BAND - 2, inflight);
+}
+
+/** A running entry counts this long unless renewed; renewed every third of it. */
+export const RUN_LEASE_MS = 60_000;
+/** Seconds a client at its concurrency cap is asked to wait: one of its jobs may end any moment. */
+const CONCURRENCY_RETRY_AFTER_S = 1;
+
+export interface FairShareOptions {
+  redis: Redis;
+  keys: Keys;
+  log: Logger;
+  /** Lease of a waiting entry: QUEUE_TIMEOUT_MS, plus a margin for the removal in flight. */
+  waitLeaseMs: number;
+  runLeaseMs?: number;
+}
+
+export class FairShare {
+  /** This process's started jobs (job id → user), whose running leases it renews. */
+  private readonly running = new Map<string, string>();
+  private readonly ticker: NodeJS.Timeout;
+  private readonly runLeaseMs: number;
+
+  constructor(private readonly opts: FairShareOptions) {
+    this.runLeaseMs = opts.runLeaseMs ?? RUN_LEASE_MS;
+    this.ticker = setInterval(() => void this.renew(), Math.max(1, Math.floor(this.runLeaseMs / 3)));
+    this.ticker.unref();
+  }
+
+  /**
+   * Counts `jobId` against its user's caps, or throws 429 concurrency_limit_exceeded (nothing
+   * counted). Returns the user's jobs in flight before this one. Redis errors propagate.
+   */
+  async admit(userId: string, jobId: string, tier: string, limits: TierLimits): Promise<number> {
+    const caps = { maxWaiting: limits.max_waiting, maxConcurrent: limits.max_concurrent };
+    const d = await admitInflight(
+      this.opts.redis,
+      this.opts.keys,
+      userId,
+      jobId,
+      caps,
+      this.opts.waitLeaseMs,
+    );
+    if (d.admitted) return d.waiting + d.running;
+    const overWaiting = caps.maxWaiting !== undefined && d.waiting >= caps.maxWaiting;
+    const message = overWaiting
+      ? `${d.waiting} of your requests are already waiting to start; tier '${tier}' allows ${caps.maxWaiting} waiting`
+      : `${d.waiting + d.running} of your requests are already in flight; tier '${tier}' allows ${caps.maxConcurrent} at once`;
+    throw new ApiError('concurrency_limit_exceeded', `${message}. Retry when one of them has finished`, {
+      details: {
+        waiting: d.waiting,
+        running: d.running,
+        ...(caps.maxWaiting !== undefined && { max_waiting: caps.maxWaiting }),
+        ...(caps.maxConcurrent !== undefined && { max_concurrent: caps.maxConcurrent }),
+      },
+      headers: { 'Retry-After': String(CONCURRENCY_RETRY_AFTER_S) },
+    });
+  }
+
+  /** The job started on a worker (again, after a requeue: the lease is renewed). */
+  started(userId: string, jobId: string): void {
+    this.running.set(jobId, userId);
+    startInflight(this.opts.redis, this.opts.keys, userId, jobId, this.runLeaseMs).catch((err: Error) =>
+      this.opts.log.warn({ job_id: jobId, err: err.message }, 'inflight_start_failed'),
+    );
+  }
+
+  /** The job ended, was abandoned, or never made it to the queue: its place is free. */
+  ended(userId: string, jobId: string): void {
+    this.running.delete(jobId);
+    // Failing here (Redis down) leaves the entry to its lease.
+    endInflight(this.opts.redis, this.opts.keys, userId, jobId).catch((err: Error) =>
+      this.opts.log.warn({ job_id: jobId, err: err.message }, 'inflight_end_failed'),
+    );
+  }
+
+  stop(): void {
+    clearInterval(this.ticker);
+  }
+
+  /** One script call per user with running jobs here, all sent at once. */
+  private async renew(): Promise<void> {
+    if (this.running.size === 0) return;
+    const byUser = new Map<string, string[]>();
+    for (const [jobId, userId] of this.running) {
+      const jobs = byUser.get(userId);
+      if (jobs) jobs.push(jobId);
+      else byUser.set(userId, [jobId]);
+    }
+    const { redis, keys } = this.opts;
+    const results = await Promise.allSettled(
+      [...byUser].map(([userId, jobIds]) => renewInflight(redis, keys, userId, jobIds, this.runLeaseMs)),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) this.opts.log.warn({ err: String(failed.reason) }, 'inflight_renew_failed');
+  }
+}

@@ -1,0 +1,77 @@
+import type { Logger } from '@llmgw/observability';
+import { endOfUtcDay, quotaKeyDay, settleQuota } from '@llmgw/redis';
+import type { Redis } from 'ioredis';
+import type { WorkerMetrics } from './metrics.ts';
+
+export interface QuotaSettleOptions {
+  /** A `command` connection: fails at once while Redis is down, so each try is quick. */
+  redis: Redis;
+  log: Logger;
+  metrics: Pick<WorkerMetrics, 'quotaSettleRetries'>;
+  /** Wait before the first retry; doubles per retry up to `maxDelayMs`. */
+  firstDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/** How a settlement ended: applied, given up because its day is over, or the connection closed. */
+export type SettleOutcome = 'settled' | 'day_over' | 'connection_closed';
+
+/**
+ * Moves a quota reservation to the real usage (`delta` = used − reserved), retrying with backoff
+ * until Redis takes it. One failed try would leave the user charged the whole max_tokens for the
+ * rest of the day. It gives up only when retrying is pointless: the key's UTC day is over (the
+ * key expired with it, and the settle script leaves an expired key alone), or the connection was
+ * closed for good (worker shutdown).
+ *
+ * Runs in the background: the caller does not wait, so a Redis outage never holds a job slot.
+ * Retries are at-least-once: a try whose reply was lost after Redis applied it (the connection
+ * died mid-command) is applied again.
+ */
+export function settleQuotaEventually(
+  key: string,
+  delta: number,
+  { redis, log, metrics, firstDelayMs = 100, maxDelayMs = 5000 }: QuotaSettleOptions,
+): Promise<SettleOutcome> {
+  const expiresAt = dayEndMs(key);
+  return (async () => {
+    let delay = firstDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await settleQuota(redis, key, delta);
+        if (attempt > 1) log.info({ quota_key: key, delta, attempts: attempt }, 'quota_settled_after_retry');
+        return 'settled';
+      } catch (err) {
+        const message = (err as Error).message;
+        const outcome: SettleOutcome | undefined =
+          redis.status === 'end'
+            ? 'connection_closed'
+            : Date.now() + delay >= expiresAt
+              ? 'day_over'
+              : undefined;
+        if (outcome) {
+          log.error(
+            { quota_key: key, delta, attempts: attempt, reason: outcome, err: message },
+            'quota_settle_gave_up',
+          );
+          return outcome;
+        }
+        if (attempt === 1) log.warn({ quota_key: key, delta, err: message }, 'quota_settle_failed_retrying');
+        metrics.quotaSettleRetries.inc();
+        await sleep(delay);
+        delay = Math.min(delay * 2, maxDelayMs);
+      }
+    }
+  })();
+}
+
+/** End of the quota key's UTC day, ms; a key of another shape: end of today. */
+function dayEndMs(key: string): number {
+  const day = quotaKeyDay(key);
+  const dayStart = day
+    ? Date.UTC(Number(day.slice(0, 4)), Number(day.slice(4, 6)) - 1, Number(day.slice(6, 8)))
+    : Date.now();
+  return endOfUtcDay(dayStart) * 1000;
+}
+
+/** Unref'd: pending retries never keep a stopping process alive. */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
