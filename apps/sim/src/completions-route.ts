@@ -6,7 +6,7 @@ import { SimError, sendJson } from './errors.ts';
 import { FAULT_HEADER, throwIfErrorFault } from './faults.ts';
 import { readJsonBody } from './http-body.ts';
 import { emptyLegacyLogprobs, type LegacyLogprobs, pushLegacyLogprob } from './logprobs.ts';
-import { randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
+import { openAIUsage, randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
 import { estimateTextTokens, promptHash } from './text.ts';
 
 /** vLLM's default for `/v1/completions` (chat has none): absent = 16, explicit null = no limit. */
@@ -42,7 +42,7 @@ interface Reply {
 }
 
 const usage = (reply: Reply, r: GenerationResult) =>
-  `{"prompt_tokens":${reply.promptTokens},"total_tokens":${reply.promptTokens + r.completionTokens},"completion_tokens":${r.completionTokens}}`;
+  JSON.stringify(openAIUsage(reply.promptTokens, r.completionTokens));
 
 /**
  * Logprobs of the answer tokens, collected as they are generated; `take()` hands over those not
@@ -130,11 +130,7 @@ function jsonSink(res: ServerResponse, reply: Reply): GenerationSink {
             stop_reason: r.stopSequence,
           },
         ],
-        usage: {
-          prompt_tokens: reply.promptTokens,
-          total_tokens: reply.promptTokens + r.completionTokens,
-          completion_tokens: r.completionTokens,
-        },
+        usage: openAIUsage(reply.promptTokens, r.completionTokens),
       });
     },
     drop() {

@@ -13,7 +13,7 @@ import {
   chatToolChoice,
 } from './openai-request.ts';
 import type { ReasoningField } from './options.ts';
-import { randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
+import { openAIUsage, randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
 import { estimatePromptTokens, promptHash } from './text.ts';
 import { planToolCalls } from './tool-calls.ts';
 
@@ -35,7 +35,7 @@ interface Reply {
 }
 
 const usage = (reply: Reply, r: GenerationResult) =>
-  `{"prompt_tokens":${reply.promptTokens},"total_tokens":${reply.promptTokens + r.completionTokens},"completion_tokens":${r.completionTokens}}`;
+  JSON.stringify(openAIUsage(reply.promptTokens, r.completionTokens));
 
 /** vLLM rewrites a finished tool-call answer's `stop` to `tool_calls`; a cut one stays `length`. */
 const finishReason = (reply: Reply, r: GenerationResult) =>
@@ -154,11 +154,7 @@ function jsonSink(res: ServerResponse, reply: Reply): GenerationSink {
             stop_reason: r.stopSequence,
           },
         ],
-        usage: {
-          prompt_tokens: reply.promptTokens,
-          total_tokens: reply.promptTokens + r.completionTokens,
-          completion_tokens: r.completionTokens,
-        },
+        usage: openAIUsage(reply.promptTokens, r.completionTokens),
       });
     },
     drop() {

@@ -15,3 +15,12 @@ export function randomHex(): string {
 export function unixSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
+
+/** OpenAI's `usage` object, in vLLM's key order. */
+export function openAIUsage(promptTokens: number, completionTokens: number) {
+  return {
+    prompt_tokens: promptTokens,
+    total_tokens: promptTokens + completionTokens,
+    completion_tokens: completionTokens,
+  };
+}
