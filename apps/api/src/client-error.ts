@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { type Server, STATUS_CODES } from 'node:http';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@llmgw/observability';
-import { ApiError } from './errors.ts';
-import { errorBody } from './render-error.ts';
+import { ApiError, rawErrorResponse } from './errors/index.ts';
 
 export interface ClientErrorOptions {
   log: Logger;
@@ -45,18 +44,7 @@ export function answerClientErrors(server: Server, { log, onAnswered }: ClientEr
     }
     const apiErr = errorFor(err.code);
     const requestId = randomUUID();
-    const body = JSON.stringify(errorBody(apiErr, 'seed', requestId));
-    socket.end(
-      [
-        `HTTP/1.1 ${apiErr.status} ${STATUS_CODES[apiErr.status] ?? 'Error'}`,
-        'Content-Type: application/json',
-        `Content-Length: ${Buffer.byteLength(body)}`,
-        `X-Request-ID: ${requestId}`,
-        'Connection: close',
-        '',
-        body,
-      ].join('\r\n'),
-    );
+    socket.end(rawErrorResponse(apiErr, requestId));
     log.info(
       { request_id: requestId, status: apiErr.status, code: apiErr.code, parse_error: err.code },
       'client_error',

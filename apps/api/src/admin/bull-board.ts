@@ -5,8 +5,8 @@ import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Logger } from '@llmgw/observability';
 import type { MiddlewareHandler } from 'hono';
-import type { GatewayApp } from '../app.ts';
 import type { AppEnv } from '../context.ts';
+import type { GatewayApp } from '../hono-app.ts';
 import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 

@@ -1,6 +1,6 @@
-import type { GatewayApp } from '../app.ts';
 import { clientAddress } from '../client-address.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
+import type { GatewayApp } from '../hono-app.ts';
 import { tokenMatches } from '../middleware/admin-auth.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { endSession, startSession } from './session.ts';

@@ -1,6 +1,6 @@
-import type { GatewayApp } from '../app.ts';
 import { clip } from '../clip.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
+import type { GatewayApp } from '../hono-app.ts';
 import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
 
 /**
  * ADMIN_READONLY=1: operators may look (every GET) but change nothing — the admin API's POST and

@@ -1,7 +1,7 @@
 import type { Logger } from '@llmgw/observability';
 import type { Keys } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
-import type { GatewayApp } from '../app.ts';
+import type { GatewayApp } from '../hono-app.ts';
 import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { mountBullBoard } from './bull-board.ts';

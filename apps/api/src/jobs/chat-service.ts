@@ -9,7 +9,7 @@ import {
   Transcript,
 } from '@llmgw/protocol';
 import { isTier, type TierLimits, type Tiers, tierLimits } from '../auth/tiers.ts';
-import { ApiError, apiErrorFromJob } from '../errors.ts';
+import { ApiError, apiErrorFromJob } from '../errors/index.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import type { Dispatcher } from './dispatcher.ts';
@@ -18,7 +18,7 @@ import type { QueueWatch } from './queue-watch.ts';
 import type { QuotaBook, Reservation } from './quota.ts';
 import type { ReplyHub } from './reply-hub.ts';
 import { StreamMeter } from './stream-meter.ts';
-import type { JobSubscription } from './subscription.ts';
+import type { SubmittedChat } from './submitted-chat.ts';
 
 export interface ChatRequestInput {
   /** `completion`: a legacy text completion of `prompt` (/v1/completions). */
@@ -32,17 +32,6 @@ export interface ChatRequestInput {
   requestStart: number;
   userId?: string;
   tier?: string;
-}
-
-export interface SubmittedChat {
-  jobId: string;
-  model: string;
-  sub: JobSubscription;
-  enqueuedAt: number;
-  /** performance.now() once enqueued. */
-  enqueuedAtPerf: number;
-  reservation?: Reservation;
-  meter: StreamMeter;
 }
 
 export interface CollectedChat {

@@ -2,7 +2,7 @@ import type { Logger } from '@llmgw/observability';
 import { admitInflight, endInflight, type Keys, renewInflight, startInflight } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import type { TierLimits } from '../auth/tiers.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
 
 /**
  * Fair share between the users of a tier.

@@ -1,6 +1,6 @@
 import type { Logger } from '@llmgw/observability';
-import type { SubmittedChat } from './chat-service.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import type { SubmittedChat } from './submitted-chat.ts';
 
 export interface QueueWatchOptions {
   dispatcher: Dispatcher;

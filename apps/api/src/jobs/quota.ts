@@ -1,7 +1,7 @@
 import { type ChatMessage, type GenerationParams, textOf } from '@llmgw/protocol';
 import { endOfUtcDay, type Keys, reserveQuota, settleQuota, utcDay } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
 
 /** An image costs about this much (OpenAI's 512 px high-detail tile is 765); audio a minute's worth. */
 const IMAGE_TOKENS = 765;

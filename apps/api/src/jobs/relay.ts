@@ -1,11 +1,12 @@
 import type { Context } from 'hono';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../context.ts';
-import { apiErrorFromJob } from '../errors.ts';
+import { apiErrorFromJob } from '../errors/index.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { setTimingHeaders } from '../timing.ts';
 import type { FrameFormat } from '../wire/frames.ts';
-import type { ChatService, SubmittedChat } from './chat-service.ts';
+import type { ChatService } from './chat-service.ts';
+import type { SubmittedChat } from './submitted-chat.ts';
 
 /**
  * Relays a job's events to the client as Server-Sent Events. Every write is awaited, so a slow

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
 
 /** Constant-time comparison, so the token cannot be guessed byte by byte from response times. */
 export function tokenMatches(presented: string, expected: string): boolean {

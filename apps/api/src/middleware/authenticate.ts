@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { ApiKeyStore } from '../auth/api-keys.ts';
 import { isTier, type Tiers } from '../auth/tiers.ts';
 import type { AppEnv } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
 
 export type AuthMode = 'api_key' | 'trusted_headers';
 

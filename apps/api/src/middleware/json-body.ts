@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
 
 /**
  * Reads the body as JSON whatever the Content-Type says: `curl -d` sends

@@ -4,7 +4,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Redis } from 'ioredis';
 import { type Tiers, tierLimits } from '../auth/tiers.ts';
 import type { AppEnv } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
 
 export interface RateLimitOptions {
   redis: Redis;

@@ -2,7 +2,7 @@ import { WorkerInfo } from '@llmgw/protocol';
 import type { Keys } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { clip } from '../clip.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
 
 export interface RegistryOptions {
   /** MODELS: served even before a worker registered them. */

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { AppDeps, GatewayApp } from '../app.ts';
 import { isTier } from '../auth/tiers.ts';
 import { clip } from '../clip.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
+import type { AppDeps, GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 
 export const CreateKeyRequest = z.object({

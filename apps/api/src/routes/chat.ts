@@ -1,7 +1,7 @@
 import { ChatMessage, FunctionTool, isEmptyMessage, ToolChoice } from '@llmgw/protocol';
 import { z } from 'zod';
-import type { AppDeps, GatewayApp } from '../app.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
+import type { AppDeps, GatewayApp } from '../hono-app.ts';
 import { collectResponse, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { openAIUsage } from '../wire/frames.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { AppDeps, GatewayApp } from '../app.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
+import type { AppDeps, GatewayApp } from '../hono-app.ts';
 import { collectResponse, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { openAICompletionBody, openAICompletionFrames } from '../wire/openai-completions.ts';

@@ -1,5 +1,5 @@
-import type { AppDeps, GatewayApp } from '../app.ts';
 import { checkHealth, checkReady } from '../health/checks.ts';
+import type { AppDeps, GatewayApp } from '../hono-app.ts';
 
 /**
  * `/health` (deep: 200 healthy/degraded, 503 unhealthy), `/ready` (200 or 503) and `/livez`

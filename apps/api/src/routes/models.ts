@@ -1,7 +1,7 @@
 import type { WorkerInfo } from '@llmgw/protocol';
-import type { AppDeps, GatewayApp } from '../app.ts';
 import { clip } from '../clip.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError } from '../errors/index.ts';
+import type { AppDeps, GatewayApp } from '../hono-app.ts';
 
 const modelObject = (id: string, workers: WorkerInfo[]) => ({
   id,

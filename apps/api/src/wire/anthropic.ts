@@ -1,5 +1,5 @@
 import { type Delta, type DoneEvent, stopReasonToAnthropic, type Transcript } from '@llmgw/protocol';
-import { errorFrame } from '../render-error.ts';
+import { errorFrame } from '../errors/index.ts';
 import type { FrameFormat } from './frames.ts';
 
 export interface MessageIdentity {

@@ -1,5 +1,5 @@
 import type { Delta, DoneEvent } from '@llmgw/protocol';
-import type { ApiError } from '../errors.ts';
+import type { ApiError } from '../errors/index.ts';
 
 /**
  * How one wire format spells a stream. Each method returns complete SSE text (`data: …\n\n`,

@@ -1,5 +1,5 @@
 import type { Delta, DoneEvent, Transcript } from '@llmgw/protocol';
-import { errorFrame } from '../render-error.ts';
+import { errorFrame } from '../errors/index.ts';
 import { type FrameFormat, openAIUsage } from './frames.ts';
 import type { ChunkIdentity } from './openai-chat.ts';
 

@@ -1,4 +1,5 @@
-import type { ApiError } from './errors.ts';
+import { STATUS_CODES } from 'node:http';
+import type { ApiError } from './api-error.ts';
 
 /** OpenAI's `type` for a status, as its SDKs and clients expect it. */
 function openAIType(status: number): string {
@@ -86,4 +87,22 @@ export function errorFrame(err: ApiError, style: ErrorStyle, requestId: string):
     return `event: error\ndata: ${JSON.stringify(errorBody(err, style, requestId))}\n\n`;
   if (style === 'openai') return `data: ${JSON.stringify(errorBody(err, style, requestId))}\n\n`;
   return `data: ${JSON.stringify({ error: { type: err.code, code: err.code, message: err.message, request_id: requestId } })}\n\n`;
+}
+
+/**
+ * A whole HTTP/1.1 error response as bytes for a socket no request object exists for (Node's
+ * parser refused the request, client-error.ts): the seed's body, and `Connection: close`, since
+ * the rest of what the client sent cannot be parsed.
+ */
+export function rawErrorResponse(err: ApiError, requestId: string): string {
+  const body = JSON.stringify(errorBody(err, 'seed', requestId));
+  return [
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}`,
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `X-Request-ID: ${requestId}`,
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n');
 }
