@@ -1,11 +1,11 @@
-import { ChatMessage, FunctionTool, isEmptyMessage, ToolChoice } from '@llmgw/protocol';
+import { ChatMessage, FunctionTool, ToolChoice } from '@llmgw/protocol';
 import { z } from 'zod';
-import { ApiError } from '../errors/index.ts';
 import type { AppDeps, GatewayApp } from '../hono-app.ts';
 import { collectResponse, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { openAIUsage } from '../wire/frames.ts';
 import { seedBody, seedFrames } from '../wire/seed.ts';
+import { submitFromRoute } from './submit.ts';
 
 /**
  * `POST /chat`: the seed's request and its frame format. Its `{role, content}` messages are a
@@ -27,22 +27,10 @@ export type ChatRequest = z.infer<typeof ChatRequest>;
 export function registerChat(app: GatewayApp, deps: AppDeps): void {
   app.post('/chat', async (c) => {
     const body = await readJsonBody(c, ChatRequest);
-    // The authenticated caller; a user id or tier in the body or headers claims nothing.
-    const { userId, tier } = c.var.principal!;
-    const model = body.model ?? deps.defaultModel;
-    c.set('model', model);
-    // One rule for both endpoints: a conversation needs something for the model to read.
-    if (body.messages.every(isEmptyMessage)) {
-      throw new ApiError('invalid_request', 'messages: every message is empty', { param: 'messages' });
-    }
-    const chat = await deps.chat.submit({
-      model,
+    const { chat, model } = await submitFromRoute(c, deps, {
+      model: body.model,
       messages: body.messages,
       params: { max_tokens: body.max_tokens, tools: body.tools, tool_choice: body.tool_choice },
-      requestId: c.var.requestId,
-      requestStart: c.var.startedAt,
-      userId,
-      tier,
     });
     if (body.stream) return relaySSE(c, chat, deps.chat, seedFrames(c.var.requestId), deps.metrics);
 

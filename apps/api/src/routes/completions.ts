@@ -5,6 +5,7 @@ import { collectResponse, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { openAICompletionBody, openAICompletionFrames } from '../wire/openai-completions.ts';
 import { refineSampling, SamplingFields, samplingParams } from '../wire/openai-request.ts';
+import { submitFromRoute } from './submit.ts';
 
 /** OpenAI's (and vLLM's) default length of a legacy completion. */
 const DEFAULT_COMPLETION_MAX_TOKENS = 16;
@@ -42,15 +43,12 @@ export const CompletionRequest = z
 export function registerCompletions(app: GatewayApp, deps: AppDeps): void {
   app.post('/v1/completions', async (c) => {
     const body = await readJsonBody(c, CompletionRequest);
-    const model = body.model ?? deps.defaultModel;
-    const { userId, tier } = c.var.principal!;
-    c.set('model', model);
     const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!;
     if (prompt === '')
       throw new ApiError('invalid_request', 'prompt: must not be empty', { param: 'prompt' });
-    const chat = await deps.chat.submit({
+    const { chat, model } = await submitFromRoute(c, deps, {
       kind: 'completion',
-      model,
+      model: body.model,
       messages: [],
       prompt,
       params: {
@@ -58,10 +56,6 @@ export function registerCompletions(app: GatewayApp, deps: AppDeps): void {
         ...(body.logprobs != null && { logprobs: true, top_logprobs: body.logprobs }),
         ...(body.echo != null && { echo: body.echo }),
       },
-      requestId: c.var.requestId,
-      requestStart: c.var.startedAt,
-      userId,
-      tier,
     });
     const idn = {
       id: `cmpl-${chat.jobId.replaceAll('-', '')}`,

@@ -1,10 +1,9 @@
-import { isEmptyMessage } from '@llmgw/protocol';
-import { ApiError } from '../errors/index.ts';
 import type { AppDeps, GatewayApp } from '../hono-app.ts';
 import { collectResponse, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { anthropicBody, anthropicFrames } from '../wire/anthropic.ts';
 import { fromMessagesRequest, MessagesRequest } from '../wire/anthropic-request.ts';
+import { submitFromRoute } from './submit.ts';
 
 /**
  * `POST /v1/messages`: Anthropic's Messages API (Claude Code, the Anthropic SDKs, agent tools),
@@ -16,20 +15,10 @@ import { fromMessagesRequest, MessagesRequest } from '../wire/anthropic-request.
 export function registerMessages(app: GatewayApp, deps: AppDeps): void {
   app.post('/v1/messages', async (c) => {
     const req = fromMessagesRequest(await readJsonBody(c, MessagesRequest));
-    const model = req.model ?? deps.defaultModel;
-    const { userId, tier } = c.var.principal!;
-    c.set('model', model);
-    if (req.messages.every(isEmptyMessage)) {
-      throw new ApiError('invalid_request', 'messages: every message is empty', { param: 'messages' });
-    }
-    const chat = await deps.chat.submit({
-      model,
+    const { chat, model } = await submitFromRoute(c, deps, {
+      model: req.model,
       messages: req.messages,
       params: req.params,
-      requestId: c.var.requestId,
-      requestStart: c.var.startedAt,
-      userId,
-      tier,
     });
     const idn = { id: `msg_${chat.jobId.replaceAll('-', '')}`, model };
     if (req.stream) return relaySSE(c, chat, deps.chat, anthropicFrames(idn, c.var.requestId), deps.metrics);

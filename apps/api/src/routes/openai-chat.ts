@@ -1,6 +1,5 @@
-import { ChatMessage, FunctionTool, isEmptyMessage, ResponseFormat, ToolChoice } from '@llmgw/protocol';
+import { ChatMessage, FunctionTool, ResponseFormat, ToolChoice } from '@llmgw/protocol';
 import { z } from 'zod';
-import { ApiError } from '../errors/index.ts';
 import type { AppDeps, GatewayApp } from '../hono-app.ts';
 import { collectResponse, relaySSE } from '../jobs/relay.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
@@ -12,6 +11,7 @@ import {
   SamplingFields,
   samplingParams,
 } from '../wire/openai-request.ts';
+import { submitFromRoute } from './submit.ts';
 
 /**
  * `POST /v1/chat/completions`: OpenAI's Chat Completions API as vLLM serves it, for the official
@@ -48,15 +48,8 @@ export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
   app.post('/v1/chat/completions', async (c) => {
     const body = await readJsonBody(c, ChatCompletionRequest);
-    const model = body.model ?? deps.defaultModel;
-    // The authenticated caller; a user id or tier in the body or headers claims nothing.
-    const { userId, tier } = c.var.principal!;
-    c.set('model', model);
-    if (body.messages.every(isEmptyMessage)) {
-      throw new ApiError('invalid_request', 'messages: every message is empty', { param: 'messages' });
-    }
-    const chat = await deps.chat.submit({
-      model,
+    const { chat, model } = await submitFromRoute(c, deps, {
+      model: body.model,
       messages: body.messages,
       params: {
         ...samplingParams(body, body.max_completion_tokens ?? body.max_tokens ?? DEFAULT_COMPLETION_TOKENS),
@@ -69,10 +62,6 @@ export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
         reasoning_effort: body.reasoning_effort ?? undefined,
         chat_template_kwargs: body.chat_template_kwargs,
       },
-      requestId: c.var.requestId,
-      requestStart: c.var.startedAt,
-      userId,
-      tier,
     });
     const idn = {
       id: `chatcmpl-${chat.jobId.replaceAll('-', '')}`,
