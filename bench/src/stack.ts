@@ -83,7 +83,14 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
   const simPort = await freePort();
   const services: SpawnedService[] = [];
   const common = { REDIS_URL: redisUrl, KEY_PREFIX: prefix, LOG_LEVEL: 'warn' };
-  const sim = track(spawnService('sim', { ...common, SIM_PORT: String(simPort), ...opts.sim }, { nodeArgs }));
+  // The simulator honours LOG_LEVEL too: `sim_listening` is an info line.
+  const sim = track(
+    spawnService(
+      'sim',
+      { ...common, LOG_LEVEL: 'info', SIM_PORT: String(simPort), ...opts.sim },
+      { nodeArgs },
+    ),
+  );
   services.push(sim);
   const ready: Promise<unknown>[] = [sim.waitFor((l) => l.msg === 'sim_listening')];
   const workers: SpawnedService[] = [];
@@ -104,8 +111,8 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
     );
     services.push(w);
     workers.push(w);
-    // Logged once the worker registered its models (after `worker_started`): the api admits from then on.
-    ready.push(w.waitFor((l) => l.msg === 'metrics_listening'));
+    // Logged once the worker registered its models: the api admits from then on.
+    ready.push(w.waitFor((l) => l.msg === 'worker_started'));
   }
   const apiUrls: string[] = [];
   for (let i = 0; i < (opts.apis ?? 1); i++) {
@@ -149,6 +156,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
           .join('\n')}`,
     );
     await Promise.all(services.map((s) => s.stop('SIGKILL')));
+    await deleteKeys(redisUrl, prefix);
     throw new Error([(err as Error).message, ...tails].join('\n'));
   }
   return {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
-import { freePort, type SpawnedService, spawnService } from '@llmgw/devkit';
+import { deleteKeysWithPrefix, freePort, type SpawnedService, spawnService } from '@llmgw/devkit';
 import { parseWorkerEnv } from '@llmgw/worker';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -231,10 +231,10 @@ describe('deploy/kubernetes manifests', () => {
 describe('probe paths the manifests name, asked of running processes', () => {
   const procs: SpawnedService[] = [];
   const base = { api: '', worker: '' };
+  const env = { REDIS_URL: inject('redisUrl'), KEY_PREFIX: `test-${randomUUID()}` };
 
   beforeAll(async () => {
     const [apiPort, metricsPort] = await Promise.all([freePort(), freePort()]);
-    const env = { REDIS_URL: inject('redisUrl'), KEY_PREFIX: `test-${randomUUID()}` };
     const api = spawnService('api', { ...env, PORT: String(apiPort) });
     const worker = spawnService('worker', { ...env, METRICS_PORT: String(metricsPort), SIM_PORT: '9' });
     procs.push(api, worker);
@@ -248,6 +248,7 @@ describe('probe paths the manifests name, asked of running processes', () => {
 
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    await deleteKeysWithPrefix(env.REDIS_URL, env.KEY_PREFIX);
   });
 
   it('api: startup and liveness answer 200, readiness exists', async () => {

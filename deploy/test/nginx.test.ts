@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
+import { deleteKeysWithPrefix, freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, type RunningProcess, startProcess, waitForPort } from './support.ts';
 
@@ -90,12 +90,13 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf', () => {
     let nginx: RunningProcess;
     let base = '';
     const procs: { stop(signal?: NodeJS.Signals): Promise<unknown> }[] = [];
+    const keyPrefix = `test-${randomUUID()}`;
 
     beforeAll(async () => {
       const [simPort, p1, p2, listen] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
       const env = {
         REDIS_URL: inject('redisUrl'),
-        KEY_PREFIX: `test-${randomUUID()}`,
+        KEY_PREFIX: keyPrefix,
         SIM_PORT: String(simPort),
       };
       // 50 ms between tokens: 10 tokens take ~450 ms, visible through nginx only if it does not buffer.
@@ -122,6 +123,7 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf', () => {
     afterAll(async () => {
       await Promise.all(procs.map((p) => p.stop('SIGKILL')));
       rmSync(prefix, { recursive: true, force: true });
+      await deleteKeysWithPrefix(inject('redisUrl'), keyPrefix);
     });
 
     const handledBy = (api: SpawnedService, rid: string) =>

@@ -53,3 +53,15 @@ describe('api env: shedding and /ready', () => {
     expect(() => parseApiEnv({ ...base, TIERS_JSON: '{"pro": {}}' })).toThrow(/TIERS_JSON/);
   });
 });
+
+describe('api env: MODEL_FORGET_AFTER_MS', () => {
+  it('24 h by default, never with SCALE_TO_ZERO (a sleeping pool must still wake), an explicit value wins', () => {
+    expect(parseApiEnv(base).MODEL_FORGET_AFTER_MS).toBe(86_400_000);
+    expect(parseApiEnv({ ...base, SCALE_TO_ZERO: '1' }).MODEL_FORGET_AFTER_MS).toBe(0);
+    expect(
+      parseApiEnv({ ...base, SCALE_TO_ZERO: '1', MODEL_FORGET_AFTER_MS: '5000' }).MODEL_FORGET_AFTER_MS,
+    ).toBe(5000);
+    expect(parseApiEnv({ ...base, MODEL_FORGET_AFTER_MS: '0' }).MODEL_FORGET_AFTER_MS).toBe(0);
+    expect(() => parseApiEnv({ ...base, MODEL_FORGET_AFTER_MS: '-1' })).toThrow(/MODEL_FORGET_AFTER_MS/);
+  });
+});

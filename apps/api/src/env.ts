@@ -66,6 +66,12 @@ const ApiEnvFields = z.object({
    * wake on demand. 0: 503 model_unavailable at once.
    */
   SCALE_TO_ZERO: bool(false),
+  /**
+   * A model no live worker has served for this long is forgotten: /health stops reporting it and
+   * requests for it get 404 instead of 503. 0: never. MODELS are never forgotten. Default 24 h,
+   * or never with SCALE_TO_ZERO (a pool may sleep longer, and a forgotten model would not wake it).
+   */
+  MODEL_FORGET_AFTER_MS: z.coerce.number().int().min(0).optional(),
   /** Models the gateway serves even before any worker registered them (comma list). */
   MODELS: z
     .string()
@@ -121,7 +127,12 @@ export const ApiEnvSchema = ApiEnvFields.transform((env, ctx) => {
 })
   .transform((env) => {
     const SHED_AT = shedPoints(env.TIERS, env.QUEUE_MAX_WAITING);
-    return { ...env, SHED_AT, READY_MAX_WAITING: env.READY_MAX_WAITING ?? topShedPoint(SHED_AT) };
+    return {
+      ...env,
+      SHED_AT,
+      READY_MAX_WAITING: env.READY_MAX_WAITING ?? topShedPoint(SHED_AT),
+      MODEL_FORGET_AFTER_MS: env.MODEL_FORGET_AFTER_MS ?? (env.SCALE_TO_ZERO ? 0 : 24 * 60 * 60 * 1000),
+    };
   })
   .superRefine((env, ctx) => {
     const tiersVar = env.TIERS_JSON !== undefined ? 'TIERS_JSON' : 'TIERS_FILE';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  deleteKeysWithPrefix,
   freePort,
   postSSE,
   type RedisServerHandle,
@@ -59,7 +60,9 @@ class Procs {
   async close() {
     await Promise.all(this.all.map((p) => p.stop('SIGKILL')));
     await this.sim?.close();
-    await this.redis?.stop();
+    // A private Redis goes with its keys; on the shared one, this test's prefix is removed.
+    if (this.redis) await this.redis.stop();
+    else if (this.env.KEY_PREFIX) await deleteKeysWithPrefix(this.env.REDIS_URL!, this.env.KEY_PREFIX);
   }
 }
 

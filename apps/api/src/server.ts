@@ -57,6 +57,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   const models = new ModelRegistry(redis, keys, 1000, {
     declared: env.MODELS,
     scaleToZero: env.SCALE_TO_ZERO,
+    forgetAfterMs: env.MODEL_FORGET_AFTER_MS,
   });
   const metrics = createApiMetrics(
     async () => {
@@ -126,8 +127,25 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
     trustProxy: env.TRUST_PROXY,
   });
 
-  const server = await new Promise<HttpServer>((resolve) => {
+  const server = await new Promise<HttpServer>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s as HttpServer));
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `port ${env.PORT} is in use: set PORT to a free port (0: any)`
+            : `cannot listen on ${env.HOST}:${env.PORT}: ${err.message}`,
+        ),
+      ),
+    );
+  }).catch(async (err: Error) => {
+    watch.stop();
+    fairShare.stop();
+    await hub.stop();
+    await dispatcher.close();
+    await quitQuietly(subscriber);
+    await quitQuietly(redis);
+    throw err;
   });
   // Requests the HTTP parser refuses never reach the app: answered (JSON) and counted here.
   answerClientErrors(server, {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
+import { deleteKeysWithPrefix, freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { seedTokens } from './testing/direct.ts';
@@ -18,9 +18,11 @@ const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 describe('soak', () => {
   let sim: Simulator | undefined;
   const procs: SpawnedService[] = [];
+  const prefix = `test-${randomUUID()}`;
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     await sim?.close();
+    await deleteKeysWithPrefix(inject('redisUrl'), prefix);
   });
 
   it('1,000 concurrent streams: all complete, none hung; handles and memory back near baseline', async () => {
@@ -28,7 +30,7 @@ describe('soak', () => {
     sim = await startSimulator({ port: 0, ttftMs: 20, itlMs: 20, maxNumSeqs: 600, outputTokens: TOKENS });
     const env = {
       REDIS_URL: inject('redisUrl'),
-      KEY_PREFIX: `test-${randomUUID()}`,
+      KEY_PREFIX: prefix,
       AUTH_MODE: 'trusted_headers',
       TIERS_JSON: JSON.stringify({
         free: { requests_per_min: 10, tokens_per_day: 50_000, priority: 3 },

@@ -19,8 +19,12 @@ try {
   throw err;
 }
 
-const log = (level: 'info' | 'error', msg: string, fields: Record<string, unknown>) =>
+// pino's order, so LOG_LEVEL means the same here as in the api and the worker.
+const SEVERITY = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+const log = (level: 'info' | 'error', msg: string, fields: Record<string, unknown>) => {
+  if (SEVERITY[level] < SEVERITY[options.logLevel]) return;
   process.stdout.write(`${JSON.stringify({ level, service: 'sim', msg, ...fields })}\n`);
+};
 
 try {
   const sim = await startSimulator(options);

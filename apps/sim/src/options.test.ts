@@ -20,7 +20,14 @@ describe('options', () => {
       reasoningTokens: 8,
       reasoningField: 'reasoning_content',
       extraDeltaField: '',
+      logLevel: 'info',
     });
+  });
+
+  it('reads LOG_LEVEL like the api and the worker', () => {
+    expect(parseOptions([], { LOG_LEVEL: 'warn' }).logLevel).toBe('warn');
+    expect(parseOptions(['--log-level', 'error'], { LOG_LEVEL: 'warn' }).logLevel).toBe('error');
+    expect(() => parseOptions([], { LOG_LEVEL: 'loud' })).toThrow(/environment variable LOG_LEVEL/);
   });
 
   it('reads env, and flags win over env', () => {

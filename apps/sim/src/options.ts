@@ -1,4 +1,4 @@
-import { DEFAULT_MODEL, EnvError } from '@llmgw/config';
+import { DEFAULT_MODEL, EnvError, logLevel } from '@llmgw/config';
 import { z } from 'zod';
 
 export const FAULT_TYPES = ['server_error', 'rate_limit', 'timeout', 'drop', 'bad_request'] as const;
@@ -46,6 +46,8 @@ export const simOptionsSchema = z.object({
    * Empty: none.
    */
   extraDeltaField: z.string().regex(/^\w*$/).default(''),
+  /** Least severe log line written, as in the api and the worker (LOG_LEVEL). */
+  logLevel,
 });
 
 export type SimOptions = z.output<typeof simOptionsSchema>;
@@ -69,6 +71,7 @@ export const OPTION_SOURCES: Record<OptionKey, { flag: string; env: string }> = 
   reasoningTokens: { flag: '--reasoning-tokens', env: 'SIM_REASONING_TOKENS' },
   reasoningField: { flag: '--reasoning-field', env: 'SIM_REASONING_FIELD' },
   extraDeltaField: { flag: '--extra-delta-field', env: 'SIM_EXTRA_DELTA_FIELD' },
+  logLevel: { flag: '--log-level', env: 'LOG_LEVEL' },
 };
 
 const OPTION_KEYS = Object.keys(OPTION_SOURCES) as OptionKey[];

@@ -57,7 +57,9 @@ export class Heartbeat {
     const info: WorkerInfo = { ...this.opts.info(), backend: this.last, heartbeatAt: Date.now() };
     const tx = redis.multi().set(keys.worker(info.instanceId), JSON.stringify(info), 'PX', ttlMs);
     for (const model of info.models)
-      tx.sadd(keys.models, model).sadd(keys.modelWorkers(model), info.instanceId);
+      tx.sadd(keys.models, model)
+        .zadd(keys.modelsSeen, info.heartbeatAt, model)
+        .sadd(keys.modelWorkers(model), info.instanceId);
     try {
       await tx.exec();
     } catch (err) {

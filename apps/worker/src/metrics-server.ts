@@ -38,7 +38,11 @@ export async function startMetricsServer(
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
-        new Error(`METRICS_PORT ${port}: ${err.code === 'EADDRINUSE' ? 'already in use' : err.message}`),
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `METRICS_PORT ${port} is in use: set METRICS_PORT to a free port (0: any)`
+            : `METRICS_PORT ${port}: ${err.message}`,
+        ),
       ),
     );
     server.listen(port, host, () => resolve());

@@ -84,19 +84,19 @@ export class WorkerService {
   private readonly cancellations = new Cancellations();
   private closing: Promise<void> | undefined;
   private readonly startedAt = Date.now();
-  readonly metrics: WorkerMetrics;
   private heartbeat: Heartbeat | undefined;
-
-  private metricsServer: MetricsServer | undefined;
+  /** Registered: the api routes jobs here (the /health of the metrics server says so). */
+  private registered = false;
 
   private constructor(
     private readonly opts: WorkerServiceOptions,
+    readonly metrics: WorkerMetrics,
+    private readonly metricsServer: MetricsServer | undefined,
     private readonly bullConnection: Redis,
     private readonly publisher: Redis,
     private readonly commands: Redis,
     private readonly control: Redis,
   ) {
-    this.metrics = new WorkerMetrics(opts.models, opts.concurrency);
     for (const model of opts.models) this.breakers.set(model, this.createBreaker(model));
   }
 
@@ -162,6 +162,17 @@ export class WorkerService {
   }
 
   static async start(opts: WorkerServiceOptions): Promise<WorkerService> {
+    const metrics = new WorkerMetrics(opts.models, opts.concurrency);
+    let service: WorkerService | undefined;
+    // First: a taken METRICS_PORT fails the start before this worker registers (and before a
+    // script waiting for it calls the stack ready). /health answers 503 until registered.
+    const metricsServer =
+      opts.metricsPort === undefined
+        ? undefined
+        : await startMetricsServer(opts.metricsPort, opts.metricsHost, metrics.registry, () =>
+            service ? service.health() : { ok: false, detail: { registered: false } },
+          );
+    if (metricsServer) opts.log.info({ port: metricsServer.port }, 'metrics_listening');
     const name = opts.instanceId;
     const bull = createRedis(opts.redisUrl, 'worker', `${name}:bull`);
     const publisher = createRedis(opts.redisUrl, 'publisher', `${name}:pub`);
@@ -169,33 +180,32 @@ export class WorkerService {
     const control = createRedis(opts.redisUrl, 'subscriber', `${name}:control`);
     for (const c of [bull, publisher, commands, control])
       c.on('error', (err) => opts.log.debug({ err: err.message }, 'redis_error'));
-    await Promise.all([waitReady(bull), waitReady(publisher), waitReady(commands), waitReady(control)]);
-    const service = new WorkerService(opts, bull, publisher, commands, control);
+    try {
+      await Promise.all([waitReady(bull), waitReady(publisher), waitReady(commands), waitReady(control)]);
+    } catch (err) {
+      for (const c of [bull, publisher, commands, control]) c.disconnect();
+      await metricsServer?.close();
+      throw err;
+    }
+    service = new WorkerService(opts, metrics, metricsServer, bull, publisher, commands, control);
     await service.listenForCancels();
     if (opts.modelMaxConcurrency > 0) await service.capGlobalConcurrency();
     service.startWorkers();
     await service.register();
+    service.registered = true;
     // Only now: registered, so the api routes this worker's models (tests and scripts wait for this line).
     opts.log.info({ models: opts.models, concurrency: opts.concurrency }, 'worker_started');
-    if (opts.metricsPort !== undefined) {
-      service.metricsServer = await startMetricsServer(
-        opts.metricsPort,
-        opts.metricsHost,
-        service.metrics.registry,
-        () => service.health(),
-      );
-      opts.log.info({ port: service.metricsServer.port }, 'metrics_listening');
-    }
     return service;
   }
 
-  /** Liveness: running (not shutting down) and connected to Redis. */
+  /** Liveness: registered, running (not shutting down) and connected to Redis. */
   private health(): { ok: boolean; detail: Record<string, unknown> } {
     const redis = this.bullConnection.status;
     const backend = this.heartbeat?.backend;
     return {
-      ok: this.closing === undefined && redis === 'ready',
+      ok: this.registered && this.closing === undefined && redis === 'ready',
       detail: {
+        registered: this.registered,
         redis,
         closing: this.closing !== undefined,
         busy: this.metrics.running,

@@ -37,9 +37,11 @@ export const logLevel = z
   .default('info');
 
 /** Prefix of every Redis key and channel this deployment owns; several deployments may share one Redis. */
-export const keyPrefix = z
-  .string()
-  .default('llmgw')
-  .refine((s) => /^[A-Za-z0-9_.{}-]+$/.test(s), 'letters, digits, _ . - { } only');
+export const keyPrefixOf = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .refine((s) => /^[A-Za-z0-9_.{}-]+$/.test(s), 'letters, digits, _ . - { } only');
+export const keyPrefix = keyPrefixOf('llmgw');
 
 export const DEFAULT_MODEL = 'sim-llama-3-8b';

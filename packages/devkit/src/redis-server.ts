@@ -8,6 +8,8 @@ import { freePort } from './free-port.ts';
 export interface RedisServerHandle {
   url: string;
   port: number;
+  /** Process id of the running server (undefined once it exited). */
+  readonly pid: number | undefined;
   /** SIGKILL, like a crash. */
   kill(): Promise<void>;
   /** Start again on the same port (after kill/stop). */
@@ -49,6 +51,8 @@ export interface RedisServerOptions {
    * temporary directory removed when this process exits. Default: no persistence.
    */
   persist?: boolean;
+  /** Its own process group: a terminal's Ctrl-C does not reach it (see spawnService's `detached`). */
+  detached?: boolean;
 }
 
 /**
@@ -77,7 +81,7 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
         '--maxmemory-policy',
         'noeviction',
       ],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', detached: opts.detached ?? false },
     );
     child.unref();
     const deadline = Date.now() + 10_000;
@@ -108,6 +112,9 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
   return {
     url,
     port,
+    get pid() {
+      return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    },
     kill: () => terminate('SIGKILL'),
     stop: () => terminate('SIGTERM'),
     restart: start,

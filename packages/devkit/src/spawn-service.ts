@@ -40,6 +40,12 @@ export function spawnService(
     /** Flags for node itself, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
     nodeArgs?: string[];
     onLine?: (line: Record<string, unknown>, raw: string) => void;
+    /**
+     * Run in a process group of its own, so a terminal's Ctrl-C (sent to the whole foreground
+     * group) reaches only the parent, which then stops the child once, in its own order. The
+     * parent must then stop it itself, even when it dies: see {@link guardProcessGroups}.
+     */
+    detached?: boolean;
   } = {},
 ): SpawnedService {
   const child = spawn(
@@ -57,6 +63,7 @@ export function spawnService(
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: opts.detached ?? false,
     },
   );
   const lines: Record<string, unknown>[] = [];

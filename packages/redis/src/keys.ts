@@ -8,7 +8,9 @@
  *   P:reply:<instanceId>         pub/sub channel: job events for one api process
  *   P:control                    pub/sub channel: cancel messages every worker listens on
  *   P:worker:<instanceId>        string (JSON WorkerInfo), PX = heartbeat TTL: a live worker
- *   P:models                     set: every model a worker ever registered (404 vs 503)
+ *   P:models                     set: every model a worker registered (404 vs 503), until the api
+ *                                forgets one no worker served for MODEL_FORGET_AFTER_MS
+ *   P:models:seen                sorted set: model → last heartbeat (ms) of a worker serving it
  *   P:model:<model>:workers      set: instance ids that registered the model (members whose
  *                                worker key expired are dead and pruned by readers)
  *   P:apikey:<sha256 of key>     hash: user, tier, created_at, revoked, id — the key itself is never stored
@@ -38,6 +40,7 @@ export interface Keys {
   readonly controlChannel: string;
   worker(instanceId: string): string;
   readonly models: string;
+  readonly modelsSeen: string;
   modelWorkers(model: string): string;
   apiKey(sha256: string): string;
   readonly apiKeys: string;
@@ -62,6 +65,7 @@ export function createKeys(prefix: string): Keys {
     controlChannel: `${prefix}:control`,
     worker: (instanceId) => `${prefix}:worker:${instanceId}`,
     models: `${prefix}:models`,
+    modelsSeen: `${prefix}:models:seen`,
     modelWorkers: (model) => `${prefix}:model:${encodeURIComponent(model)}:workers`,
     apiKey: (sha256) => `${prefix}:apikey:${sha256}`,
     apiKeys: `${prefix}:apikeys`,

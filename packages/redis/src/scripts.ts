@@ -13,6 +13,7 @@ const SCRIPTS = [
   'inflight-admit-2',
   'inflight-start-2',
   'inflight-renew-1',
+  'model-forget-3',
 ] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 
@@ -39,6 +40,13 @@ interface ScriptCommands {
   ): Promise<[number, number, number]>;
   inflightStart(waitingKey: string, runningKey: string, member: string, leaseMs: number): Promise<number>;
   inflightRenew(runningKey: string, leaseMs: number, ...members: string[]): Promise<number>;
+  modelForget(
+    modelsKey: string,
+    seenKey: string,
+    workersKey: string,
+    model: string,
+    forgetAfterMs: number,
+  ): Promise<number>;
 }
 
 const defined = new WeakSet<Redis>();

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { freePort, postSSE, type SpawnedService, spawnService, until } from '@llmgw/devkit';
+import {
+  deleteKeysWithPrefix,
+  freePort,
+  postSSE,
+  type SpawnedService,
+  spawnService,
+  until,
+} from '@llmgw/devkit';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
@@ -16,14 +23,15 @@ const ask = (content: string, max_tokens: number, extra: Record<string, unknown>
 describe('global concurrency and backpressure across replicas', () => {
   let sim: Simulator | undefined;
   const procs: SpawnedService[] = [];
+  const env = { REDIS_URL: inject('redisUrl'), KEY_PREFIX: `test-${randomUUID()}` };
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
     await sim?.close();
+    await deleteKeysWithPrefix(env.REDIS_URL, env.KEY_PREFIX);
   });
 
   it('2 apis + 2 workers (4 slots each), 40 concurrent: never more than 8 generations, 503 only past the depth, the rest complete', async () => {
     sim = await startSimulator({ port: 0, ttftMs: 20, itlMs: 20, maxNumSeqs: 64 });
-    const env = { REDIS_URL: inject('redisUrl'), KEY_PREFIX: `test-${randomUUID()}` };
     const workerEnv = { ...env, LLM_BASE_URL: `${sim.url}/v1`, WORKER_CONCURRENCY: '4', METRICS_PORT: '0' };
     const ports = [await freePort(), await freePort()];
     procs.push(

@@ -1,5 +1,5 @@
 import { WorkerInfo } from '@llmgw/protocol';
-import type { Keys } from '@llmgw/redis';
+import { type Keys, withScripts } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { clip } from '../clip.ts';
 import { ApiError } from '../errors/index.ts';
@@ -9,12 +9,17 @@ export interface RegistryOptions {
   declared?: string[];
   /** SCALE_TO_ZERO: a known model without a live worker is queued, not refused. */
   scaleToZero?: boolean;
+  /**
+   * MODEL_FORGET_AFTER_MS: a registered model no worker served for this long is dropped from
+   * P:models (0: never), so /health stops reporting it degraded. MODELS are never dropped.
+   */
+  forgetAfterMs?: number;
 }
 
 export interface RegistrySnapshot {
   /** Live workers by model (models with none are absent). */
   live: Map<string, WorkerInfo[]>;
-  /** Every model a worker ever registered. */
+  /** Every model a worker registered (and not forgotten since), and every declared one. */
   known: Set<string>;
   workers: WorkerInfo[];
   takenAt: number;
@@ -83,11 +88,16 @@ export class ModelRegistry {
 
   private async read(): Promise<RegistrySnapshot> {
     const { redis, keys } = this;
-    const models = await redis.smembers(keys.models);
-    const known = new Set([...models, ...(this.opts.declared ?? [])]);
+    const forgetAfterMs = this.opts.forgetAfterMs ?? 0;
+    const [models, seenFlat] = await Promise.all([
+      redis.smembers(keys.models),
+      forgetAfterMs > 0 ? redis.zrange(keys.modelsSeen, '0', '-1', 'WITHSCORES') : Promise.resolve([]),
+    ]);
     const live = new Map<string, WorkerInfo[]>();
     const workers: WorkerInfo[] = [];
-    if (models.length === 0) return { live, known, workers, takenAt: Date.now() };
+    if (models.length === 0) {
+      return { live, known: new Set(this.opts.declared), workers, takenAt: Date.now() };
+    }
 
     const memberLists = await Promise.all(models.map((m) => redis.smembers(keys.modelWorkers(m))));
     const ids = [...new Set(memberLists.flat())];
@@ -107,6 +117,38 @@ export class ModelRegistry {
       const dead = members.filter((id) => !byId.has(id));
       if (dead.length > 0) redis.srem(keys.modelWorkers(model), ...dead).catch(() => {});
     });
+    const forgotten = forgetAfterMs > 0 ? await this.forgetStale(models, live, seenFlat, forgetAfterMs) : [];
+    const known = new Set([...models.filter((m) => !forgotten.includes(m)), ...(this.opts.declared ?? [])]);
     return { live, known, workers, takenAt: Date.now() };
+  }
+
+  /**
+   * Drops the models without a live worker whose last heartbeat is older than `forgetAfterMs`
+   * (and starts the clock of those without one); returns the dropped ones. Best effort: on a Redis
+   * error the model stays known until the next read.
+   */
+  private async forgetStale(
+    models: string[],
+    live: Map<string, WorkerInfo[]>,
+    seenFlat: string[],
+    forgetAfterMs: number,
+  ): Promise<string[]> {
+    const { keys } = this;
+    const seen = new Map<string, number>();
+    for (let i = 0; i + 1 < seenFlat.length; i += 2) seen.set(seenFlat[i]!, Number(seenFlat[i + 1]));
+    const now = Date.now();
+    const candidates = models.filter((m) => {
+      const at = seen.get(m);
+      return !live.has(m) && (at === undefined || now - at >= forgetAfterMs);
+    });
+    const redis = withScripts(this.redis);
+    const results = await Promise.all(
+      candidates.map((m) =>
+        redis
+          .modelForget(keys.models, keys.modelsSeen, keys.modelWorkers(m), m, forgetAfterMs)
+          .catch(() => 0),
+      ),
+    );
+    return candidates.filter((_, i) => results[i] === 1);
   }
 }
