@@ -18,11 +18,11 @@ interface DocumentedMetric {
   labels: string[];
 }
 
-/** The metrics table of the README's "Observability" section: `| metric | process | type | labels | meaning |`. */
+/** The metrics table of docs/observability.md: `| metric | process | type | labels | meaning |`. */
 function readmeMetrics(): DocumentedMetric[] {
-  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-  const section = readme.split(/^## /m).find((s) => s.startsWith('Observability\n'));
-  if (!section) throw new Error('README.md has no "## Observability" section');
+  const doc = readFileSync(join(REPO_ROOT, 'docs/observability.md'), 'utf8');
+  const section = doc.split(/^## /m).find((s) => s.startsWith('Metrics\n'));
+  if (!section) throw new Error('docs/observability.md has no "## Metrics" section');
   const rows: DocumentedMetric[] = [];
   for (const line of section.split('\n')) {
     const cells = line
@@ -53,7 +53,7 @@ const scrape = async (url: string) => {
 const messages = [{ role: 'user' as const, content: 'Count to eight, slowly.' }];
 const BROKEN = 'broken-model';
 
-describe('metrics: the README table against /metrics of the api, the workers and the simulator', () => {
+describe('metrics: the docs/observability.md table against /metrics of the api, the workers and the simulator', () => {
   let stack: Stack;
   let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
   const texts: Record<Process, Map<string, MetricFamily>[]> = { api: [], worker: [], sim: [] };
@@ -162,7 +162,7 @@ describe('metrics: the README table against /metrics of the api, the workers and
 
   const documented = readmeMetrics();
 
-  it('the README lists the metrics of all three processes', () => {
+  it('docs/observability.md lists the metrics of all three processes', () => {
     const byProcess = (p: Process) => documented.filter((m) => m.process === p).length;
     expect(byProcess('api')).toBeGreaterThanOrEqual(12);
     expect(byProcess('worker')).toBeGreaterThanOrEqual(7);
@@ -183,11 +183,11 @@ describe('metrics: the README table against /metrics of the api, the workers and
     }
   });
 
-  it('every metric a process exports is in the README (prom-client process defaults aside)', () => {
+  it('every metric a process exports is in docs/observability.md (prom-client process defaults aside)', () => {
     for (const p of ['api', 'worker', 'sim'] as const) {
       const exported = new Set(texts[p].flatMap((t) => [...t.keys()]).filter((n) => !isProcessDefault(n)));
       const listed = documented.filter((m) => m.process === p).map((m) => m.name);
-      expect([...exported].sort(), `${p} /metrics vs README`).toEqual([...listed].sort());
+      expect([...exported].sort(), `${p} /metrics vs docs/observability.md`).toEqual([...listed].sort());
     }
   });
 
