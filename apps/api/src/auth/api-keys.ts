@@ -98,7 +98,7 @@ export class ApiKeyStore {
 }
 
 function toRecord(h: Record<string, string> | null | undefined): ApiKeyRecord | undefined {
-  if (!h || !h.user_id) return undefined;
+  if (!h?.user_id) return undefined;
   return {
     id: h.id ?? '',
     userId: h.user_id,

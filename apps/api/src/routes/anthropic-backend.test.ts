@@ -1,4 +1,3 @@
-import { postSSE } from '@llmgw/devkit';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedTokens } from '../testing/direct.ts';

@@ -1,5 +1,5 @@
 import { DEFAULT_MODEL } from '@llmgw/config';
-import { freePort, postSSE } from '@llmgw/devkit';
+import { freePort } from '@llmgw/devkit';
 import { startSimulator } from '@llmgw/sim';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-import { postSSE, spawnService } from '@llmgw/devkit';
+import { spawnService } from '@llmgw/devkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedTokens } from '../testing/direct.ts';
 import { type Stack, startStack } from '../testing/stack.ts';
