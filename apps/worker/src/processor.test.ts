@@ -6,7 +6,7 @@ import { createKeys, createRedis, quitQuietly } from '@llmgw/redis';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { parseWorkerEnv } from './env.ts';
 import { WorkerService, workerOptionsFromEnv } from './service.ts';
 
@@ -86,6 +86,20 @@ describe('chat job processor', () => {
       message: expect.stringContaining('job version 2, not 1'),
     });
     expect(sim.stats().requests).toBe(0);
+  });
+
+  it('a job the api gave up on is never run, and its whole quota reservation goes back', async () => {
+    const id = randomUUID();
+    const quotaKey = keys.quota('u1', '20991231');
+    await redis.set(quotaKey, '100');
+    await redis.set(keys.cancelled(id), 'worker_lost');
+    const before = sim.stats().requests;
+    await queue.add('chat', job({ quota: { key: quotaKey, reserved: 100, promptEstimate: 5 } }), {
+      jobId: id,
+    });
+    await vi.waitFor(async () => expect(await redis.get(quotaKey)).toBe('0'), { timeout: 5000 });
+    expect(sim.stats().requests).toBe(before);
+    expect(events.get(id)).toBeUndefined();
   });
 
   it('streams typed deltas and counts what the backend sent that nobody relays', async () => {

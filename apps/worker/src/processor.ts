@@ -94,6 +94,8 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     // not even as a stalled job's re-run on another worker.
     if (deps.isCancelled(jobId) || (await deps.redis.exists(deps.keys.cancelled(jobId))) === 1) {
       log.info('job_cancelled_before_start');
+      // Nothing was generated: the whole reservation goes back.
+      if (data.quota) await settle(data.quota, undefined, log);
       throw new UnrecoverableError('cancelled before start');
     }
     if (data.failedOn?.includes(deps.instanceId) && (await deps.otherWorkerServes(data.model))) {
