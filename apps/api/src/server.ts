@@ -2,19 +2,10 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Logger } from '@llmgw/observability';
-import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
-import { createApp } from './app.ts';
-import { ApiKeyStore } from './auth/api-keys.ts';
+import { createRedis, waitReady } from '@llmgw/redis';
 import { answerClientErrors } from './client-error.ts';
+import { composeApi } from './compose.ts';
 import type { ApiEnv } from './env.ts';
-import { ChatService } from './jobs/chat-service.ts';
-import { Dispatcher } from './jobs/dispatcher.ts';
-import { FairShare } from './jobs/fair-share.ts';
-import { QueueWatch } from './jobs/queue-watch.ts';
-import { QuotaBook } from './jobs/quota.ts';
-import { ReplyHub } from './jobs/reply-hub.ts';
-import { createApiMetrics } from './metrics.ts';
-import { ModelRegistry } from './models/registry.ts';
 
 export interface ApiServer {
   url: string;
@@ -23,109 +14,18 @@ export interface ApiServer {
 }
 
 /**
- * Wires one api process: Redis connections (commands, and the dedicated subscriber of the reply
- * channel), the hub, the dispatcher, the app, and the HTTP server. Used by main.ts and by tests.
+ * One api process: its two Redis connections (commands, and the dedicated subscriber of the reply
+ * channel), the parts (compose.ts) and the HTTP server. Used by main.ts and by tests.
  */
 export async function startApiServer(env: ApiEnv, log: Logger, instanceId: string): Promise<ApiServer> {
-  const keys = createKeys(env.KEY_PREFIX);
   const redis = createRedis(env.REDIS_URL, 'command', `${instanceId}:cmd`, {
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
   });
   const subscriber = createRedis(env.REDIS_URL, 'subscriber', `${instanceId}:sub`);
   for (const c of [redis, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
   await Promise.all([waitReady(redis), waitReady(subscriber)]);
-
-  const dispatcher = new Dispatcher({
-    redis,
-    keys,
-    log,
-    maxAttempts: env.BACKEND_MAX_ATTEMPTS,
-    retryBackoffMs: env.BACKEND_RETRY_BACKOFF_MS,
-  });
-  const hub = new ReplyHub({
-    subscriber,
-    channel: keys.replyChannel(instanceId),
-    log,
-    silenceTimeoutMs: env.JOB_SILENCE_TIMEOUT_MS,
-    recoveryTimeoutMs: env.JOB_RECOVERY_TIMEOUT_MS,
-    onOrphan: (jobId) => {
-      log.info({ job_id: jobId }, 'orphan_job_cancelled');
-      dispatcher.signalCancel(jobId, 'orphaned').catch(() => {});
-    },
-  });
-  await hub.start();
-  const models = new ModelRegistry(redis, keys, 1000, {
-    declared: env.MODELS,
-    scaleToZero: env.SCALE_TO_ZERO,
-    forgetAfterMs: env.MODEL_FORGET_AFTER_MS,
-  });
-  const metrics = createApiMetrics(
-    async () => {
-      const known = [...(await models.snapshot()).known];
-      const depths = await Promise.all(known.map((m) => dispatcher.waiting(m)));
-      return new Map(known.map((m, i) => [m, depths[i] ?? 0]));
-    },
-    (model) => models.isKnown(model),
-  );
-  const watch = new QueueWatch({
-    dispatcher,
-    log,
-    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
-    positionIntervalMs: env.QUEUE_POSITION_INTERVAL_MS,
-    agingMs: env.PRIORITY_AGING_MS,
-    onRemoved: (c) => chat.jobRemoved(c),
-    noWorkingBackend: (model) => models.noWorkingBackend(model),
-  });
-  const fairShare = new FairShare({
-    redis,
-    keys,
-    log,
-    // A job never waits longer than its deadline; the margin covers its removal in flight.
-    waitLeaseMs: env.QUEUE_TIMEOUT_MS + 5000,
-  });
-  const chat = new ChatService({
-    hub,
-    dispatcher,
-    models,
-    watch,
-    log,
-    queueMaxWaiting: env.QUEUE_MAX_WAITING,
-    shedAt: env.SHED_AT,
-    fairShare,
-    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
-    tiers: env.TIERS,
-    quota: new QuotaBook(redis, keys),
-    metrics,
-  });
-  let shuttingDown = false;
-  const health = {
-    redis,
-    models,
-    dispatcher,
-    // Probes must answer within 100 ms even while Redis hangs.
-    timeoutMs: 80,
-    readyMaxWaiting: env.READY_MAX_WAITING,
-    isShuttingDown: () => shuttingDown,
-  };
-  const app = createApp({
-    log,
-    chat,
-    models,
-    health,
-    metrics,
-    authMode: env.AUTH_MODE,
-    keyStore: new ApiKeyStore(redis, keys),
-    tiers: env.TIERS,
-    redis,
-    keys,
-    rateWindowMs: env.RATE_LIMIT_WINDOW_MS,
-    adminToken: env.ADMIN_TOKEN,
-    adminReadonly: env.ADMIN_READONLY,
-    dispatcher,
-    defaultModel: env.DEFAULT_MODEL,
-    bodyLimitBytes: env.BODY_LIMIT_BYTES,
-    trustProxy: env.TRUST_PROXY,
-  });
+  const parts = await composeApi({ env, log, instanceId, redis, subscriber });
+  const { app, chat, metrics } = parts;
 
   const server = await new Promise<HttpServer>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s as HttpServer));
@@ -139,12 +39,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
       ),
     );
   }).catch(async (err: Error) => {
-    watch.stop();
-    fairShare.stop();
-    await hub.stop();
-    await dispatcher.close();
-    await quitQuietly(subscriber);
-    await quitQuietly(redis);
+    await parts.stop();
     throw err;
   });
   // Requests the HTTP parser refuses never reach the app: answered (JSON) and counted here.
@@ -176,7 +71,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
      */
     close(graceMs = 0) {
       closing ??= (async () => {
-        shuttingDown = true;
+        parts.startShutdown();
         server.closeIdleConnections();
         const deadline = Date.now() + graceMs;
         while (chat.openCount > 0 && Date.now() < deadline) await sleep(50);
@@ -190,12 +85,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
           server.close(() => resolve());
           server.closeAllConnections();
         });
-        watch.stop();
-        fairShare.stop();
-        await hub.stop();
-        await dispatcher.close();
-        await quitQuietly(subscriber);
-        await quitQuietly(redis);
+        await parts.stop();
         log.info('api_stopped');
       })();
       return closing;
