@@ -5,7 +5,7 @@ export interface StreamSample {
   ok: boolean;
   /** Request sent → first token frame, ms. */
   ttftMs: number;
-  /** Gaps between consecutive token frames, ms. */
+  /** Gaps between consecutive text frames, ms (one frame may carry several tokens under load). */
   gaps: number[];
   tokens: number;
   totalMs: number;
@@ -19,18 +19,24 @@ export interface Target {
   url: string;
   body: (i: number) => unknown;
   headers?: HeadersFor;
-  /** Which `data:` payloads are tokens (the formats differ: seed frames vs OpenAI chunks). */
-  isToken: (data: string) => boolean;
+  /**
+   * The simulator's tokens in one `data:` payload (0: not a text frame). Counted from the text, not
+   * per frame: the gateway merges neighbouring text into one frame under load.
+   */
+  tokensIn: (data: string) => number;
   /** Which payload ends a stream successfully. */
   isEnd: (data: string) => boolean;
 }
+
+/** Every simulator token but the first starts with a space, and none contains one. */
+const simTokenCount = (text: string): number => (text === '' ? 0 : text.split(/(?= )/).length);
 
 /** Seed `/chat` frames. */
 export const seedTarget = (url: string, body: (i: number) => unknown, headers?: HeadersFor): Target => ({
   url,
   body,
   headers,
-  isToken: (d) => d.startsWith('{"token"'),
+  tokensIn: (d) => (d.startsWith('{"token"') ? simTokenCount((JSON.parse(d) as { token: string }).token) : 0),
   isEnd: (d) => d === '[DONE]',
 });
 
@@ -39,7 +45,12 @@ export const openAITarget = (url: string, body: (i: number) => unknown, headers?
   url,
   body,
   headers,
-  isToken: (d) => d.includes('"content":"') && !d.includes('"content":""'),
+  tokensIn: (d) =>
+    d.includes('"content":"') && !d.includes('"content":""')
+      ? simTokenCount(
+          (JSON.parse(d) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '',
+        )
+      : 0,
   isEnd: (d) => d === '[DONE]',
 });
 
@@ -69,8 +80,9 @@ export async function runStreams(
           agent,
           headers: target.headers?.(i),
           onData: (data, at) => {
-            if (!target.isToken(data)) return;
-            tokens++;
+            const n = target.tokensIn(data);
+            if (n === 0) return;
+            tokens += n;
             if (first === 0) first = at;
             else gaps.push(at - prev);
             prev = at;

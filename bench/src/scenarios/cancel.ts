@@ -73,7 +73,10 @@ async function measureOne(
     headers: target.headers?.(i),
     timeoutMs: 10_000,
     onData: (data) => {
-      if (!target.isToken(data) || ++tokens < cfg.afterTokens) return undefined;
+      const n = target.tokensIn(data);
+      if (n === 0) return undefined;
+      tokens += n;
+      if (tokens < cfg.afterTokens) return undefined;
       cutAt = performance.now();
       return true;
     },

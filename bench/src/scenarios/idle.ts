@@ -119,7 +119,7 @@ async function holdStreams(target: Target, cfg: IdleConfig): Promise<HeldStreams
         agent,
         headers: target.headers?.(i),
         onData: (data) => {
-          if (!state.token && target.isToken(data)) {
+          if (!state.token && target.tokensIn(data) > 0) {
             answer(state);
             state.token = true;
           }
