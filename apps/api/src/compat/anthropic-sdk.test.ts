@@ -90,6 +90,24 @@ describe.each(['openai', 'anthropic'] as const)(
       expect((message.content[0] as Anthropic.ThinkingBlock).thinking).toMatch(/\w/);
     });
 
+    it('not streaming: the same thinking, text and tool_use blocks in one message', async () => {
+      const body = { model: REASONING_MODEL, max_tokens: 20, messages: [ask] };
+      const streamed = await client.messages.stream(body).finalMessage();
+      const whole = await client.messages.create(body);
+      expect(whole.content).toEqual(streamed.content);
+      const tools = await client.messages.create({
+        model: DEFAULT_MODEL,
+        max_tokens: 200,
+        messages: [ask],
+        tools: [tool],
+      });
+      expect(tools.stop_reason).toBe('tool_use');
+      expect(tools.content.find((b) => b.type === 'tool_use')).toMatchObject({
+        name: 'get_weather',
+        input: { city: expect.any(String), unit: 'celsius' },
+      });
+    });
+
     it('an abort reaches the backend', async () => {
       const before = stack.sim!.stats().aborted;
       const stream = await client.messages.create({
