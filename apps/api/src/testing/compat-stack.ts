@@ -29,8 +29,10 @@ export interface CompatStack extends Stack {
  */
 export async function startCompatStack(provider: 'openai' | 'anthropic' = 'openai'): Promise<CompatStack> {
   const stack = await startStack({
-    // Answers run to max_tokens or 400 tokens: long enough that an abort lands mid-stream.
-    sim: { ttftMs: 5, itlMs: 2, outputTokens: 400, models: [DEFAULT_MODEL, REASONING_MODEL] },
+    // Answers run to max_tokens or 400 tokens: long enough that an abort lands mid-stream. 10 ms
+    // between tokens keeps a streamed tool call in several frames even when the publisher
+    // coalesces under load (it batches what arrives while a publish is in flight).
+    sim: { ttftMs: 5, itlMs: 10, outputTokens: 400, models: [DEFAULT_MODEL, REASONING_MODEL] },
     api: { TIERS_JSON: TIERS },
     workers: [],
   });
