@@ -1,4 +1,4 @@
-import type { Logger } from '@llmgw/observability';
+import { type Logger, runShutdown } from '@llmgw/observability';
 import { type BreakerState, ControlMessage, WorkerInfo } from '@llmgw/protocol';
 import { createKeys, createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
 import { Queue, Worker } from 'bullmq';
@@ -317,31 +317,48 @@ export class WorkerService {
 
   /**
    * Stops taking jobs, lets active ones finish for `graceMs`, then aborts the rest (their clients
-   * get a `worker_shutdown` error event). Idempotent: a second call returns the first promise.
+   * get a `worker_shutdown` error event). The steps, in order, each in its own try/catch
+   * (runShutdown): a step that fails is logged and the next still runs.
+   * Idempotent: a second call returns the first promise.
    */
   close(graceMs = 30_000): Promise<void> {
     this.closing ??= (async () => {
       const { log } = this.opts;
-      // Deregister first: the api stops routing here while the running jobs finish.
-      for (const b of this.breakers.values()) b.stop();
-      await this.heartbeat?.stop();
-      const closes = this.workers.map((w) => w.close());
-      const timer = setTimeout(() => {
-        log.warn('shutdown_grace_expired_cancelling_jobs');
-        for (const w of this.workers) w.cancelAllJobs('shutdown');
-      }, graceMs);
-      try {
-        await Promise.allSettled(closes);
-      } finally {
-        clearTimeout(timer);
-      }
-      await quitQuietly(this.control);
-      await quitQuietly(this.publisher);
-      await quitQuietly(this.commands);
-      await quitQuietly(this.bullConnection);
-      await this.metricsServer?.close();
+      await runShutdown(log, [
+        // Deregister first: the api stops routing here while the running jobs finish.
+        {
+          name: 'stop_breaker_probes',
+          run: () => {
+            for (const b of this.breakers.values()) b.stop();
+          },
+        },
+        { name: 'deregister', run: () => this.heartbeat?.stop() },
+        { name: 'drain_jobs', run: () => this.drainJobs(graceMs) },
+        { name: 'close_control_subscriber', run: () => quitQuietly(this.control) },
+        { name: 'close_publisher', run: () => quitQuietly(this.publisher) },
+        { name: 'close_commands', run: () => quitQuietly(this.commands) },
+        { name: 'close_queue_connection', run: () => quitQuietly(this.bullConnection) },
+        { name: 'close_metrics_server', run: () => this.metricsServer?.close() },
+      ]);
       log.info('worker_stopped');
     })();
     return this.closing;
+  }
+
+  /**
+   * Awaits every BullMQ worker's close (it resolves once its active jobs are done); jobs still
+   * running after `graceMs` are cancelled, which ends them with `worker_shutdown`.
+   */
+  private async drainJobs(graceMs: number): Promise<void> {
+    const closes = this.workers.map((w) => w.close());
+    const timer = setTimeout(() => {
+      this.opts.log.warn('shutdown_grace_expired_cancelling_jobs');
+      for (const w of this.workers) w.cancelAllJobs('shutdown');
+    }, graceMs);
+    try {
+      await Promise.allSettled(closes);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

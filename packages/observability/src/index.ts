@@ -1,4 +1,5 @@
 export * from './instance-id.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
+export * from './shutdown.ts';
 export * from './signals.ts';

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { until } from '@llmgw/devkit';
+import { createLogger } from '@llmgw/observability';
+import { decodeEvent, type JobEvent } from '@llmgw/protocol';
+import { createRedis, quitQuietly } from '@llmgw/redis';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { JobPublisher } from './publisher.ts';
+
+/** The publisher against a real Redis: what a subscriber of the reply channel receives. */
+describe('JobPublisher', () => {
+  const channel = `test-${randomUUID()}:reply:publisher`;
+  const log = createLogger({ service: 'worker', instance: 'pub-test', level: 'silent' });
+  let redis: Redis;
+  let sub: Redis;
+  const received: JobEvent[] = [];
+
+  beforeAll(async () => {
+    redis = createRedis(inject('redisUrl'), 'publisher', 'pub-test');
+    sub = createRedis(inject('redisUrl'), 'subscriber', 'pub-test-sub');
+    sub.on('message', (_ch, raw: string) => {
+      const ev = decodeEvent(raw);
+      if (ev) received.push(ev);
+    });
+    await sub.subscribe(channel);
+  });
+  afterAll(async () => {
+    await quitQuietly(sub);
+    await quitQuietly(redis);
+  });
+
+  const eventsOf = (id: string) => received.filter((e) => e.id === id);
+  const publisher = (id: string, heartbeatMs = 60_000) =>
+    new JobPublisher(redis, channel, id, 1, log, heartbeatMs);
+
+  it('a burst keeps its order, merges neighbours of one kind only, and ends after what was pending', async () => {
+    const id = randomUUID();
+    const p = publisher(id);
+    p.started('w-1');
+    const burst = [
+      { k: 'reasoning', t: 'think ' },
+      { k: 'reasoning', t: 'more' },
+      { k: 'text', t: 'Hel' },
+      { k: 'text', t: 'lo' },
+      { k: 'tool', i: 0, id: 'call_1', name: 'get_weather', args: '{"ci' },
+      { k: 'tool', i: 0, args: 'ty":"Oslo"}' },
+      { k: 'text', t: '!' },
+    ] as const;
+    for (const d of burst) p.delta(d);
+    await p.end({
+      type: 'done',
+      finishReason: 'stop',
+      usage: { promptTokens: 1, completionTokens: 7 },
+      ttftMs: 1,
+      genMs: 1,
+    });
+    await until(() => eventsOf(id).some((e) => e.type === 'done'));
+
+    const events = eventsOf(id);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i));
+    expect(events[0]).toMatchObject({ type: 'started', worker: 'w-1', attempt: 1 });
+    expect(events.at(-1)?.type).toBe('done');
+    const deltas = events.flatMap((e) => (e.type === 'delta' ? e.d : []));
+    // The first delta goes out alone (nothing in flight); the rest batch behind it.
+    expect(events.filter((e) => e.type === 'delta').length).toBeLessThan(burst.length);
+    expect(deltas.map((d) => d.k)).toEqual(['reasoning', 'reasoning', 'text', 'tool', 'text']);
+    expect(deltas.filter((d) => d.k === 'reasoning').map((d) => d.t)).toEqual(['think ', 'more']);
+    expect(deltas[2]).toEqual({ k: 'text', t: 'Hello' });
+    expect(deltas[3]).toMatchObject({ k: 'tool', i: 0, id: 'call_1', args: '{"city":"Oslo"}' });
+    expect(deltas[4]).toEqual({ k: 'text', t: '!' });
+  });
+
+  it('a quiet stream sends heartbeats; nothing is published after the end', async () => {
+    const id = randomUUID();
+    const p = publisher(id, 30);
+    p.started('w-1');
+    await until(() => eventsOf(id).filter((e) => e.type === 'heartbeat').length >= 2);
+    await p.end({ type: 'error', error: 'backend_error', message: 'boom' });
+    p.delta({ k: 'text', t: 'late' });
+    await until(() => eventsOf(id).some((e) => e.type === 'error'));
+    const count = eventsOf(id).length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(eventsOf(id).length).toBe(count);
+    expect(eventsOf(id).at(-1)).toMatchObject({ type: 'error', error: 'backend_error' });
+  });
+
+  it('tells when a publish reached nobody: the api that owned the stream is gone', async () => {
+    const p = new JobPublisher(redis, `${channel}:nobody`, randomUUID(), 1, log, 60_000);
+    let gone = false;
+    p.onGone = () => {
+      gone = true;
+    };
+    p.started('w-1');
+    await until(() => gone);
+    expect(gone).toBe(true);
+  });
+});
