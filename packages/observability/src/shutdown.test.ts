@@ -12,7 +12,7 @@ describe('runShutdown', () => {
         done();
       },
     });
-    const log = createLogger({ service: 'test', instance: 't', level: 'debug', destination });
+    const log = createLogger({ service: 'worker', instance: 't', level: 'debug', destination });
     const ran: string[] = [];
     const failed = await runShutdown(log, [
       {

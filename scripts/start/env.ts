@@ -1,4 +1,4 @@
-import { keyPrefixOf, nonNegativeInt, parseEnv, port, redisUrl } from '@llmgw/config';
+import { keyPrefixOf, nonNegativeInt, port, redisUrl } from '@llmgw/config';
 import { z } from 'zod';
 
 const optionalCsv = z
@@ -46,6 +46,3 @@ export const StartEnvSchema = z.object({
   LLMGW_DEV_KEY_FILE: z.string().min(1).default('.llmgw-dev-key'),
 });
 export type StartEnv = z.infer<typeof StartEnvSchema>;
-
-export const parseStartEnv = (env: Record<string, string | undefined> = process.env) =>
-  parseEnv(StartEnvSchema, env);
