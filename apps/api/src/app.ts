@@ -8,7 +8,6 @@ import { allowedMethods } from './method-not-allowed.ts';
 import { authenticate } from './middleware/authenticate.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
-import { registerAdminKeys } from './routes/admin-keys.ts';
 import { registerChat } from './routes/chat.ts';
 import { registerCompletions } from './routes/completions.ts';
 import { registerHealth } from './routes/health.ts';
@@ -53,11 +52,9 @@ export function createApp(deps: AppDeps): GatewayApp {
   ];
   app.use('/chat', ...guard);
   app.use('/v1/*', ...guard);
-  if (deps.adminToken) {
-    // Login page, guard (session cookie or Bearer), read-only gate, queue API, Bull Board.
-    registerAdmin(app, { ...deps, adminToken: deps.adminToken });
-    registerAdminKeys(app, deps);
-  }
+  const { adminToken } = deps;
+  // Login page, guard (session cookie or Bearer), read-only gate, queue API, Bull Board, API keys.
+  if (adminToken) registerAdmin(app, { ...deps, adminToken });
   registerChat(app, deps);
   registerOpenAIChat(app, deps);
   registerCompletions(app, deps);

@@ -1,18 +1,21 @@
-import type { Logger } from '@llmgw/observability';
+import { type Logger, runShutdown } from '@llmgw/observability';
 import { createKeys, quitQuietly } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
+import { Admission } from './admission/admission.ts';
+import { FairShare } from './admission/fair-share.ts';
+import { QuotaBook } from './admission/quota.ts';
 import { createApp } from './app.ts';
 import { ApiKeyStore } from './auth/api-keys.ts';
 import type { ApiEnv } from './env.ts';
 import type { AppDeps, GatewayApp } from './hono-app.ts';
-import { ChatService } from './jobs/chat-service.ts';
-import { Dispatcher } from './jobs/dispatcher.ts';
-import { FairShare } from './jobs/fair-share.ts';
-import { QueueWatch } from './jobs/queue-watch.ts';
-import { QuotaBook } from './jobs/quota.ts';
-import { ReplyHub } from './jobs/reply-hub.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { ModelRegistry } from './models/registry.ts';
+import { JobCanceller } from './queue/cancel.ts';
+import { Dispatcher } from './queue/dispatcher.ts';
+import { OpenChats } from './queue/open-chats.ts';
+import { QueueWatch } from './queue/queue-watch.ts';
+import { Submitter } from './queue/submit.ts';
+import { ReplyHub } from './reply/reply-hub.ts';
 
 export interface ComposeOptions {
   env: ApiEnv;
@@ -27,11 +30,15 @@ export interface ComposeOptions {
 export interface ApiParts {
   app: GatewayApp;
   deps: AppDeps;
-  chat: ChatService;
+  /** Requests with a job under way: what shutdown drains, then ends. */
+  open: OpenChats;
   metrics: ApiMetrics;
   /** From now on /ready is 503 and new chat requests get 503 `shutting_down`. */
   startShutdown(): void;
-  /** Stops the timers and the reply channel and closes both connections (after the HTTP side). */
+  /**
+   * After the HTTP side: stops the timers and the reply channel and closes the queues and both
+   * connections, each step in its own try/catch (a failure is logged, the rest still run).
+   */
   stop(): Promise<void>;
 }
 
@@ -80,15 +87,6 @@ export async function composeApi({
     },
     (model) => models.isKnown(model),
   );
-  const watch = new QueueWatch({
-    dispatcher,
-    log,
-    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
-    positionIntervalMs: env.QUEUE_POSITION_INTERVAL_MS,
-    agingMs: env.PRIORITY_AGING_MS,
-    onRemoved: (c) => chat.jobRemoved(c),
-    noWorkingBackend: (model) => models.noWorkingBackend(model),
-  });
   const fairShare = new FairShare({
     redis,
     keys,
@@ -96,24 +94,43 @@ export async function composeApi({
     // A job never waits longer than its deadline; the margin covers its removal in flight.
     waitLeaseMs: env.QUEUE_TIMEOUT_MS + 5000,
   });
-  const chat = new ChatService({
-    hub,
-    dispatcher,
+  const admission = new Admission({
     models,
-    watch,
-    log,
+    queue: dispatcher,
+    fairShare,
+    quota: new QuotaBook(redis, keys),
+    tiers: env.TIERS,
     queueMaxWaiting: env.QUEUE_MAX_WAITING,
     shedAt: env.SHED_AT,
-    fairShare,
-    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
-    tiers: env.TIERS,
-    quota: new QuotaBook(redis, keys),
     metrics,
+    log,
+  });
+  const watch = new QueueWatch({
+    dispatcher,
+    log,
+    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
+    positionIntervalMs: env.QUEUE_POSITION_INTERVAL_MS,
+    agingMs: env.PRIORITY_AGING_MS,
+    onRemoved: (c) => admission.refund(c.reservation),
+    noWorkingBackend: (model) => models.noWorkingBackend(model),
+  });
+  const canceller = new JobCanceller({ dispatcher, admission, log });
+  const open = new OpenChats(canceller);
+  const submitter = new Submitter({
+    hub,
+    dispatcher,
+    admission,
+    watch,
+    canceller,
+    open,
+    queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
   });
   let shuttingDown = false;
   const deps: AppDeps = {
     log,
-    chat,
+    admission,
+    submitter,
+    canceller,
     models,
     health: {
       redis,
@@ -141,18 +158,20 @@ export async function composeApi({
   return {
     app: createApp(deps),
     deps,
-    chat,
+    open,
     metrics,
     startShutdown: () => {
       shuttingDown = true;
     },
     async stop() {
-      watch.stop();
-      fairShare.stop();
-      await hub.stop();
-      await dispatcher.close();
-      await quitQuietly(subscriber);
-      await quitQuietly(redis);
+      await runShutdown(log, [
+        { name: 'stop_queue_watch', run: () => watch.stop() },
+        { name: 'stop_fair_share_renewal', run: () => fairShare.stop() },
+        { name: 'unsubscribe_reply_channel', run: () => hub.stop() },
+        { name: 'close_queues', run: () => dispatcher.close() },
+        { name: 'quit_subscriber', run: () => quitQuietly(subscriber) },
+        { name: 'quit_redis', run: () => quitQuietly(redis) },
+      ]);
     },
   };
 }

@@ -10,8 +10,8 @@ import {
   redisUrl,
 } from '@llmgw/config';
 import { z } from 'zod';
+import { shedPoints, topShedPoint } from './admission/shedding.ts';
 import { loadTiers } from './auth/tiers.ts';
-import { shedPoints, topShedPoint } from './jobs/shedding.ts';
 
 /** Api configuration; the README's configuration table documents each variable. */
 const ApiEnvFields = z.object({

@@ -2,37 +2,45 @@ import type { Logger } from '@llmgw/observability';
 import type { Keys } from '@llmgw/redis';
 import type { Hono } from 'hono';
 import type { Redis } from 'ioredis';
+import type { Admission } from './admission/admission.ts';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import type { Tiers } from './auth/tiers.ts';
 import type { AppEnv } from './context.ts';
 import type { HealthDeps } from './health/checks.ts';
-import type { ChatService } from './jobs/chat-service.ts';
-import type { Dispatcher } from './jobs/dispatcher.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { AuthMode } from './middleware/authenticate.ts';
 import type { ModelRegistry } from './models/registry.ts';
+import type { JobCanceller } from './queue/cancel.ts';
+import type { Dispatcher } from './queue/dispatcher.ts';
+import type { Submitter } from './queue/submit.ts';
 
 /**
  * The app's type and what it is built from, below both app.ts and the routes it registers: a
- * route imports these from here, never from app.ts, which imports the routes.
+ * route imports these from here, never from app.ts, which imports the routes. Each route takes
+ * only its slice (`Pick<AppDeps, …>`); app.ts, which wires the middleware, sees the whole.
  */
 export type GatewayApp = Hono<AppEnv>;
 
 export interface AppDeps {
   log: Logger;
-  chat: ChatService;
-  models: ModelRegistry;
+  metrics: ApiMetrics;
   health: HealthDeps;
+  models: ModelRegistry;
   defaultModel: string;
   bodyLimitBytes: number;
+  /** A generation request's first step: admit or throw (admission/). */
+  admission: Admission;
+  /** Its second: onto its model's queue, subscribed to the reply first (queue/submit.ts). */
+  submitter: Submitter;
+  /** For the relay, its third: stops the job of a client that left (queue/cancel.ts). */
+  canceller: JobCanceller;
   authMode: AuthMode;
   keyStore: ApiKeyStore;
   tiers: Tiers;
-  /** For the rate limiter. */
+  /** For the rate limiter and the admin login throttle. */
   redis: Redis;
   keys: Keys;
   rateWindowMs: number;
-  metrics: ApiMetrics;
   /** Unset: the /admin API is disabled (404). */
   adminToken: string | undefined;
   /** ADMIN_READONLY: the admin surface only reads (mutating requests 403, Bull Board read-only). */

@@ -1,11 +1,10 @@
-import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
-import type { Logger } from '@llmgw/observability';
+import { type Logger, runShutdown } from '@llmgw/observability';
 import { createRedis, waitReady } from '@llmgw/redis';
 import { answerClientErrors } from './client-error.ts';
 import { composeApi } from './compose.ts';
 import type { ApiEnv } from './env.ts';
+import { closeHttp, listen } from './http-server.ts';
 
 export interface ApiServer {
   url: string;
@@ -25,20 +24,9 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   for (const c of [redis, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
   await Promise.all([waitReady(redis), waitReady(subscriber)]);
   const parts = await composeApi({ env, log, instanceId, redis, subscriber });
-  const { app, chat, metrics } = parts;
+  const { app, open, metrics } = parts;
 
-  const server = await new Promise<HttpServer>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s as HttpServer));
-    s.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        new Error(
-          err.code === 'EADDRINUSE'
-            ? `port ${env.PORT} is in use: set PORT to a free port (0: any)`
-            : `cannot listen on ${env.HOST}:${env.PORT}: ${err.message}`,
-        ),
-      ),
-    );
-  }).catch(async (err: Error) => {
+  const server = await listen(app, env).catch(async (err: Error) => {
     await parts.stop();
     throw err;
   });
@@ -67,30 +55,28 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
      * Graceful stop, in this order: /ready answers 503 and new chat requests get 503
      * `shutting_down` at once (the listener stays open so probes and load balancers see it);
      * open requests may finish for `graceMs`; the rest end with a `shutting_down` error frame and
-     * their jobs are cancelled; then connections, subscriptions and Redis close. Idempotent.
+     * their jobs are cancelled (2 s to flush); then connections close (a response still being
+     * written gets 1 s to end), then subscriptions and Redis. Waits are awaited, never polled; each
+     * step in its own try/catch: one that fails is logged and the next still runs. Idempotent.
      */
     close(graceMs = 0) {
-      closing ??= (async () => {
-        parts.startShutdown();
-        server.closeIdleConnections();
-        const deadline = Date.now() + graceMs;
-        while (chat.openCount > 0 && Date.now() < deadline) await sleep(50);
-        if (chat.openCount > 0) {
-          log.warn({ open: chat.openCount }, 'shutdown_grace_expired_ending_streams');
-          chat.failAll('the gateway is restarting; retry the request');
-          const flushBy = Date.now() + 2000;
-          while (chat.openCount > 0 && Date.now() < flushBy) await sleep(20);
-        }
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
-        await parts.stop();
-        log.info('api_stopped');
-      })();
+      closing ??= runShutdown(log, [
+        { name: 'refuse_new_requests', run: () => parts.startShutdown() },
+        { name: 'close_idle_connections', run: () => server.closeIdleConnections() },
+        { name: 'grace', run: () => open.drainedWithin(graceMs) },
+        {
+          name: 'end_open_requests',
+          run: () => {
+            if (open.count === 0) return;
+            log.warn({ open: open.count }, 'shutdown_grace_expired_ending_streams');
+            open.failAll('the gateway is restarting; retry the request');
+            return open.drainedWithin(2000);
+          },
+        },
+        { name: 'close_connections', run: () => closeHttp(server, 1000) },
+        { name: 'stop_parts', run: () => parts.stop() },
+      ]).then(() => log.info('api_stopped'));
       return closing;
     },
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

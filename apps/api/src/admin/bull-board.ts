@@ -7,8 +7,8 @@ import type { Logger } from '@llmgw/observability';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
 import type { GatewayApp } from '../hono-app.ts';
-import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { ModelRegistry } from '../models/registry.ts';
+import type { Dispatcher } from '../queue/dispatcher.ts';
 
 /** Mount path of the board; Bull Board's `setBasePath` must be the same. */
 export const BOARD_PATH = '/admin/queues';

@@ -1,8 +1,8 @@
 import { clip } from '../clip.ts';
 import { ApiError } from '../errors/index.ts';
 import type { GatewayApp } from '../hono-app.ts';
-import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { ModelRegistry } from '../models/registry.ts';
+import type { Dispatcher } from '../queue/dispatcher.ts';
 
 export interface QueueStats {
   model: string;
@@ -15,7 +15,7 @@ export interface QueueStats {
   prioritized: number;
   active: number;
   delayed: number;
-  /** Finished jobs still kept (bounded by count and age, see dispatcher.ts). */
+  /** Finished jobs still kept (bounded by count and age, see queue/dispatcher.ts). */
   completed: number;
   failed: number;
   live_workers: number;

@@ -1,34 +1,22 @@
-import type { Logger } from '@llmgw/observability';
-import type { Keys } from '@llmgw/redis';
-import type { Redis } from 'ioredis';
-import type { GatewayApp } from '../hono-app.ts';
-import type { Dispatcher } from '../jobs/dispatcher.ts';
-import type { ModelRegistry } from '../models/registry.ts';
+import type { AppDeps, GatewayApp } from '../hono-app.ts';
 import { mountBullBoard } from './bull-board.ts';
+import { registerAdminKeys } from './key-routes.ts';
 import { registerAdminLogin } from './login.ts';
 import { LoginThrottle } from './login-throttle.ts';
 import { registerAdminQueues } from './queue-routes.ts';
 import { readOnlyAdmin } from './read-only.ts';
 import { adminGuard } from './session.ts';
 
-export interface AdminDeps {
-  adminToken: string;
-  /** ADMIN_READONLY: every mutating /admin request answers 403, the board is read-only. */
-  adminReadonly: boolean;
-  models: ModelRegistry;
-  dispatcher: Dispatcher;
-  log: Logger;
-  /** The login throttle's counters. */
-  redis: Redis;
-  keys: Keys;
-  /** TRUST_PROXY: the login throttle takes the client address from X-Forwarded-For. */
-  trustProxy: boolean;
-}
+/** What the admin surface needs; registered only when ADMIN_TOKEN is set. */
+export type AdminDeps = Pick<
+  AppDeps,
+  'adminReadonly' | 'models' | 'dispatcher' | 'log' | 'redis' | 'keys' | 'trustProxy' | 'keyStore' | 'tiers'
+> & { adminToken: string };
 
 /**
- * The admin surface's front, in this order: the login page (the only open route), the guard
- * (session cookie or Bearer token) on everything else under /admin, the read-only gate, then the
- * queue API and Bull Board. Routes registered after this (e.g. /admin/keys) sit behind the same.
+ * The admin surface, in this order: the login page (the only open route), the guard (session
+ * cookie or Bearer token) on everything else under /admin, the read-only gate, then the queue API,
+ * Bull Board and the API key routes, all behind the guard.
  */
 export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
   registerAdminLogin(app, {
@@ -40,4 +28,5 @@ export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
   if (deps.adminReadonly) app.use('/admin/*', readOnlyAdmin());
   registerAdminQueues(app, deps);
   mountBullBoard(app, { ...deps, readOnly: deps.adminReadonly });
+  registerAdminKeys(app, deps);
 }

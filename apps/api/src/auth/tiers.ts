@@ -4,12 +4,12 @@ import { z } from 'zod';
 /**
  * One tier's limits.
  * - `priority`: scheduling rank, lower runs first. A job's BullMQ priority is a band of this rank
- *   plus its user's jobs in flight (fair-share.ts); 2097 bands fit under BullMQ's 2^21.
+ *   plus its user's jobs in flight (admission/fair-share.ts); 2097 bands fit under BullMQ's 2^21.
  * - `max_waiting`: most jobs one user may have waiting to start; absent: no per-user cap.
  * - `max_concurrent`: most jobs one user may have in flight (waiting or running); absent: no cap.
  *   Over either: 429 `concurrency_limit_exceeded`.
  * - `shed_at`: a model's waiting depth from which this tier's requests get 503
- *   `server_overloaded`; absent: derived from QUEUE_MAX_WAITING by rank (shedding.ts).
+ *   `server_overloaded`; absent: derived from QUEUE_MAX_WAITING by rank (admission/shedding.ts).
  */
 export const TierLimits = z.object({
   requests_per_min: z.number().int().positive(),

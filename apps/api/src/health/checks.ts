@@ -1,7 +1,7 @@
-import type { WorkerInfo } from '@llmgw/protocol';
+import { type BackendHealthBody, backendHealthBody, type WorkerInfo } from '@llmgw/protocol';
 import type { Redis } from 'ioredis';
-import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { ModelRegistry } from '../models/registry.ts';
+import type { Dispatcher } from '../queue/dispatcher.ts';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
@@ -28,7 +28,7 @@ export interface HealthReport {
           instance: string;
           busy: number;
           concurrency: number;
-          backend: WorkerInfo['backend'];
+          backend: BackendHealthBody;
           /** Set while this worker's circuit breaker for the model is open: it takes no jobs. */
           breaker?: NonNullable<WorkerInfo['breakers']>[string];
         }[];
@@ -101,7 +101,7 @@ export async function checkHealth(deps: HealthDeps): Promise<HealthReport> {
           instance: w.instanceId,
           busy: w.busy,
           concurrency: w.concurrency,
-          backend: w.backend,
+          backend: backendHealthBody(w.backend),
           ...(breakerOf(w) && { breaker: breakerOf(w) }),
         })),
       };

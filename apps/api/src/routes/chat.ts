@@ -1,11 +1,11 @@
 import { ChatMessage, FunctionTool, ToolChoice } from '@llmgw/protocol';
 import { z } from 'zod';
-import type { AppDeps, GatewayApp } from '../hono-app.ts';
-import { collectResponse, relaySSE } from '../jobs/relay.ts';
+import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
+import { collectResponse, relaySSE } from '../relay/relay.ts';
 import { openAIUsage } from '../wire/frames.ts';
 import { seedBody, seedFrames } from '../wire/seed.ts';
-import { submitFromRoute } from './submit.ts';
+import { type GenerationDeps, submitFromRoute } from './generation.ts';
 
 /**
  * `POST /chat`: the seed's request and its frame format. Its `{role, content}` messages are a
@@ -24,7 +24,7 @@ export const ChatRequest = z.object({
 });
 export type ChatRequest = z.infer<typeof ChatRequest>;
 
-export function registerChat(app: GatewayApp, deps: AppDeps): void {
+export function registerChat(app: GatewayApp, deps: GenerationDeps): void {
   app.post('/chat', async (c) => {
     const body = await readJsonBody(c, ChatRequest);
     const { chat, model } = await submitFromRoute(c, deps, {
@@ -32,9 +32,9 @@ export function registerChat(app: GatewayApp, deps: AppDeps): void {
       messages: body.messages,
       params: { max_tokens: body.max_tokens, tools: body.tools, tool_choice: body.tool_choice },
     });
-    if (body.stream) return relaySSE(c, chat, deps.chat, seedFrames(c.var.requestId), deps.metrics);
+    if (body.stream) return relaySSE(c, chat, deps, seedFrames(c.var.requestId));
 
-    const { transcript, done } = await collectResponse(c, chat, deps.chat);
+    const { transcript, done } = await collectResponse(c, chat, deps);
     return c.json(seedBody(transcript, model, done.finishReason, openAIUsage(done.usage)));
   });
 }

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { ApiError } from '../errors/index.ts';
-import type { AppDeps, GatewayApp } from '../hono-app.ts';
-import { collectResponse, relaySSE } from '../jobs/relay.ts';
+import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
+import { collectResponse, relaySSE } from '../relay/relay.ts';
 import { openAICompletionBody, openAICompletionFrames } from '../wire/openai-completions.ts';
 import { refineSampling, SamplingFields, samplingParams } from '../wire/openai-request.ts';
-import { submitFromRoute } from './submit.ts';
+import { type GenerationDeps, submitFromRoute } from './generation.ts';
 
 /** OpenAI's (and vLLM's) default length of a legacy completion. */
 const DEFAULT_COMPLETION_MAX_TOKENS = 16;
@@ -40,7 +40,7 @@ export const CompletionRequest = z
   })
   .superRefine(refineSampling);
 
-export function registerCompletions(app: GatewayApp, deps: AppDeps): void {
+export function registerCompletions(app: GatewayApp, deps: GenerationDeps): void {
   app.post('/v1/completions', async (c) => {
     const body = await readJsonBody(c, CompletionRequest);
     const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!;
@@ -64,15 +64,9 @@ export function registerCompletions(app: GatewayApp, deps: AppDeps): void {
     };
     if (body.stream) {
       const includeUsage = body.stream_options?.include_usage === true;
-      return relaySSE(
-        c,
-        chat,
-        deps.chat,
-        openAICompletionFrames(idn, includeUsage, c.var.requestId),
-        deps.metrics,
-      );
+      return relaySSE(c, chat, deps, openAICompletionFrames(idn, includeUsage, c.var.requestId));
     }
-    const { transcript, done } = await collectResponse(c, chat, deps.chat);
+    const { transcript, done } = await collectResponse(c, chat, deps);
     return c.json(openAICompletionBody(idn, transcript, done));
   });
 }

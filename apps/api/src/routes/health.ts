@@ -6,7 +6,7 @@ import type { AppDeps, GatewayApp } from '../hono-app.ts';
  * (200 while the process serves HTTP). Liveness probes use /livez: restarting the api because
  * Redis or the GPUs are down would only add an outage of its own.
  */
-export function registerHealth(app: GatewayApp, deps: AppDeps): void {
+export function registerHealth(app: GatewayApp, deps: Pick<AppDeps, 'health'>): void {
   app.get('/livez', (c) => c.json({ status: 'alive', shutting_down: deps.health.isShuttingDown() }));
   app.get('/health', async (c) => {
     const report = await checkHealth(deps.health);

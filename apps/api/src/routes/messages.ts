@@ -1,9 +1,9 @@
-import type { AppDeps, GatewayApp } from '../hono-app.ts';
-import { collectResponse, relaySSE } from '../jobs/relay.ts';
+import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
+import { collectResponse, relaySSE } from '../relay/relay.ts';
 import { anthropicBody, anthropicFrames } from '../wire/anthropic.ts';
 import { fromMessagesRequest, MessagesRequest } from '../wire/anthropic-request.ts';
-import { submitFromRoute } from './submit.ts';
+import { type GenerationDeps, submitFromRoute } from './generation.ts';
 
 /**
  * `POST /v1/messages`: Anthropic's Messages API (Claude Code, the Anthropic SDKs, agent tools),
@@ -12,7 +12,7 @@ import { submitFromRoute } from './submit.ts';
  * `Authorization: Bearer` both authenticate; `anthropic-version` and `anthropic-beta` are
  * accepted and not interpreted.
  */
-export function registerMessages(app: GatewayApp, deps: AppDeps): void {
+export function registerMessages(app: GatewayApp, deps: GenerationDeps): void {
   app.post('/v1/messages', async (c) => {
     const req = fromMessagesRequest(await readJsonBody(c, MessagesRequest));
     const { chat, model } = await submitFromRoute(c, deps, {
@@ -21,8 +21,8 @@ export function registerMessages(app: GatewayApp, deps: AppDeps): void {
       params: req.params,
     });
     const idn = { id: `msg_${chat.jobId.replaceAll('-', '')}`, model };
-    if (req.stream) return relaySSE(c, chat, deps.chat, anthropicFrames(idn, c.var.requestId), deps.metrics);
-    const { transcript, done } = await collectResponse(c, chat, deps.chat);
+    if (req.stream) return relaySSE(c, chat, deps, anthropicFrames(idn, c.var.requestId));
+    const { transcript, done } = await collectResponse(c, chat, deps);
     return c.json(anthropicBody(idn, transcript, done));
   });
 }

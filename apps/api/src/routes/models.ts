@@ -14,7 +14,7 @@ const modelObject = (id: string, workers: WorkerInfo[]) => ({
  * `GET /v1/models`: the models that have at least one live worker right now.
  * `GET /v1/models/{id}`: one of them (`client.models.retrieve()`); 404 `model_not_found` otherwise.
  */
-export function registerModels(app: GatewayApp, deps: AppDeps): void {
+export function registerModels(app: GatewayApp, deps: Pick<AppDeps, 'models'>): void {
   app.get('/v1/models', async (c) => {
     const snap = await deps.models.snapshot().catch(registryDown);
     const data = [...snap.live.entries()]

@@ -1,8 +1,8 @@
 import { ChatMessage, FunctionTool, ResponseFormat, ToolChoice } from '@llmgw/protocol';
 import { z } from 'zod';
-import type { AppDeps, GatewayApp } from '../hono-app.ts';
-import { collectResponse, relaySSE } from '../jobs/relay.ts';
+import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
+import { collectResponse, relaySSE } from '../relay/relay.ts';
 import { openAIChatBody, openAIChatFrames } from '../wire/openai-chat.ts';
 import {
   DEFAULT_COMPLETION_TOKENS,
@@ -11,7 +11,7 @@ import {
   SamplingFields,
   samplingParams,
 } from '../wire/openai-request.ts';
-import { submitFromRoute } from './submit.ts';
+import { type GenerationDeps, submitFromRoute } from './generation.ts';
 
 /**
  * `POST /v1/chat/completions`: OpenAI's Chat Completions API as vLLM serves it, for the official
@@ -45,7 +45,7 @@ export const ChatCompletionRequest = z
   });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
-export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
+export function registerOpenAIChat(app: GatewayApp, deps: GenerationDeps): void {
   app.post('/v1/chat/completions', async (c) => {
     const body = await readJsonBody(c, ChatCompletionRequest);
     const { chat, model } = await submitFromRoute(c, deps, {
@@ -70,9 +70,9 @@ export function registerOpenAIChat(app: GatewayApp, deps: AppDeps): void {
     };
     if (body.stream) {
       const includeUsage = body.stream_options?.include_usage === true;
-      return relaySSE(c, chat, deps.chat, openAIChatFrames(idn, includeUsage, c.var.requestId), deps.metrics);
+      return relaySSE(c, chat, deps, openAIChatFrames(idn, includeUsage, c.var.requestId));
     }
-    const { transcript, done } = await collectResponse(c, chat, deps.chat);
+    const { transcript, done } = await collectResponse(c, chat, deps);
     return c.json(openAIChatBody(idn, transcript, done));
   });
 }

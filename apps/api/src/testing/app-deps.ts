@@ -85,7 +85,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
     },
     startShutdown: parts.startShutdown,
     async close() {
-      parts.chat.failAll('test over');
+      parts.open.failAll('test over');
       await base.close();
       await parts.stop();
     },

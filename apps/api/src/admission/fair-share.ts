@@ -17,7 +17,7 @@ import { ApiError } from '../errors/index.ts';
  * number of jobs its user already had in flight at admission. A user's burst of 50 gets 0…49 in
  * its band, so another user's single request (0) goes ahead of all but the burst's first: it
  * starts at the next free slot. Bands are FAIR_BAND wide and start at 2, leaving 1 to the
- * starvation guard (queue-watch.ts TOP_PRIORITY), which still lifts any job that waited
+ * starvation guard (queue/queue-watch.ts TOP_PRIORITY), which still lifts any job that waited
  * PRIORITY_AGING_MS above everything.
  *
  * Leases: a waiting entry lasts the queue deadline (a job never waits longer); a running one

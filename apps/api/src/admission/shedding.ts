@@ -1,4 +1,5 @@
 import type { Tiers } from '../auth/tiers.ts';
+import { ApiError } from '../errors/index.ts';
 
 /**
  * Tier-aware load shedding: as a model's queue fills, lower tiers are refused first. A tier's
@@ -23,3 +24,29 @@ export function shedPoints(tiers: Tiers, queueMaxWaiting: number): Record<string
 
 /** The depth at which every tier is refused: /ready's default threshold. */
 export const topShedPoint = (points: Record<string, number>): number => Math.max(...Object.values(points));
+
+/** Seconds a client refused for overload is asked to wait before retrying. */
+const OVERLOAD_RETRY_AFTER_S = 2;
+
+/**
+ * Throws 503 `server_overloaded` once `waiting` jobs for the model reach the tier's shed point.
+ * Lower tiers shed first; QUEUE_MAX_WAITING is the ceiling for all.
+ */
+export function refuseIfShed(
+  model: string,
+  tier: string,
+  waiting: number,
+  { queueMaxWaiting, shedAt: points }: { queueMaxWaiting: number; shedAt: Record<string, number> },
+): void {
+  const shedAt = Math.min(queueMaxWaiting, Object.hasOwn(points, tier) ? points[tier]! : queueMaxWaiting);
+  if (waiting < shedAt) return;
+  const why = shedAt < queueMaxWaiting ? `; tier '${tier}' requests are refused from ${shedAt} waiting` : '';
+  throw new ApiError(
+    'server_overloaded',
+    `${waiting} requests are already waiting for model '${model}'${why}`,
+    {
+      details: { queue_depth: waiting },
+      headers: { 'Retry-After': String(OVERLOAD_RETRY_AFTER_S) },
+    },
+  );
+}

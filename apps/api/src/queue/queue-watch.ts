@@ -19,7 +19,7 @@ export interface QueueWatchOptions {
 
 /**
  * Priorities: a band per tier of the tier table, and inside it the user's jobs in flight
- * (fair-share.ts); lower runs first; every job is prioritized (≥ 2), none uses BullMQ's
+ * (admission/fair-share.ts); lower runs first; every job is prioritized (≥ 2), none uses BullMQ's
  * priority 0, which would bypass the ordering.
  *
  * Starvation guard: a job that has waited PRIORITY_AGING_MS is raised to priority 1, the top, so

@@ -3,6 +3,7 @@ import type { ChatJob, ControlMessage } from '@llmgw/protocol';
 import type { Keys } from '@llmgw/redis';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { ApiError } from '../errors/index.ts';
 
 export interface DispatcherOptions {
   /** A `command` connection (fails fast while Redis is down). */
@@ -148,4 +149,12 @@ export class Dispatcher {
   async close(): Promise<void> {
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
   }
+}
+
+/** Redis down or not answering on the request path: logged, and 503 with Retry-After for the client. */
+export function queueUnavailable(err: unknown, log: Logger, requestId: string): ApiError {
+  log.warn({ err: (err as Error).message, request_id: requestId }, 'queue_unavailable');
+  return new ApiError('service_unavailable', 'the queue is unavailable; retry shortly', {
+    headers: { 'Retry-After': '1' },
+  });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { apiKeyBody } from '../auth/api-keys.ts';
 import { isTier } from '../auth/tiers.ts';
 import { clip } from '../clip.ts';
 import { ApiError } from '../errors/index.ts';
@@ -14,7 +15,7 @@ export const CreateKeyRequest = z.object({
  * API key administration over HTTP (the same operations as `pnpm keys`), behind ADMIN_TOKEN:
  * `POST /admin/keys` {user, tier} → the key, shown once; `GET /admin/keys`; `DELETE /admin/keys/:id`.
  */
-export function registerAdminKeys(app: GatewayApp, deps: AppDeps): void {
+export function registerAdminKeys(app: GatewayApp, deps: Pick<AppDeps, 'keyStore' | 'tiers'>): void {
   app.post('/admin/keys', async (c) => {
     const body = await readJsonBody(c, CreateKeyRequest);
     if (!isTier(deps.tiers, body.tier)) {
@@ -28,9 +29,9 @@ export function registerAdminKeys(app: GatewayApp, deps: AppDeps): void {
     }
     const created = await deps.keyStore.create(body.user, body.tier);
     c.var.log.info({ key_id: created.id, user_id: created.userId, tier: created.tier }, 'api_key_created');
-    return c.json(created, 201);
+    return c.json(apiKeyBody(created), 201);
   });
-  app.get('/admin/keys', async (c) => c.json({ data: await deps.keyStore.list() }));
+  app.get('/admin/keys', async (c) => c.json({ data: (await deps.keyStore.list()).map(apiKeyBody) }));
   app.delete('/admin/keys/:id', async (c) => {
     const id = c.req.param('id');
     if (!(await deps.keyStore.revoke(id))) throw new ApiError('not_found', `no API key '${clip(id)}'`);

@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@llmgw/observability';
+import { isTier, type TierLimits, type Tiers, tierLimits } from '../auth/tiers.ts';
+import { ApiError } from '../errors/index.ts';
+import type { ApiMetrics } from '../metrics.ts';
+import type { ModelRegistry } from '../models/registry.ts';
+import { queueUnavailable } from '../queue/dispatcher.ts';
+import type { JobSubscription } from '../reply/subscription.ts';
+import { type FairShare, fairPriority } from './fair-share.ts';
+import type { GenerationRequest } from './generation-request.ts';
+import { refuseIfPaused } from './pause.ts';
+import type { QuotaBook, Reservation } from './quota.ts';
+import { countRejection } from './rejections.ts';
+import { refuseIfShed } from './shedding.ts';
+
+/** What admission decided for a request it let through: what the queue needs to submit it. */
+export interface Admitted {
+  jobId: string;
+  /** The tier's priority (the job's `priority`, vLLM's BACKEND_PRIORITY). */
+  priority: number;
+  /** Its BullMQ priority: the tier's band plus the user's jobs in flight (fair-share.ts). */
+  queuePriority: number;
+  /** Jobs already waiting for the model when it was admitted. */
+  waiting: number;
+  /** Its share of the user's daily quota, settled when the job ends. */
+  reservation?: Reservation;
+}
+
+/** The state of a model's queue admission reads (queue/dispatcher.ts). */
+export interface QueueState {
+  waiting(model: string): Promise<number>;
+  isPaused(model: string): Promise<boolean>;
+}
+
+export interface AdmissionOptions {
+  models: Pick<ModelRegistry, 'require'>;
+  queue: QueueState;
+  fairShare: FairShare;
+  quota: QuotaBook;
+  tiers: Tiers;
+  /** Refuse every tier with 503 server_overloaded when this many jobs already wait for the model. */
+  queueMaxWaiting: number;
+  /** Per tier: the model's waiting depth from which its requests are refused (shedding.ts). */
+  shedAt: Record<string, number>;
+  metrics: ApiMetrics;
+  log: Logger;
+}
+
+/**
+ * The gate before the queue: admit or throw. Refusals cheapest first, so a shed request writes
+ * nothing: the model served (models/registry.ts), its queue not paused (pause.ts), its depth under
+ * the tier's shed point (shedding.ts), then the user's in-flight caps (fair-share.ts) and daily
+ * quota (quota.ts). Every refusal is counted (rejections.ts). It also keeps the books of what it
+ * granted: the user's place follows the job ({@link hold}), and quota comes back for a job that
+ * never ran ({@link refund}).
+ */
+export class Admission {
+  constructor(private readonly opts: AdmissionOptions) {}
+
+  /**
+   * Two Redis round trips: the model's queue (depth, pause flag), then the user's share (in-flight
+   * caps and daily quota, sent together). Throws ApiError.
+   */
+  async admit(req: GenerationRequest): Promise<Admitted> {
+    try {
+      return await this.decide(req);
+    } catch (err) {
+      this.count(req, err);
+      throw err;
+    }
+  }
+
+  /**
+   * The user's place follows the job: running from each `started`, free once the subscription
+   * closes (ended, abandoned or never enqueued, and before the client reads the end).
+   */
+  hold(req: GenerationRequest, admitted: Admitted, sub: JobSubscription): void {
+    const { userId } = req;
+    if (userId === undefined) return;
+    const { fairShare } = this.opts;
+    sub.onStarted = () => fairShare.started(userId, admitted.jobId);
+    sub.whenClosed.then(() => fairShare.ended(userId, admitted.jobId));
+  }
+
+  /**
+   * The admitted request never reached the queue (the enqueue failed): its quota back, and the 503
+   * counted like any refusal before the queue. Its place is freed by {@link hold} once its
+   * subscription is closed. Returns the error to throw.
+   */
+  notQueued(req: GenerationRequest, admitted: Admitted, err: unknown): ApiError {
+    this.refund(admitted.reservation);
+    const refusal = queueUnavailable(err, this.opts.log, req.requestId);
+    this.count(req, refusal);
+    return refusal;
+  }
+
+  /** A job that never ran (removed from the queue) gives its whole reservation back. */
+  refund(reservation: Reservation | undefined): void {
+    if (!reservation) return;
+    this.opts.quota
+      .release(reservation)
+      .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'quota_release_failed'));
+  }
+
+  private async decide(req: GenerationRequest): Promise<Admitted> {
+    const { models, queue, log } = this.opts;
+    let waiting: number;
+    let paused: boolean;
+    try {
+      await models.require(req.model);
+      [waiting, paused] = await Promise.all([queue.waiting(req.model), queue.isPaused(req.model)]);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      throw queueUnavailable(err, log, req.requestId);
+    }
+    refuseIfPaused(req.model, paused);
+    const tier = this.tierOf(req);
+    const limits = tierLimits(this.opts.tiers, tier);
+    refuseIfShed(req.model, tier, waiting, this.opts);
+    const jobId = randomUUID();
+    let inflight = 0;
+    let reservation: Reservation | undefined;
+    if (req.userId !== undefined) {
+      [inflight, reservation] = await this.admitUser(req, req.userId, jobId, tier, limits);
+    }
+    // vLLM's `priority` stays the tier's; the queue's order is fair share inside the tier: jobs
+    // reach a backend in the fair order already.
+    return {
+      jobId,
+      priority: limits.priority,
+      queuePriority: fairPriority(limits.priority, inflight),
+      waiting,
+      reservation,
+    };
+  }
+
+  /**
+   * The user's in-flight caps and daily quota, both sent at once (one round trip). When one
+   * refuses, what the other took is given back; a spent quota is reported first, since retrying
+   * cannot help. Returns the user's jobs in flight before this one, and the reservation.
+   */
+  private async admitUser(
+    req: GenerationRequest,
+    userId: string,
+    jobId: string,
+    tier: string,
+    limits: TierLimits,
+  ): Promise<[number, Reservation]> {
+    const { fairShare, quota } = this.opts;
+    const [share, reserved] = await Promise.allSettled([
+      fairShare.admit(userId, jobId, tier, limits),
+      quota.reserve(userId, limits.tokens_per_day, req, req.params.max_tokens),
+    ]);
+    if (share.status === 'fulfilled' && reserved.status === 'fulfilled') return [share.value, reserved.value];
+    if (share.status === 'fulfilled') fairShare.ended(userId, jobId);
+    if (reserved.status === 'fulfilled') this.refund(reserved.value);
+    const errors = [reserved, share].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const refusal = errors.find((e) => e instanceof ApiError);
+    if (refusal) throw refusal;
+    throw queueUnavailable(errors[0], this.opts.log, req.requestId);
+  }
+
+  private count(req: GenerationRequest, err: unknown): void {
+    countRejection(this.opts.metrics, req.model, this.tierOf(req), err);
+  }
+
+  private tierOf(req: GenerationRequest): string {
+    return req.tier !== undefined && isTier(this.opts.tiers, req.tier) ? req.tier : 'free';
+  }
+}

@@ -1,0 +1,36 @@
+import type { Logger } from '@llmgw/observability';
+import type { Admission } from '../admission/admission.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { SubmittedChat } from './submitted-chat.ts';
+
+export interface JobCancellerOptions {
+  dispatcher: Pick<Dispatcher, 'cancel'>;
+  /** A job removed before it ran gives its quota back. */
+  admission: Pick<Admission, 'refund'>;
+  log: Logger;
+}
+
+/** Stops a submitted job wherever it is: still waiting (removed) or running (its worker aborts it). */
+export class JobCanceller {
+  constructor(private readonly opts: JobCancellerOptions) {}
+
+  /** The client disconnected before the end: stop the job, unless it already ended. */
+  abandon(chat: SubmittedChat, reason: string): void {
+    const ended = chat.sub.isEnded;
+    chat.sub.close();
+    if (!ended) this.cancel(chat, reason);
+  }
+
+  /** Removes the job if it waits, else has its worker abort it. Never throws: failures are logged. */
+  cancel(chat: SubmittedChat, reason: string): void {
+    const { dispatcher, admission, log } = this.opts;
+    dispatcher.cancel(chat.model, chat.jobId, reason).then(
+      (how) => {
+        log.info({ job_id: chat.jobId, how, reason }, 'job_abandoned');
+        // Removed before it ran: nothing was generated. (A running job is settled by its worker.)
+        if (how === 'removed') admission.refund(chat.reservation);
+      },
+      (err: Error) => log.warn({ job_id: chat.jobId, err: err.message }, 'cancel_failed'),
+    );
+  }
+}
