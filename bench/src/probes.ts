@@ -47,7 +47,7 @@ export function getText(url: string, agent?: Agent): Promise<string> {
 export interface SimStatsView {
   running: number;
   waiting: number;
-  peakRunning: number;
+  peak_running: number;
   requests: number;
   completed: number;
   aborted: number;

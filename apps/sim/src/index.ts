@@ -9,4 +9,4 @@ export {
 } from './options.ts';
 export type { LoggedRequest } from './request-log.ts';
 export { type Simulator, startSimulator } from './server.ts';
-export type { SimStats } from './stats.ts';
+export type { SimStats, SimStatsBody } from './stats.ts';

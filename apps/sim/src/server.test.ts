@@ -57,7 +57,7 @@ describe('client disconnects and shutdown', () => {
     await waitFor('running', () => s.stats().running === 1);
 
     const reset = await fetch(`${s.url}/sim/stats/reset`, { method: 'POST' });
-    expect(await reset.json()).toMatchObject({ requests: 0, running: 1, peakRunning: 1 });
+    expect(await reset.json()).toMatchObject({ requests: 0, running: 1, peak_running: 1 });
 
     await Promise.all([s.close(), s.close()]);
     const read = await reading;

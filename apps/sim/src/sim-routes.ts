@@ -1,5 +1,6 @@
 import type { Route } from './context.ts';
 import { sendJson } from './errors.ts';
+import { statsBody } from './stats.ts';
 
 /** `GET /metrics`: Prometheus text with vLLM's metric names. */
 export const metricsRoute: Route = {
@@ -22,12 +23,12 @@ export const statsRoute: Route = {
   path: '/sim/stats',
   errorFormat: 'openai',
   handle(ctx, _req, res) {
-    sendJson(res, 200, ctx.stats.snapshot());
+    sendJson(res, 200, statsBody(ctx.stats.snapshot()));
   },
 };
 
 /**
- * `POST /sim/stats/reset`: zeroes the counters and peakRunning and empties the request log (a
+ * `POST /sim/stats/reset`: zeroes the counters and peak_running and empties the request log (a
  * test starting afresh wants both); answers with the fresh stats.
  */
 export const statsResetRoute: Route = {
@@ -38,7 +39,7 @@ export const statsResetRoute: Route = {
     req.resume();
     ctx.stats.reset();
     ctx.requests.clear();
-    sendJson(res, 200, ctx.stats.snapshot());
+    sendJson(res, 200, statsBody(ctx.stats.snapshot()));
   },
 };
 

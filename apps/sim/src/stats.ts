@@ -1,6 +1,6 @@
 import type { Scheduler } from './scheduler.ts';
 
-/** What `GET /sim/stats` returns; tests assert on it. */
+/** The simulator's counters, as `sim.stats()` returns them; {@link statsBody} is the HTTP form. */
 export interface SimStats {
   running: number;
   waiting: number;
@@ -13,6 +13,29 @@ export interface SimStats {
   aborted: number;
   /** Injected failures of every type. */
   faults: number;
+}
+
+/** The body of `GET /sim/stats`: {@link SimStats} with snake_case keys, as all the simulator's JSON. */
+export interface SimStatsBody {
+  running: number;
+  waiting: number;
+  peak_running: number;
+  requests: number;
+  completed: number;
+  aborted: number;
+  faults: number;
+}
+
+export function statsBody(s: SimStats): SimStatsBody {
+  return {
+    running: s.running,
+    waiting: s.waiting,
+    peak_running: s.peakRunning,
+    requests: s.requests,
+    completed: s.completed,
+    aborted: s.aborted,
+    faults: s.faults,
+  };
 }
 
 export class StatsCounters {

@@ -1,6 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from '@llmgw/observability';
+import { type BackendHealth, backendHealthBody } from '@llmgw/protocol';
+
+export interface WorkerHealth {
+  ok: boolean;
+  /** The body's fields besides `status`; `backend` is shown snake_case, as the api's /health shows it. */
+  detail: { backend?: BackendHealth } & Record<string, unknown>;
+}
 
 export interface MetricsServer {
   port: number;
@@ -15,7 +22,7 @@ export async function startMetricsServer(
   port: number,
   host: string,
   registry: Registry,
-  health: () => { ok: boolean; detail: Record<string, unknown> },
+  health: () => WorkerHealth,
 ): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -27,10 +34,13 @@ export async function startMetricsServer(
       return;
     }
     if (req.method === 'GET' && path === '/health') {
-      const h = health();
-      res
-        .writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ status: h.ok ? 'ok' : 'unavailable', ...h.detail }));
+      const { ok, detail } = health();
+      const body = {
+        status: ok ? 'ok' : 'unavailable',
+        ...detail,
+        ...(detail.backend && { backend: backendHealthBody(detail.backend) }),
+      };
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       return;
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');

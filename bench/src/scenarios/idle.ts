@@ -218,7 +218,7 @@ export async function idleScenario(cfg: IdleConfig): Promise<{ rows: IdleRow[]; 
     const d = await holdStreams(direct, cfg);
     await sleep(cfg.settleMs);
     const simAtOpen = rssMiB(sim);
-    const dPeak = (await simStats(stack.simUrl)).peakRunning;
+    const dPeak = (await simStats(stack.simUrl)).peak_running;
     await d.close();
     await drained(stack.simUrl);
     rows.push({
@@ -247,7 +247,7 @@ export async function idleScenario(cfg: IdleConfig): Promise<{ rows: IdleRow[]; 
     await sleep(cfg.settleMs);
     const atOpen = { api: rssMiB(api), worker: rssMiB(worker), sim: rssMiB(sim) };
     snapshots.push(await heapSnapshot(api));
-    const gPeak = (await simStats(stack.simUrl)).peakRunning;
+    const gPeak = (await simStats(stack.simUrl)).peak_running;
     await g.close();
     await drained(stack.simUrl);
     const after = { api: rssMiB(api), worker: rssMiB(worker), sim: rssMiB(sim) };

@@ -13,6 +13,27 @@ export const BackendHealth = z.object({
 export type BackendHealth = z.infer<typeof BackendHealth>;
 
 /**
+ * A worker's backend health as the HTTP surfaces show it (the api's and the worker's `/health`):
+ * snake_case, like every JSON key they answer. The heartbeat key keeps the schema above, because
+ * api and worker of different releases read each other's keys during a rolling upgrade.
+ */
+export interface BackendHealthBody {
+  status: BackendHealth['status'];
+  latency_ms?: number;
+  detail?: string;
+  checked_at: number;
+}
+
+export function backendHealthBody(h: BackendHealth): BackendHealthBody {
+  return {
+    status: h.status,
+    ...(h.latencyMs !== undefined && { latency_ms: h.latencyMs }),
+    ...(h.detail !== undefined && { detail: h.detail }),
+    checked_at: h.checkedAt,
+  };
+}
+
+/**
  * A model whose circuit breaker is not closed on this worker: it takes no jobs for it, and its
  * slots are out of the model's capacity. Closed breakers are not listed.
  */

@@ -16,6 +16,28 @@ export interface CreatedKey extends ApiKeyRecord {
   key: string;
 }
 
+/** An API key as the admin API answers it: snake_case, like every JSON key the gateway serves. */
+export interface ApiKeyBody {
+  id: string;
+  user_id: string;
+  tier: string;
+  created_at: number;
+  revoked: boolean;
+  /** Only in the answer to a creation. */
+  key?: string;
+}
+
+export function apiKeyBody(r: ApiKeyRecord | CreatedKey): ApiKeyBody {
+  return {
+    id: r.id,
+    user_id: r.userId,
+    tier: r.tier,
+    created_at: r.createdAt,
+    revoked: r.revoked,
+    ...('key' in r && { key: r.key }),
+  };
+}
+
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 const KEY_PREFIX = 'llmgw_';

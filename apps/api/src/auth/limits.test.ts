@@ -83,9 +83,9 @@ describe('authentication', () => {
     const id = (await (
       await stack.fetch('/admin/keys', { headers: { authorization: 'Bearer admin-token-0123456789' } })
     ).json()) as {
-      data: { id: string; userId: string }[];
+      data: { id: string; user_id: string }[];
     };
-    const mine = id.data.find((k) => k.userId === 'test-user')!;
+    const mine = id.data.find((k) => k.user_id === 'test-user')!;
     const revoked = await fetch(`${stack.apiUrl}/admin/keys/${mine.id}`, {
       method: 'DELETE',
       headers: { authorization: 'Bearer admin-token-0123456789' },
