@@ -13,8 +13,9 @@ export default defineConfig({
     include: [
       'apps/*/src/**/*.test.ts',
       'packages/*/src/**/*.test.ts',
+      'e2e/src/**/*.test.ts',
       'scripts/**/*.test.ts',
-      'bench/**/*.test.ts',
+      'bench/src/**/*.test.ts',
       'deploy/test/**/*.test.ts',
     ],
     globalSetup: ['./vitest.global-setup.ts'],

@@ -1,5 +1,6 @@
 import { Agent } from 'node:http';
 import { postSSE } from '@llmgw/devkit';
+import { simTokens } from '@llmgw/e2e/spawned';
 
 export interface StreamSample {
   ok: boolean;
@@ -28,8 +29,7 @@ export interface Target {
   isEnd: (data: string) => boolean;
 }
 
-/** Every simulator token but the first starts with a space, and none contains one. */
-const simTokenCount = (text: string): number => (text === '' ? 0 : text.split(/(?= )/).length);
+const simTokenCount = (text: string): number => simTokens(text).length;
 
 /** Seed `/chat` frames. */
 export const seedTarget = (url: string, body: (i: number) => unknown, headers?: HeadersFor): Target => ({

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { type Agent, request } from 'node:http';
 import { connect } from 'node:net';
+import { until } from '@llmgw/devkit';
 
 /** Resident set size of a process, MiB, from /proc/<pid>/status (Linux). NaN when unreadable. */
 export function rssMiB(pid: number | undefined): number {
@@ -69,20 +70,6 @@ export async function resetSimStats(simUrl: string): Promise<void> {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `check` every `everyMs` until it returns true; false after `timeoutMs`. */
-export async function waitUntil(
-  check: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-  everyMs = 50,
-): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await check()) return true;
-    await sleep(everyMs);
-  }
-  return false;
-}
 
 const CLK_TCK = (() => {
   const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
@@ -175,7 +162,7 @@ export async function heapSnapshot(pid: number | undefined): Promise<string | un
   const before = new Set(snapshots());
   process.kill(pid, 'SIGUSR2');
   let file: string | undefined;
-  await waitUntil(
+  await until(
     () => {
       file = snapshots().find((f) => !before.has(f));
       return file !== undefined;
@@ -186,7 +173,7 @@ export async function heapSnapshot(pid: number | undefined): Promise<string | un
   if (!file) return undefined;
   // Written in one go by the paused process; wait until its size stops changing.
   let size = -1;
-  await waitUntil(
+  await until(
     () => {
       const now = statSync(`${dir}/${file}`).size;
       const stable = now === size && now > 0;

@@ -5,12 +5,13 @@
  * when any request failed (a benchmark of failing requests measured nothing useful).
  */
 import { cpus, loadavg, totalmem } from 'node:os';
+import { stopAllSpawned } from '@llmgw/e2e/spawned';
 import { CANCEL_FULL, CANCEL_QUICK, cancelScenario } from './scenarios/cancel.ts';
 import { IDLE_FULL, IDLE_QUICK, idleScenario } from './scenarios/idle.ts';
 import { LATENCY_FULL, LATENCY_QUICK, latencyScenario } from './scenarios/latency.ts';
 import { RATELIMIT_FULL, RATELIMIT_QUICK, rateLimitScenario } from './scenarios/ratelimit.ts';
 import { THROUGHPUT_FULL, THROUGHPUT_QUICK, throughputScenario } from './scenarios/throughput.ts';
-import { closeAllStacks, stopBenchRedis } from './stack.ts';
+import { stopBenchRedis } from './stack.ts';
 
 interface Scenario {
   name: string;
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     console.error(`\n${signal}: stopping the bench processes`);
-    await closeAllStacks();
+    await stopAllSpawned();
     await stopBenchRedis();
     process.exit(130);
   });
@@ -106,7 +107,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 main().catch(async (err: Error) => {
   console.error(`bench failed: ${err.stack ?? err.message}`);
-  await closeAllStacks();
+  await stopAllSpawned();
   await stopBenchRedis();
   process.exit(1);
 });

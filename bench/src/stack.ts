@@ -1,16 +1,17 @@
-import { randomUUID } from 'node:crypto';
+/**
+ * The benchmark's stack: e2e's spawned stack (`@llmgw/e2e/spawned`, the same builder the
+ * cross-process tests use) with the bench's settings — its Redis, its auth and tier, profiling
+ * flags, and one priming request per api.
+ */
 import {
-  freePort,
   postSSE,
   type RedisServerHandle,
   redisReachable,
   redisServerAvailable,
   type SpawnedService,
   spawnRedisServer,
-  spawnService,
 } from '@llmgw/devkit';
-// Not a dependency of the root package: imported by path (see scenarios/ratelimit.ts).
-import { createRedis, quitQuietly, waitReady } from '../../packages/redis/src/index.ts';
+import { type SpawnedStack, startSpawnedStack } from '@llmgw/e2e/spawned';
 
 export interface BenchStackOptions {
   sim: Record<string, string>;
@@ -20,15 +21,10 @@ export interface BenchStackOptions {
   apis?: number;
 }
 
-export interface BenchStack {
-  simUrl: string;
-  apiUrls: string[];
-  redisUrl: string;
+/** A spawned stack that always has its simulator process. */
+export interface BenchStack extends SpawnedStack {
   sim: SpawnedService;
-  workers: SpawnedService[];
-  apis: SpawnedService[];
-  services: SpawnedService[];
-  close(): Promise<void>;
+  simUrl: string;
 }
 
 /**
@@ -42,6 +38,9 @@ export const BENCH_API_ENV: Record<string, string> = {
   // The default (24) refuses with 503 whenever a burst outruns the worker's job fetching, even
   // with every backend slot free; the benchmark measures that wait instead of refusing it.
   QUEUE_MAX_WAITING: '100000',
+  // The cancel scenario measures how fast a client's leaving reaches the backend: no resume
+  // grace (RESUME_GRACE_MS), as before durable generations.
+  RESUME_GRACE_MS: '0',
   TIERS_JSON: JSON.stringify({
     free: { requests_per_min: 10, tokens_per_day: 50_000, priority: 3 },
     [BENCH_TIER]: { requests_per_min: 1_000_000_000, tokens_per_day: 1_000_000_000, priority: 1 },
@@ -78,135 +77,35 @@ export async function stopBenchRedis(): Promise<void> {
 
 /** The real processes, as deployed: simulator, worker(s), api(s), each its own node process. */
 export async function startBenchStack(opts: BenchStackOptions): Promise<BenchStack> {
-  const redisUrl = await benchRedis();
-  const prefix = `bench-${randomUUID().slice(0, 8)}`;
-  const simPort = await freePort();
-  const services: SpawnedService[] = [];
-  const common = { REDIS_URL: redisUrl, KEY_PREFIX: prefix, LOG_LEVEL: 'warn' };
-  // The simulator honours LOG_LEVEL too: `sim_listening` is an info line.
-  const sim = track(
-    spawnService(
-      'sim',
-      { ...common, LOG_LEVEL: 'info', SIM_PORT: String(simPort), ...opts.sim },
-      { nodeArgs },
-    ),
-  );
-  services.push(sim);
-  const ready: Promise<unknown>[] = [sim.waitFor((l) => l.msg === 'sim_listening')];
-  const workers: SpawnedService[] = [];
-  const apis: SpawnedService[] = [];
-  for (let i = 0; i < (opts.workers ?? 1); i++) {
-    const w = track(
-      spawnService(
-        'worker',
-        {
-          ...common,
-          LOG_LEVEL: 'info',
-          METRICS_PORT: '0',
-          LLM_BASE_URL: `http://127.0.0.1:${simPort}/v1`,
-          ...opts.worker,
-        },
-        { name: `worker${i}`, nodeArgs },
-      ),
-    );
-    services.push(w);
-    workers.push(w);
-    // Logged once the worker registered its models: the api admits from then on.
-    ready.push(w.waitFor((l) => l.msg === 'worker_started'));
-  }
-  const apiUrls: string[] = [];
-  for (let i = 0; i < (opts.apis ?? 1); i++) {
-    const port = await freePort();
-    const a = track(
-      spawnService(
-        'api',
-        {
-          ...common,
-          LOG_LEVEL: 'info',
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          ...BENCH_API_ENV,
-          ...opts.api,
-        },
-        { name: `api${i}`, nodeArgs },
-      ),
-    );
-    services.push(a);
-    apis.push(a);
-    apiUrls.push(`http://127.0.0.1:${port}`);
-    ready.push(a.waitFor((l) => l.msg === 'api_listening'));
-  }
+  const stack = await startSpawnedStack({
+    redisUrl: await benchRedis(),
+    kind: 'bench',
+    sim: opts.sim,
+    worker: opts.worker,
+    workers: opts.workers,
+    api: { ...BENCH_API_ENV, ...opts.api },
+    apis: opts.apis,
+    nodeArgs,
+  });
   if (nodeArgs.length > 0) {
     // Profiles are named by pid (CPU.<date>.<time>.<pid>.…): say which process is which.
     console.error(
-      `[bench] node ${nodeArgs.join(' ')}: ${services.map((s) => `${s.name} pid ${s.child.pid}`).join(', ')}`,
+      `[bench] node ${nodeArgs.join(' ')}: ${stack.services.map((s) => `${s.name} pid ${s.child.pid}`).join(', ')}`,
     );
   }
   try {
-    await Promise.all(ready);
-    for (const url of apiUrls) await prime(url);
+    for (const url of stack.apiUrls) await prime(url);
   } catch (err) {
-    // Say why: the last lines of every process that already exited (a crash at startup).
-    const exited = services.filter((s) => s.child.exitCode !== null || s.child.signalCode !== null);
-    const tails = exited.map(
-      (s) =>
-        `--- ${s.name} exited:\n${s.lines
-          .slice(-15)
-          .map((l) => JSON.stringify(l))
-          .join('\n')}`,
-    );
-    await Promise.all(services.map((s) => s.stop('SIGKILL')));
-    await deleteKeys(redisUrl, prefix);
-    throw new Error([(err as Error).message, ...tails].join('\n'));
+    await stack.close('SIGKILL').catch(() => {});
+    throw err;
   }
   return {
-    simUrl: `http://127.0.0.1:${simPort}`,
-    apiUrls,
-    redisUrl,
-    sim,
-    workers,
-    apis,
-    services,
-    async close() {
-      await Promise.all(services.map((s) => s.stop('SIGTERM')));
-      await deleteKeys(redisUrl, prefix);
-    },
+    ...stack,
+    sim: stack.sim!,
+    simUrl: stack.simUrl!,
+    // A benchmark's leftovers in Redis are not worth failing it for: the cleanup is best effort.
+    close: (signal) => stack.close(signal).catch(() => {}),
   };
-}
-
-/**
- * Removes a run's keys (its BullMQ queue with thousands of finished jobs, registrations, limits)
- * from what may be a shared Redis. Best effort.
- */
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = createRedis(url, 'command', 'bench-cleanup');
-  redis.on('error', () => {});
-  try {
-    await waitReady(redis, 2000);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } catch {
-    // A benchmark's leftovers are not worth failing it for.
-  } finally {
-    await quitQuietly(redis);
-  }
-}
-
-/** Processes started and not yet exited: an interrupted run stops them (no orphans). */
-const live = new Set<SpawnedService>();
-
-function track(service: SpawnedService): SpawnedService {
-  live.add(service);
-  service.exited.then(() => live.delete(service));
-  return service;
-}
-
-export async function closeAllStacks(): Promise<void> {
-  await Promise.all([...live].map((s) => s.stop('SIGTERM')));
 }
 
 /**
@@ -229,6 +128,6 @@ async function prime(apiUrl: string): Promise<void> {
 }
 
 /** The pids of a stack's processes by name (sim, worker0…, api0…), for CPU and memory probes. */
-export function processPids(stack: BenchStack): Record<string, number | undefined> {
+export function processPids(stack: SpawnedStack): Record<string, number | undefined> {
   return Object.fromEntries(stack.services.map((s) => [s.name, s.child.pid]));
 }

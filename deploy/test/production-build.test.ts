@@ -11,8 +11,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteKeysWithPrefix, freePort, postSSE } from '@llmgw/devkit';
+import { seedTokens } from '@llmgw/e2e';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { seedTokens } from '../../apps/api/src/testing/direct.ts';
 import { copyBuildContext, REPO_ROOT, type RunningProcess, readDockerfile, startProcess } from './support.ts';
 
 const SERVICES = ['api', 'worker', 'sim'] as const;

@@ -9,16 +9,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { DEFAULT_MODEL } from '@llmgw/config';
-import { freePort } from '@llmgw/devkit';
+import { freePort, type MetricFamily, parseMetricsText, promqlMetricNames, seriesNames } from '@llmgw/devkit';
+import { type Stack, startStack } from '@llmgw/e2e';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse, stringify } from 'yaml';
-import {
-  type MetricFamily,
-  parseMetricsText,
-  promqlMetricNames,
-  seriesNames,
-} from '../../apps/api/src/testing/prom-text.ts';
-import { type Stack, startStack } from '../../apps/api/src/testing/stack.ts';
 import { REPO_ROOT, type RunningProcess, startProcess } from './support.ts';
 
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), 'utf8');

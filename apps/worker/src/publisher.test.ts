@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { until } from '@llmgw/devkit';
+import { deleteKeysWithPrefix, until } from '@llmgw/devkit';
 import { createLogger } from '@llmgw/observability';
 import { decodeEvent, type JobEvent } from '@llmgw/protocol';
 import { createRedis, quitQuietly } from '@llmgw/redis';
@@ -9,7 +9,8 @@ import { JobPublisher } from './publisher.ts';
 
 /** The publisher against a real Redis: what a subscriber of the reply channel receives. */
 describe('JobPublisher', () => {
-  const channel = `test-${randomUUID()}:reply:publisher`;
+  const prefix = `test-${randomUUID()}`;
+  const channel = `${prefix}:reply:publisher`;
   const log = createLogger({ service: 'worker', instance: 'pub-test', level: 'silent' });
   let redis: Redis;
   let sub: Redis;
@@ -27,6 +28,7 @@ describe('JobPublisher', () => {
   afterAll(async () => {
     await quitQuietly(sub);
     await quitQuietly(redis);
+    await deleteKeysWithPrefix(inject('redisUrl'), prefix);
   });
 
   const eventsOf = (id: string) => received.filter((e) => e.id === id);

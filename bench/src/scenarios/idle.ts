@@ -1,6 +1,6 @@
 import { Agent } from 'node:http';
 import { DEFAULT_MODEL } from '@llmgw/config';
-import { postSSE, type SSEResult } from '@llmgw/devkit';
+import { postSSE, type SSEResult, until } from '@llmgw/devkit';
 import { openAITarget, seedTarget, type Target } from '../load.ts';
 import {
   heapSnapshot,
@@ -10,7 +10,6 @@ import {
   type SimStatsView,
   simStats,
   sleep,
-  waitUntil,
 } from '../probes.ts';
 import { benchHeaders, startBenchStack } from '../stack.ts';
 import { fmt } from '../stats.ts';
@@ -146,7 +145,7 @@ async function holdStreams(target: Target, cfg: IdleConfig): Promise<HeldStreams
       ),
     );
   }
-  await waitUntil(() => states.every((s) => s.token || s.ended), OPEN_TIMEOUT_MS, 100);
+  await until(() => states.every((s) => s.token || s.ended), OPEN_TIMEOUT_MS, 100);
   const openS = (performance.now() - started) / 1000;
   const open = states.filter((s) => (s.token || s.queued) && !s.ended).length;
   const streaming = states.filter((s) => s.token && !s.ended).length;
@@ -169,7 +168,7 @@ async function holdStreams(target: Target, cfg: IdleConfig): Promise<HeldStreams
 
 /** Waits until the simulator runs nothing (every abort propagated), then a moment for the GC. */
 async function drained(simUrl: string): Promise<void> {
-  await waitUntil(async () => {
+  await until(async () => {
     const s: SimStatsView = await simStats(simUrl);
     return s.running === 0 && s.waiting === 0;
   }, 60_000);

@@ -1,13 +1,5 @@
-import { randomUUID } from 'node:crypto';
-// bench/ is not a workspace package and the root package.json does not depend on @llmgw/redis,
-// so its source is imported by path (the same module the api runs).
-import {
-  createKeys,
-  createRedis,
-  quitQuietly,
-  rateLimit,
-  waitReady,
-} from '../../../packages/redis/src/index.ts';
+import { removeStackKeys, stackPrefix } from '@llmgw/e2e/spawned';
+import { createKeys, createRedis, quitQuietly, rateLimit, waitReady } from '@llmgw/redis';
 import { benchRedis } from '../stack.ts';
 import { fmt, percentile } from '../stats.ts';
 import { markdownTable, targetLine } from '../table.ts';
@@ -81,7 +73,8 @@ export async function rateLimitScenario(
   const redis = createRedis(url, 'command', 'bench-ratelimit');
   redis.on('error', () => {});
   await waitReady(redis);
-  const keys = createKeys(`bench-${randomUUID().slice(0, 8)}`);
+  const prefix = stackPrefix('bench');
+  const keys = createKeys(prefix);
   const users = Math.max(cfg.concurrency, 1);
   // Limits the bench tier never reaches: every decision is an admission (the common case).
   const decide = async (caller: number, i: number) =>
@@ -121,8 +114,7 @@ export async function rateLimitScenario(
     ];
     return { rows, lines };
   } finally {
-    const del = Array.from({ length: users }, (_, u) => keys.rateLimit(`user-${u}`));
-    await redis.del(...del).catch(() => {});
     await quitQuietly(redis);
+    await removeStackKeys(url, prefix).catch(() => {});
   }
 }

@@ -1,3 +1,4 @@
+import { LogCapture } from '@llmgw/devkit';
 import { createLogger } from '@llmgw/observability';
 import { createRedis, quitQuietly } from '@llmgw/redis';
 import { Hono } from 'hono';
@@ -6,7 +7,6 @@ import type { Tiers } from '../auth/tiers.ts';
 import type { AppEnv } from '../context.ts';
 import { onErrorHandler } from '../errors/index.ts';
 import { type TestRedis, testRedis } from '../testing/app-deps.ts';
-import { LogCapture } from '../testing/log-capture.ts';
 import { type RateLimitOptions, rateLimit } from './rate-limit.ts';
 
 const TIERS: Tiers = {

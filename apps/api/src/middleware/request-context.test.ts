@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import type { HttpBindings } from '@hono/node-server';
+import { LogCapture, parseMetricsText, sampleValue } from '@llmgw/devkit';
 import { createLogger } from '@llmgw/observability';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
@@ -7,8 +8,6 @@ import { CLIP_CHARS } from '../clip.ts';
 import type { AppEnv } from '../context.ts';
 import { ApiError, onErrorHandler } from '../errors/index.ts';
 import { createApiMetrics } from '../metrics.ts';
-import { LogCapture } from '../testing/log-capture.ts';
-import { parseMetricsText, sampleValue } from '../testing/prom-text.ts';
 import { requestContext } from './request-context.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LogCapture } from '@llmgw/devkit';
 import { createLogger } from '@llmgw/observability';
 import { createKeys, createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
@@ -6,7 +7,6 @@ import { inject } from 'vitest';
 import { composeApi } from '../compose.ts';
 import { parseApiEnv } from '../env.ts';
 import type { AppDeps, GatewayApp } from '../hono-app.ts';
-import { LogCapture } from './log-capture.ts';
 
 export interface TestRedis {
   /** A `command` connection, as the api's request path uses. */
@@ -63,7 +63,8 @@ export interface TestApp extends TestRedis {
 export async function buildTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const base = await testRedis();
   const { redis, prefix } = base;
-  const e = parseApiEnv({ REDIS_URL: inject('redisUrl'), KEY_PREFIX: prefix, ...env });
+  // RESUME_GRACE_MS 0: a client that leaves cancels its job at once (tests of resume set one).
+  const e = parseApiEnv({ REDIS_URL: inject('redisUrl'), KEY_PREFIX: prefix, RESUME_GRACE_MS: '0', ...env });
   const instanceId = `api-test-${randomUUID().slice(0, 6)}`;
   const logs = new LogCapture();
   const log = createLogger({ service: 'api', instance: instanceId, level: 'debug', destination: logs });
