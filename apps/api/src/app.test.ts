@@ -1,7 +1,7 @@
+import { parseMetricsText, sampleValue } from '@llmgw/devkit';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from './testing/app-deps.ts';
-import { parseMetricsText, sampleValue } from './testing/prom-text.ts';
 
 /**
  * The app as `createApp(deps)` builds it, from real parts on the shared test Redis, driven

@@ -11,6 +11,7 @@ import { requestContext } from './middleware/request-context.ts';
 import { registerChat } from './routes/chat.ts';
 import { registerCompletions } from './routes/completions.ts';
 import { registerHealth } from './routes/health.ts';
+import { registerJobs } from './routes/jobs.ts';
 import { registerMessages } from './routes/messages.ts';
 import { registerModels } from './routes/models.ts';
 import { registerOpenAIChat } from './routes/openai-chat.ts';
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerCompletions(app, deps);
   registerMessages(app, deps);
   registerModels(app, deps);
+  registerJobs(app, deps);
 
   app.notFound(notFoundHandler(allowedMethods(app.routes)));
   app.onError(onErrorHandler);

@@ -6,6 +6,10 @@ import { FairShare } from './admission/fair-share.ts';
 import { QuotaBook } from './admission/quota.ts';
 import { createApp } from './app.ts';
 import { ApiKeyStore } from './auth/api-keys.ts';
+import { EventLog } from './durable/event-log.ts';
+import { Idempotency } from './durable/idempotency.ts';
+import { JobRecords } from './durable/job-record.ts';
+import { Jobs } from './durable/jobs.ts';
 import type { ApiEnv } from './env.ts';
 import type { AppDeps, GatewayApp } from './hono-app.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
@@ -44,16 +48,10 @@ export interface ApiParts {
 
 /**
  * The api's composition root: every part of one api process from its env and two Redis
- * connections, the reply channel subscribed before anything can enqueue. server.ts adds the HTTP
+ * connections (each job's channel is subscribed before it is enqueued). server.ts adds the HTTP
  * server; tests drive `app.request()` on the same parts.
  */
-export async function composeApi({
-  env,
-  log,
-  instanceId,
-  redis,
-  subscriber,
-}: ComposeOptions): Promise<ApiParts> {
+export async function composeApi({ env, log, redis, subscriber }: ComposeOptions): Promise<ApiParts> {
   const keys = createKeys(env.KEY_PREFIX);
   const dispatcher = new Dispatcher({
     redis,
@@ -64,16 +62,15 @@ export async function composeApi({
   });
   const hub = new ReplyHub({
     subscriber,
-    channel: keys.replyChannel(instanceId),
+    keys,
     log,
     silenceTimeoutMs: env.JOB_SILENCE_TIMEOUT_MS,
     recoveryTimeoutMs: env.JOB_RECOVERY_TIMEOUT_MS,
-    onOrphan: (jobId) => {
-      log.info({ job_id: jobId }, 'orphan_job_cancelled');
-      dispatcher.signalCancel(jobId, 'orphaned').catch(() => {});
-    },
   });
-  await hub.start();
+  hub.start();
+  const retainMs = env.JOB_RESULT_TTL_S * 1000;
+  const eventLog = new EventLog({ redis, keys, retainMs, maxEvents: env.JOB_LOG_MAX_EVENTS });
+  const records = new JobRecords({ redis, keys, ttlMs: env.QUEUE_TIMEOUT_MS + retainMs });
   const models = new ModelRegistry(redis, keys, 1000, {
     declared: env.MODELS,
     scaleToZero: env.SCALE_TO_ZERO,
@@ -114,8 +111,8 @@ export async function composeApi({
     onRemoved: (c) => admission.refund(c.reservation),
     noWorkingBackend: (model) => models.noWorkingBackend(model),
   });
-  const canceller = new JobCanceller({ dispatcher, admission, log });
-  const open = new OpenChats(canceller);
+  const canceller = new JobCanceller({ dispatcher, admission, log, graceMs: env.RESUME_GRACE_MS });
+  const open = new OpenChats(canceller, env.RESUME_GRACE_MS > 0);
   const submitter = new Submitter({
     hub,
     dispatcher,
@@ -123,8 +120,12 @@ export async function composeApi({
     watch,
     canceller,
     open,
+    records,
+    log: eventLog,
     queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
+    graceMs: env.RESUME_GRACE_MS,
   });
+  const jobs = new Jobs({ hub, records, log: eventLog, dispatcher, admission, open });
   let shuttingDown = false;
   const deps: AppDeps = {
     log,
@@ -154,6 +155,8 @@ export async function composeApi({
     defaultModel: env.DEFAULT_MODEL,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     trustProxy: env.TRUST_PROXY,
+    jobs,
+    idempotency: new Idempotency(redis, keys),
   };
   return {
     app: createApp(deps),
@@ -167,7 +170,7 @@ export async function composeApi({
       await runShutdown(log, [
         { name: 'stop_queue_watch', run: () => watch.stop() },
         { name: 'stop_fair_share_renewal', run: () => fairShare.stop() },
-        { name: 'unsubscribe_reply_channel', run: () => hub.stop() },
+        { name: 'unsubscribe_job_channels', run: () => hub.stop() },
         { name: 'close_queues', run: () => dispatcher.close() },
         { name: 'quit_subscriber', run: () => quitQuietly(subscriber) },
         { name: 'quit_redis', run: () => quitQuietly(redis) },

@@ -54,6 +54,18 @@ const ApiEnvFields = z.object({
   /** A job not started within this long is removed; its client gets 503 queue_timeout. */
   QUEUE_TIMEOUT_MS: positiveInt(30_000),
   /**
+   * Every event of a generation is kept in its event log (a Redis Stream) for this long after the
+   * last one: resume (`GET /v1/jobs/{id}/events`), idempotent replay, async results.
+   */
+  JOB_RESULT_TTL_S: positiveInt(3600),
+  /** The most events one job's log keeps (a longer one cannot be replayed from its start). */
+  JOB_LOG_MAX_EVENTS: positiveInt(10_000),
+  /**
+   * A client that disconnects mid-generation has this long to reconnect and resume it; then the
+   * job is cancelled (slot freed, quota settled, backend aborted). 0: cancelled at once.
+   */
+  RESUME_GRACE_MS: nonNegativeInt(10_000),
+  /**
    * Tries of one job when its backend fails before the first token (refused, 5xx, 429, no first
    * token in time), each on another worker when one exists; 1 = no retry.
    */

@@ -6,6 +6,8 @@ import type { Admission } from './admission/admission.ts';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import type { Tiers } from './auth/tiers.ts';
 import type { AppEnv } from './context.ts';
+import type { Idempotency } from './durable/idempotency.ts';
+import type { Jobs } from './durable/jobs.ts';
 import type { HealthDeps } from './health/checks.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { AuthMode } from './middleware/authenticate.ts';
@@ -47,6 +49,10 @@ export interface AppDeps {
   adminReadonly: boolean;
   /** The model queues (admin: stats, pause/resume, Bull Board). */
   dispatcher: Dispatcher;
+  /** Jobs as `/v1/jobs` sees them: follow (resume), status, list, cancel. */
+  jobs: Jobs;
+  /** Idempotency-Key claims. */
+  idempotency: Idempotency;
   /** TRUST_PROXY: client addresses come from X-Forwarded-For (see client-address.ts). */
   trustProxy: boolean;
 }

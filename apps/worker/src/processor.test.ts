@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_MODEL } from '@llmgw/config';
 import { createLogger } from '@llmgw/observability';
-import { decodeEvent, type JobEvent } from '@llmgw/protocol';
+import { decodeEvent, JOB_VERSION, type JobEvent } from '@llmgw/protocol';
 import { createKeys, createRedis, quitQuietly } from '@llmgw/redis';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { Queue } from 'bullmq';
@@ -58,7 +58,7 @@ describe('chat job processor', () => {
   });
 
   const job = (extra: Record<string, unknown>) => ({
-    v: 2,
+    v: JOB_VERSION,
     kind: 'chat',
     replyTo,
     requestId: 'r1',
@@ -83,7 +83,7 @@ describe('chat job processor', () => {
     expect(await terminal(id)).toMatchObject({
       type: 'error',
       error: 'invalid_job',
-      message: expect.stringContaining('job version 2, not 1'),
+      message: expect.stringContaining(`job version ${JOB_VERSION}, not 1`),
     });
     expect(sim.stats().requests).toBe(0);
   });

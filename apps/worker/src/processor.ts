@@ -103,7 +103,12 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       await handBack(job, token);
     }
     const attempt = job.attemptsStarted;
-    const pub = new JobPublisher(deps.publisher, data.replyTo, jobId, attempt, log, deps.heartbeatMs);
+    const pub = new JobPublisher(deps.publisher, data.replyTo, jobId, attempt, log, deps.heartbeatMs, {
+      graceMs: data.graceMs,
+      ...(data.log && {
+        log: { eventsKey: deps.keys.jobEvents(jobId), metaKey: deps.keys.job(jobId), ...data.log },
+      }),
+    });
     const abort = signal ?? new AbortController().signal;
     const queueWaitMs = Date.now() - data.enqueuedAt;
     log.info(
@@ -171,8 +176,8 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       log.info({ error_type: error }, 'job_expired');
       throw new JobFailed(error, error, undefined);
     }
-    // The `started` publish goes out while the backend request starts (no added latency); if it
-    // reaches nobody, the client's api process is gone and the generation is aborted.
+    // The `started` publish goes out while the backend request starts (no added latency); if
+    // nobody follows the job for its grace (RESUME_GRACE_MS), the generation is aborted.
     const gone = new AbortController();
     pub.onGone = () => {
       log.info('reply_channel_gone');

@@ -15,8 +15,18 @@ type Terminal =
   | Omit<ErrorEvent, 'id' | 'seq' | 'attempt'>
   | Omit<RequeuedEvent, 'id' | 'seq' | 'attempt'>;
 
+/** Where a job's events are kept besides the live channel, and how long nobody may follow it. */
+export interface Durability {
+  /** The job's event log (a Redis Stream) and its meta hash, renewed with every event. */
+  log?: { eventsKey: string; metaKey: string; retainMs: number; maxEvents: number };
+  /** Nobody following for this long ends the job (onGone); 0: at once; -1: never. */
+  graceMs: number;
+}
+
 /**
  * Publishes one job's events on its reply channel, in order, with sequence numbers.
+ * With a log, each publish is one pipeline (one round trip): XADD to the job's event log (capped),
+ * renew the log's and meta's TTL, PUBLISH; the log is what resume, replay and async results read.
  *
  * Deltas are coalesced without a timer: a delta is published at once when no publish is in
  * flight; deltas that arrive meanwhile are batched into the next publish, sent as soon as the
@@ -40,11 +50,14 @@ export class JobPublisher {
     private readonly attempt: number,
     private readonly log: Logger,
     private readonly heartbeatMs: number,
+    private readonly durability: Durability = { graceMs: 0 },
   ) {}
 
+  private grace: NodeJS.Timeout | undefined;
+
   /**
-   * Called when a publish reached no subscriber: the api process that owns the stream is gone
-   * (crashed or restarted), so nobody will read what this job generates.
+   * Called when nobody has followed the job for its grace (publishes reached no subscriber): its
+   * client left and did not come back, or its api process is gone; nobody will read the rest.
    */
   onGone: (() => void) | undefined;
 
@@ -64,6 +77,7 @@ export class JobPublisher {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.heartbeat);
+    clearTimeout(this.grace);
     while (this.inflight) await this.inflight;
     if (this.pending.length > 0) await this.publishDeltas();
     await this.send(event);
@@ -93,16 +107,52 @@ export class JobPublisher {
     this.heartbeat.unref();
   }
 
+  private write(raw: string): Promise<number> {
+    return writeEvent(this.redis, this.channel, raw, this.durability.log);
+  }
+
+  /** A publish reached nobody: end the job now, after its grace, or never (asynchronous). */
+  private nobodyFollows(): void {
+    const { graceMs } = this.durability;
+    if (graceMs < 0 || this.grace) return;
+    if (graceMs === 0) {
+      this.onGone?.();
+      return;
+    }
+    this.log.info({ job_id: this.jobId, grace_ms: graceMs }, 'nobody_following');
+    this.grace = setTimeout(() => this.onGone?.(), graceMs);
+    this.grace.unref();
+  }
+
   private async send(body: DistributiveOmit<JobEvent, 'id' | 'seq' | 'attempt'>): Promise<void> {
     const event = { id: this.jobId, seq: this.seq++, attempt: this.attempt, ...body } as JobEvent;
     try {
-      const receivers = await this.redis.publish(this.channel, encodeEvent(event));
-      if (receivers === 0 && !this.ended) this.onGone?.();
+      const receivers = await this.write(encodeEvent(event));
+      if (receivers > 0) {
+        clearTimeout(this.grace);
+        this.grace = undefined;
+      } else if (!this.ended) this.nobodyFollows();
     } catch (err) {
       // The api notices the gap (sequence numbers) or the silence (heartbeats) and tells its client.
       this.log.warn({ err, job_id: this.jobId, event: body.type }, 'publish_failed');
     }
   }
+}
+
+/** The publish and, with a log, the append, in one round trip; resolves with the receivers. */
+function writeEvent(redis: Redis, channel: string, raw: string, log: Durability['log']): Promise<number> {
+  if (!log) return redis.publish(channel, raw);
+  return redis
+    .pipeline()
+    .xadd(log.eventsKey, 'MAXLEN', log.maxEvents, '*', 'e', raw)
+    .pexpire(log.eventsKey, log.retainMs)
+    .pexpire(log.metaKey, log.retainMs)
+    .publish(channel, raw)
+    .exec()
+    .then((results) => {
+      for (const [err] of results ?? []) if (err) throw err;
+      return Number(results?.[3]?.[1] ?? 0);
+    });
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

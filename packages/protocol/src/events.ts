@@ -55,6 +55,11 @@ export const ErrorEvent = z.object({
   message: z.string(),
   /** Whatever was generated before the error, for quota settlement. */
   usage: Usage.optional(),
+  /**
+   * Written by the gateway itself, not a worker (the api gave up: deadline, job lost, cancelled
+   * by its owner): it ends the stream whatever attempt is running.
+   */
+  gateway: z.literal(true).optional(),
 });
 
 /**

@@ -40,21 +40,36 @@ export const GenerationParams = z.object({
 });
 export type GenerationParams = z.infer<typeof GenerationParams>;
 
-export const JOB_VERSION = 2;
+export const JOB_VERSION = 3;
 
 /**
  * The chat job, as the api enqueues it and the worker reads it (BullMQ job data).
  * Versioned so a worker of an older release can refuse a job it does not understand
  * instead of half-running it. v2: OpenAI Chat Completions messages (content parts, tool calls,
  * tool results), tools and reasoning parameters, and legacy text completions (`kind`).
+ * v3: a durable event log per job (`log`), and a grace before a job nobody follows is cancelled
+ * (`graceMs`); `replyTo` is the job's own channel.
  */
 export const ChatJob = z
   .object({
     v: z.literal(JOB_VERSION),
     /** `chat`: /v1/chat/completions semantics (messages); `completion`: legacy /v1/completions (prompt). */
     kind: z.enum(['chat', 'completion']).default('chat'),
-    /** Reply channel the worker publishes events on (the enqueuing api process's own channel). */
+    /** Channel the worker publishes the job's events on (the job's own: any api may follow it). */
     replyTo: z.string().min(1),
+    /**
+     * Every event is also appended to the job's event log (a Redis Stream, keys.jobEvents), capped
+     * at `maxEvents` and kept `retainMs` after the last one: resume, replay, async results.
+     */
+    log: z
+      .object({ retainMs: z.number().int().positive(), maxEvents: z.number().int().positive() })
+      .optional(),
+    /**
+     * How long the job keeps generating while nobody follows it (a publish reaches no
+     * subscriber): its client may reconnect and resume. 0: cancelled at once; -1: never (an
+     * asynchronous job).
+     */
+    graceMs: z.number().int().min(-1).default(0),
     requestId: z.string(),
     model: z.string().min(1),
     /** The conversation (chat); empty for a completion. */

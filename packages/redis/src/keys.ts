@@ -24,6 +24,17 @@
  *   P:inflight:{<user>}:running  sorted set: the user's jobs started and not ended, likewise
  *   P:cancelled:<jobId>          string, PX 1 h: the api gave up on this job (client gone, stream
  *                                declared lost, deadline): no worker may start or re-run it
+ *   P:job:{<jobId>}              hash: the job's owner, wire format and request digest (resume,
+ *                                idempotency, async status); PX = queue timeout + JOB_RESULT_TTL_S,
+ *                                renewed with its event log
+ *   P:job:{<jobId>}:events       stream: every event of the job in order (the durable event log),
+ *                                MAXLEN JOB_LOG_MAX_EVENTS, PX JOB_RESULT_TTL_S after the last event
+ *   P:job:{<jobId>}:ch           pub/sub channel: the job's events live (every follower subscribes)
+ *   P:jobs:{<user>}              sorted set: the user's recent jobs, member = job id, score = ms
+ *   P:idem:{<user>}:<sha256>     string, EX 24 h: `<jobId> <request digest>` of an Idempotency-Key
+ *
+ * Keys of one job share the hash tag `{<jobId>}` and keys of one user `{<user>}`: on Redis
+ * Cluster each group lives in one slot, so a pipeline or script over one group never crosses slots.
  *
  * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
  * anybody else's on a shared Redis.
@@ -50,6 +61,11 @@ export interface Keys {
   /** The user's in-flight jobs in one state (see inflight.ts). */
   inflight(userId: string, state: 'waiting' | 'running'): string;
   cancelled(jobId: string): string;
+  job(jobId: string): string;
+  jobEvents(jobId: string): string;
+  jobChannel(jobId: string): string;
+  userJobs(userId: string): string;
+  idempotency(userId: string, keySha256: string): string;
 }
 
 const QUEUE_PREFIX = 'chat.';
@@ -75,6 +91,11 @@ export function createKeys(prefix: string): Keys {
     adminLoginFailures: (address) => `${prefix}:adminlogin:${encodeURIComponent(address)}`,
     inflight: (userId, state) => `${prefix}:inflight:{${encodeURIComponent(userId)}}:${state}`,
     cancelled: (jobId) => `${prefix}:cancelled:${jobId}`,
+    job: (jobId) => `${prefix}:job:{${jobId}}`,
+    jobEvents: (jobId) => `${prefix}:job:{${jobId}}:events`,
+    jobChannel: (jobId) => `${prefix}:job:{${jobId}}:ch`,
+    userJobs: (userId) => `${prefix}:jobs:{${encodeURIComponent(userId)}}`,
+    idempotency: (userId, sha) => `${prefix}:idem:{${encodeURIComponent(userId)}}:${sha}`,
   };
 }
 

@@ -94,6 +94,12 @@ export class Admission {
     return refusal;
   }
 
+  /** Admitted, then not submitted after all (another request holds its Idempotency-Key): undone. */
+  withdraw(req: GenerationRequest, admitted: Admitted): void {
+    this.refund(admitted.reservation);
+    if (req.userId !== undefined) this.opts.fairShare.ended(req.userId, admitted.jobId);
+  }
+
   /** A job that never ran (removed from the queue) gives its whole reservation back. */
   refund(reservation: Reservation | undefined): void {
     if (!reservation) return;

@@ -1,4 +1,15 @@
 import type { ChatMessage, GenerationParams } from '@llmgw/protocol';
+import type { Rendition } from '../wire/rendition.ts';
+
+/** How the client wants the answer: the wire format, streamed or whole, now or later. */
+export interface AnswerShape {
+  f: Rendition['f'];
+  /** stream_options.include_usage (OpenAI formats). */
+  usage?: boolean;
+  stream: boolean;
+  /** `Prefer: respond-async`: 202 at once, the result at GET /v1/jobs/{id}. */
+  async?: boolean;
+}
 
 /** One generation request, as admission and then the queue see it (built by routes/generation.ts). */
 export interface GenerationRequest {
@@ -12,4 +23,5 @@ export interface GenerationRequest {
   /** The authenticated caller, never what the body claims. */
   userId?: string;
   tier?: string;
+  answer: AnswerShape;
 }

@@ -13,7 +13,11 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   /** Answered by the HTTP server itself, before any route (client-error.ts). */
   request_timeout: 408,
+  /** The job's log no longer holds its start (JOB_LOG_MAX_EVENTS): it cannot be replayed. */
+  job_log_trimmed: 410,
   payload_too_large: 413,
+  /** The same Idempotency-Key came with a different request body. */
+  idempotency_key_reused: 422,
   rate_limit_exceeded: 429,
   quota_exceeded: 429,
   /** The user's tier caps jobs in flight (`max_waiting`, `max_concurrent`); retryable. */

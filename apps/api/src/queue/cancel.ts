@@ -8,17 +8,31 @@ export interface JobCancellerOptions {
   /** A job removed before it ran gives its quota back. */
   admission: Pick<Admission, 'refund'>;
   log: Logger;
+  /** RESUME_GRACE_MS: a client that leaves may come back this long; its worker then cancels. */
+  graceMs: number;
 }
 
 /** Stops a submitted job wherever it is: still waiting (removed) or running (its worker aborts it). */
 export class JobCanceller {
   constructor(private readonly opts: JobCancellerOptions) {}
 
-  /** The client disconnected before the end: stop the job, unless it already ended. */
+  /**
+   * The client disconnected before the end. Within RESUME_GRACE_MS it may resume the job (on any
+   * replica): the job goes on, and its worker cancels it if nobody follows it by then. With no
+   * grace it is stopped now. A follower's leaving, or an asynchronous job's, never stops it.
+   */
   abandon(chat: SubmittedChat, reason: string): void {
     const ended = chat.sub.isEnded;
     chat.sub.close();
-    if (!ended) this.cancel(chat, reason);
+    if (ended || chat.follower || chat.async) return;
+    if (this.opts.graceMs > 0) {
+      this.opts.log.info(
+        { job_id: chat.jobId, grace_ms: this.opts.graceMs, reason },
+        'client_left_job_continues',
+      );
+      return;
+    }
+    this.cancel(chat, reason);
   }
 
   /** Removes the job if it waits, else has its worker abort it. Never throws: failures are logged. */

@@ -122,6 +122,12 @@ export class Dispatcher {
     return true;
   }
 
+  /** The quota reservation a job carries (to refund it when the job is removed unrun). */
+  async reservationOf(model: string, jobId: string): Promise<ChatJob['quota']> {
+    const job = await this.queue(model).getJob(jobId);
+    return (job?.data as ChatJob | undefined)?.quota;
+  }
+
   /** Removes a job only if it has not started; true when removed. */
   async removeWaiting(model: string, jobId: string): Promise<boolean> {
     return (await this.queue(model).remove(jobId)) === 1;

@@ -9,6 +9,7 @@ const chatOf = (jobId: string): SubmittedChat => ({
   sub: new JobSubscription(jobId, () => {}),
   enqueuedAt: Date.now(),
   enqueuedAtPerf: performance.now(),
+  rendition: { f: 'seed', model: 'm', created: 0, rid: 'r' },
 });
 
 describe('OpenChats', () => {

@@ -9,7 +9,11 @@ export class OpenChats {
   private readonly open = new Set<SubmittedChat>();
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly canceller: Pick<JobCanceller, 'cancel'>) {}
+  constructor(
+    private readonly canceller: Pick<JobCanceller, 'cancel'>,
+    /** RESUME_GRACE_MS > 0: a stream cut by shutdown can be resumed elsewhere. */
+    private readonly resumable = false,
+  ) {}
 
   get count(): number {
     return this.open.size;
@@ -42,12 +46,19 @@ export class OpenChats {
 
   /**
    * Shutdown after the grace period: every request still open ends with a `shutting_down` error
-   * (an error frame, or a 503) and its job is cancelled, so no GPU works for a closed stream.
+   * (an error frame, or a 503). With a resume grace its job goes on, for the client to resume on
+   * another replica (its worker cancels it if nobody does); without, it is cancelled, so no GPU
+   * works for a closed stream. Asynchronous jobs simply go on.
    */
   failAll(message: string): void {
     for (const chat of this.open) {
+      if (chat.async && !chat.follower) {
+        chat.sub.close();
+        continue;
+      }
       chat.sub.fail('shutting_down', message);
-      this.canceller.cancel(chat, 'api_shutdown');
+      // A follower's job is not this request's to stop.
+      if (!this.resumable && !chat.follower) this.canceller.cancel(chat, 'api_shutdown');
     }
   }
 }

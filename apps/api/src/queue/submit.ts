@@ -1,7 +1,10 @@
 import { type ChatJob, JOB_VERSION } from '@llmgw/protocol';
 import type { Admission, Admitted } from '../admission/admission.ts';
 import type { GenerationRequest } from '../admission/generation-request.ts';
+import type { EventLog } from '../durable/event-log.ts';
+import type { JobRecords } from '../durable/job-record.ts';
 import type { ReplyHub } from '../reply/reply-hub.ts';
+import type { Rendition } from '../wire/rendition.ts';
 import type { JobCanceller } from './cancel.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { OpenChats } from './open-chats.ts';
@@ -9,29 +12,47 @@ import type { QueueWatch } from './queue-watch.ts';
 import type { SubmittedChat } from './submitted-chat.ts';
 
 export interface SubmitterOptions {
-  hub: Pick<ReplyHub, 'channel' | 'open'>;
+  hub: Pick<ReplyHub, 'channelOf' | 'open'>;
   dispatcher: Pick<Dispatcher, 'enqueue'>;
   admission: Pick<Admission, 'hold' | 'notQueued'>;
   watch: Pick<QueueWatch, 'watch'>;
   canceller: Pick<JobCanceller, 'cancel'>;
   open: Pick<OpenChats, 'add'>;
+  records: Pick<JobRecords, 'create'>;
+  log: Pick<EventLog, 'jobSettings' | 'end'>;
   /** A job not started after this long is removed (the job's `deadline`). */
   queueTimeoutMs: number;
+  /** RESUME_GRACE_MS: how long a job keeps generating for nobody (its client may come back). */
+  graceMs: number;
 }
 
-/** Puts an admitted request on its model's queue, its reply channel subscribed first. */
+/** Puts an admitted request on its model's queue, its job's channel subscribed first. */
 export class Submitter {
   constructor(private readonly opts: SubmitterOptions) {}
 
-  /** One Redis round trip, the enqueue. Throws 503 `service_unavailable` if it fails. */
+  /**
+   * Two round trips: the job's channel subscribed and its record written (together), then the
+   * enqueue. Throws 503 `service_unavailable` if Redis fails.
+   */
   async submit(req: GenerationRequest, admitted: Admitted): Promise<SubmittedChat> {
     const { hub, dispatcher, admission } = this.opts;
     const { jobId } = admitted;
     const enqueuedAt = Date.now();
+    const rendition: Rendition = {
+      f: req.answer.f,
+      model: req.model,
+      created: Math.floor(enqueuedAt / 1000),
+      rid: req.requestId,
+      ...(req.answer.usage && { usage: true }),
+    };
+    const async = req.answer.async === true;
     const job: ChatJob = {
       v: JOB_VERSION,
       kind: req.kind ?? 'chat',
-      replyTo: hub.channel,
+      replyTo: hub.channelOf(jobId),
+      log: this.opts.log.jobSettings,
+      // An asynchronous job runs whether anyone follows it or not.
+      graceMs: async ? -1 : this.opts.graceMs,
       requestId: req.requestId,
       model: req.model,
       messages: req.messages,
@@ -44,14 +65,28 @@ export class Submitter {
       quota: admitted.reservation,
       priority: admitted.priority,
     };
-    // Subscribe before enqueue: the hub already listens on this process's channel, and the
-    // subscription exists before any worker can see the job.
-    const sub = hub.open(jobId);
-    admission.hold(req, admitted, sub);
+    // Subscribed before enqueue: the subscription exists before any worker can see the job.
+    const subscribing = hub.open(jobId);
+    const recording = this.opts.records.create({
+      id: jobId,
+      userId: req.userId ?? '',
+      model: req.model,
+      createdAt: enqueuedAt,
+      rendition,
+      async,
+      stream: req.answer.stream,
+    });
+    let sub: SubmittedChat['sub'];
     try {
+      const [opened] = await Promise.all([subscribing, recording]);
+      sub = opened;
+      admission.hold(req, admitted, sub);
       await dispatcher.enqueue(jobId, job, { priority: admitted.queuePriority });
     } catch (err) {
-      sub.close();
+      subscribing.then(
+        (s) => s.close(),
+        () => {},
+      );
       throw admission.notQueued(req, admitted, err);
     }
     const chat: SubmittedChat = {
@@ -61,10 +96,17 @@ export class Submitter {
       enqueuedAt,
       enqueuedAtPerf: performance.now(),
       reservation: admitted.reservation,
+      rendition,
+      async,
+      position: admitted.waiting + 1,
     };
     this.opts.watch.watch(chat, admitted.queuePriority);
-    // Declared lost or past its deadline: cancel it, so no worker starts or re-runs it.
-    sub.onGiveUp = (reason) => this.opts.canceller.cancel(chat, reason);
+    // Declared lost or past its deadline: cancel it, so no worker starts or re-runs it, and say
+    // so in its log, so that whoever follows it (now or later) sees the same end.
+    sub.onGiveUp = (error, message) => {
+      this.opts.canceller.cancel(chat, error);
+      this.opts.log.end(jobId, error, message).catch(() => {});
+    };
     this.opts.open.add(chat);
     // Others were waiting: tell the client where it stands now rather than at the next tick.
     if (admitted.waiting > 0) sub.queued(admitted.waiting + 1);

@@ -1,16 +1,26 @@
 import type { Reservation } from '../admission/quota.ts';
 import type { JobSubscription } from '../reply/subscription.ts';
+import type { Rendition } from '../wire/rendition.ts';
 
 /**
- * One request's job once it is on its model's queue: what the submitter, the queue watch, the
- * canceller and the relay all hold. Its own module so that none of them imports another for it.
+ * One request's job once it is on its model's queue, or a job followed again (resume,
+ * idempotent retry): what the submitter, the queue watch, the canceller and the relay all hold.
+ * Its own module so that none of them imports another for it.
  */
 export interface SubmittedChat {
   jobId: string;
   model: string;
   sub: JobSubscription;
   enqueuedAt: number;
-  /** performance.now() once enqueued. */
+  /** performance.now() once enqueued (or once followed again). */
   enqueuedAtPerf: number;
   reservation?: Reservation;
+  /** How its answer is spelled (the submitting request's wire format). */
+  rendition: Rendition;
+  /** Submitted with `Prefer: respond-async`: nobody's disconnect cancels it. */
+  async?: boolean;
+  /** Not the request that submitted it (a resume or a retry): its leaving never cancels the job. */
+  follower?: boolean;
+  /** Queue position when submitted (1 = next). */
+  position?: number;
 }

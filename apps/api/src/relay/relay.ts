@@ -7,13 +7,14 @@ import type { ApiMetrics } from '../metrics.ts';
 import type { JobCanceller } from '../queue/cancel.ts';
 import type { SubmittedChat } from '../queue/submitted-chat.ts';
 import { setTimingHeaders } from '../timing.ts';
-import type { FrameFormat } from '../wire/frames.ts';
+import { bodyOf, framesOf } from '../wire/rendition.ts';
+import { FrameIds } from './frame-ids.ts';
 import { StreamMeter } from './stream-meter.ts';
 
-// A submitted job's answer to its HTTP client, both ways a route may ask for it: streamed as
-// Server-Sent Events in the route's wire format (relaySSE), or read whole for one JSON body that
-// the route renders (collectResponse). Either way a StreamMeter sees every event, and a client
-// that leaves cancels the job.
+// A job's answer to its HTTP client, every way a route may ask for it: streamed as Server-Sent
+// Events in the job's wire format (relaySSE), read whole for one JSON body (collectResponse), or
+// not at all yet (async, 202). The request that submitted the job feeds a StreamMeter (metrics);
+// a follower (resume, idempotent retry) does not, and its leaving never cancels the job.
 
 export interface RelayDeps {
   metrics: ApiMetrics;
@@ -26,16 +27,45 @@ export interface CollectedChat {
 }
 
 const meterOf = (c: Context<AppEnv>, chat: SubmittedChat, metrics: ApiMetrics) =>
-  new StreamMeter(metrics, chat.model, c.var.startedAt, chat.enqueuedAt);
+  chat.follower ? undefined : new StreamMeter(metrics, chat.model, c.var.startedAt, chat.enqueuedAt);
+
+/** The answer the request asked for: a stream, a whole body, or 202 for an asynchronous job. */
+export async function respond(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDeps, stream: boolean) {
+  c.header('X-Job-ID', chat.jobId);
+  if (chat.async) return accepted(c, chat);
+  if (stream) return relaySSE(c, chat, deps);
+  const { transcript, done } = await collectResponse(c, chat, deps);
+  return c.json(bodyOf(chat.rendition, chat.jobId, transcript, done) as object);
+}
 
 /**
- * Every write is awaited, so a slow client applies backpressure instead of growing a buffer;
- * events that queued up meanwhile go out together in the next write.
+ * 202 for `Prefer: respond-async`: the job runs whether anyone follows it or not; its submitting
+ * api keeps its accounting until it ends (the subscription is drained in the background).
  */
-export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDeps, format: FrameFormat) {
+function accepted(c: Context<AppEnv>, chat: SubmittedChat) {
+  void (async () => {
+    for await (const _ of chat.sub) {
+      // Nothing to relay: the event log has it all for GET /v1/jobs/{id}.
+    }
+  })();
+  c.header('Location', `/v1/jobs/${chat.jobId}`);
+  c.header('Preference-Applied', 'respond-async');
+  return c.json({ id: chat.jobId, object: 'job', status: 'queued', position: chat.position ?? 1 }, 202);
+}
+
+/**
+ * Every frame carries an `id:` (its number in the stream, from 0), so a client that lost its
+ * connection resumes exactly after the last one it got (GET /v1/jobs/{id}/events); frames up to
+ * `after` are not sent (a resume). Every write is awaited, so a slow client applies
+ * backpressure instead of growing a buffer; events that queued up meanwhile go out together.
+ */
+export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDeps, after = -1) {
   const { metrics, canceller } = deps;
   const meter = meterOf(c, chat, metrics);
+  const format = framesOf(chat.rendition, chat.jobId);
+  const ids = new FrameIds(after);
   c.header('X-Accel-Buffering', 'no');
+  c.header('X-Job-ID', chat.jobId);
   setTimingHeaders(c, { admissionMs: chat.enqueuedAtPerf - c.var.startedAt });
   return streamSSE(c, async (stream) => {
     metrics.activeStreams.inc();
@@ -48,21 +78,24 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDep
 
   async function relay(stream: SSEStreamingApi): Promise<void> {
     stream.onAbort(() => canceller.abandon(chat, 'client_disconnected'));
-    const opening = format.open();
+    const opening = ids.number(format.open());
     if (opening) await stream.write(opening);
     for await (const batch of chat.sub) {
       let out = '';
       const at = performance.now();
       for (const ev of batch) {
-        meter.onEvent(ev, at);
-        if (ev.type === 'delta') out += format.deltas(ev.d);
-        // A comment line: the frame formats of both endpoints stay exactly as specified.
+        meter?.onEvent(ev, at);
+        if (ev.type === 'delta') out += ids.number(format.deltas(ev.d));
+        // A comment line: the frame formats of every endpoint stay exactly as specified.
         else if (ev.type === 'queued') out += `: queued position=${ev.position}\n\n`;
         else if (ev.type === 'done') {
-          out += format.done(ev);
+          out += ids.number(format.done(ev));
           c.set('tokens', { prompt: ev.usage.promptTokens, completion: ev.usage.completionTokens });
         } else if (ev.type === 'error') {
-          out += format.error(apiErrorFromJob(ev.error, ev.message));
+          // An end of this api's own (shutdown, lost events) is not in the job's log: no id, so a
+          // client resuming elsewhere continues after the last logged frame.
+          const frame = format.error(apiErrorFromJob(ev.error, ev.message));
+          out += ev.seq < 0 ? frame : ids.number(frame);
           c.var.log.warn({ error_type: ev.error, err: ev.message }, 'stream_failed');
         }
       }
@@ -87,7 +120,7 @@ export async function collectResponse(
   const { done } = collected;
   setTimingHeaders(c, {
     admissionMs: chat.enqueuedAtPerf - c.var.startedAt,
-    queueMs: meter.queueWaitMs,
+    queueMs: meter?.queueWaitMs,
     backendTtftMs: done.ttftMs,
     backendMs: done.genMs,
     totalMs: performance.now() - c.var.startedAt,
@@ -96,11 +129,11 @@ export async function collectResponse(
   return collected;
 }
 
-async function collect(chat: SubmittedChat, meter: StreamMeter): Promise<CollectedChat> {
+async function collect(chat: SubmittedChat, meter: StreamMeter | undefined): Promise<CollectedChat> {
   const transcript = new Transcript();
   for await (const batch of chat.sub) {
     for (const ev of batch) {
-      meter.onEvent(ev);
+      meter?.onEvent(ev);
       if (ev.type === 'delta') transcript.add(ev.d);
       else if (ev.type === 'done') return { transcript, done: ev };
       else if (ev.type === 'error') throw apiErrorFromJob(ev.error, ev.message);

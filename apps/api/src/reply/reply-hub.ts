@@ -1,12 +1,13 @@
 import type { Logger } from '@llmgw/observability';
 import { decodeEvent } from '@llmgw/protocol';
+import type { Keys } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { JobSubscription } from './subscription.ts';
 
 export interface ReplyHubOptions {
   /** A dedicated subscriber connection. */
   subscriber: Redis;
-  channel: string;
+  keys: Pick<Keys, 'jobChannel'>;
   log: Logger;
   /** A job that has streamed text and then is silent for longer than this is declared lost. */
   silenceTimeoutMs: number;
@@ -15,78 +16,103 @@ export interface ReplyHubOptions {
    * re-runs it on another worker once its lock expires, and the client can still take that run.
    */
   recoveryTimeoutMs: number;
-  /**
-   * A job of ours is generating for nobody (its client left, or its stream was ended by the
-   * watchdog before a re-run): stop it, so it does not hold a GPU slot.
-   */
-  onOrphan?: (jobId: string) => void;
 }
 
 /**
- * One SUBSCRIBE per api process: the process's own reply channel, subscribed once at start,
- * before any job is enqueued (pub/sub keeps no history). Events are routed to the open
- * {@link JobSubscription} by job id. A watchdog ends subscriptions whose job went silent.
+ * The api's side of the jobs' live channels, on one subscriber connection: each job publishes on
+ * a channel of its own (keys.jobChannel), so any api replica can follow any job — the request
+ * that submitted it, a client resuming it elsewhere, a second viewer. A channel is subscribed
+ * while at least one {@link JobSubscription} of this process follows the job. A watchdog ends
+ * subscriptions whose job went silent.
  */
 export class ReplyHub {
-  private readonly subs = new Map<string, JobSubscription>();
+  private readonly byChannel = new Map<string, Set<JobSubscription>>();
   private watchdog: NodeJS.Timeout | undefined;
-  /** Orphans already reported, so one job's token stream triggers one cancel. */
-  private readonly orphans = new Set<string>();
 
   constructor(private readonly opts: ReplyHubOptions) {}
 
-  get channel(): string {
-    return this.opts.channel;
+  /** The channel a job's worker publishes on (the job's `replyTo`). */
+  channelOf(jobId: string): string {
+    return this.opts.keys.jobChannel(jobId);
   }
 
-  async start(): Promise<void> {
-    const { subscriber, channel } = this.opts;
-    subscriber.on('message', (ch: string, raw: string) => {
-      if (ch !== channel) return;
+  start(): void {
+    this.opts.subscriber.on('message', (ch: string, raw: string) => {
+      const subs = this.byChannel.get(ch);
+      if (!subs) return;
       const ev = decodeEvent(raw);
       if (!ev) {
-        this.opts.log.warn({ channel }, 'undecodable_event');
+        this.opts.log.warn({ channel: ch }, 'undecodable_event');
         return;
       }
-      const sub = this.subs.get(ev.id);
-      if (sub) sub.deliver(ev);
-      else if ((ev.type === 'started' || ev.type === 'delta') && !this.orphans.has(ev.id)) {
-        this.orphans.add(ev.id);
-        if (this.orphans.size > 10_000) this.orphans.clear();
-        this.opts.onOrphan?.(ev.id);
-      }
+      for (const sub of subs) sub.deliver(ev);
     });
-    await subscriber.subscribe(channel);
     const tick = Math.min(1000, Math.max(50, Math.floor(this.opts.silenceTimeoutMs / 4)));
     this.watchdog = setInterval(() => this.checkSilence(), tick);
     this.watchdog.unref();
   }
 
-  /** Registers interest in a job's events; call before enqueueing it. */
-  open(jobId: string): JobSubscription {
-    const sub = new JobSubscription(jobId, (s) => {
-      if (this.subs.get(s.jobId) === s) this.subs.delete(s.jobId);
-    });
-    this.subs.set(jobId, sub);
+  /**
+   * Follows a job's events; resolves once its channel is subscribed, so a job enqueued after this
+   * misses nothing. `holdLive`: for a job under way, whose log the caller replays first
+   * (JobSubscription.replay). Throws if Redis refuses the subscription.
+   */
+  async open(jobId: string, opts: { holdLive?: boolean } = {}): Promise<JobSubscription> {
+    const channel = this.channelOf(jobId);
+    const sub = new JobSubscription(jobId, (s) => this.drop(channel, s));
+    // Held from the start: a message may arrive in the same read as the SUBSCRIBE reply, before
+    // the caller's await resumes.
+    if (opts.holdLive) sub.holdLive();
+    let subs = this.byChannel.get(channel);
+    if (!subs) {
+      subs = new Set();
+      this.byChannel.set(channel, subs);
+    }
+    subs.add(sub);
+    try {
+      await this.opts.subscriber.subscribe(channel);
+    } catch (err) {
+      sub.close();
+      throw err;
+    }
     return sub;
+  }
+
+  /** Followers open in this process (all jobs). */
+  get following(): number {
+    let n = 0;
+    for (const subs of this.byChannel.values()) n += subs.size;
+    return n;
   }
 
   async stop(): Promise<void> {
     clearInterval(this.watchdog);
+    const channels = [...this.byChannel.keys()];
+    this.byChannel.clear();
+    if (channels.length === 0) return;
     try {
-      await this.opts.subscriber.unsubscribe(this.opts.channel);
+      await this.opts.subscriber.unsubscribe(...channels);
     } catch {
       // Redis may be gone at shutdown; nothing to clean up then.
     }
   }
 
+  private drop(channel: string, sub: JobSubscription): void {
+    const subs = this.byChannel.get(channel);
+    if (!subs?.delete(sub) || subs.size > 0) return;
+    this.byChannel.delete(channel);
+    this.opts.subscriber.unsubscribe(channel).catch(() => {});
+  }
+
   private checkSilence(): void {
     const now = Date.now();
-    for (const sub of this.subs.values()) {
-      const limit = sub.relayedText ? this.opts.silenceTimeoutMs : this.opts.recoveryTimeoutMs;
-      if (sub.started && !sub.isEnded && now - sub.lastEventAt > limit) {
-        this.opts.log.warn({ job_id: sub.jobId, silent_ms: now - sub.lastEventAt }, 'job_silent');
-        sub.giveUp('worker_lost', 'the worker serving this request stopped responding');
+    for (const subs of this.byChannel.values()) {
+      for (const sub of subs) {
+        const limit = sub.relayedText ? this.opts.silenceTimeoutMs : this.opts.recoveryTimeoutMs;
+        if (sub.started && !sub.isEnded && now - sub.lastEventAt > limit) {
+          this.opts.log.warn({ job_id: sub.jobId, silent_ms: now - sub.lastEventAt }, 'job_silent');
+          sub.giveUp('worker_lost', 'the worker serving this request stopped responding');
+        }
       }
     }
   }

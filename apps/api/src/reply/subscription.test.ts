@@ -79,4 +79,31 @@ describe('JobSubscription', () => {
     sub.close();
     expect(closed).toBe(1);
   });
+
+  it('a follower: live events held while the log is read, then log and live merged — nothing lost, nothing twice', async () => {
+    const sub = new JobSubscription('j', () => {});
+    sub.holdLive();
+    // Arrived live while the log was being read: 2 and 3 are in the log too, 4 only live.
+    for (const e of [token(2, 'b'), token(3, 'c'), done(4)]) sub.deliver(e);
+    sub.replay([started(0), token(1, 'a'), token(2, 'b'), token(3, 'c')]);
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['a', 'b', 'c']);
+    expect(last(events)?.type).toBe('done');
+  });
+
+  it("an end written by the gateway (deadline, owner's cancel) ends the stream whatever the attempt", async () => {
+    const sub = new JobSubscription('j', () => {});
+    sub.deliver(started(0, 2));
+    sub.deliver({
+      id: 'j',
+      seq: 0,
+      attempt: 0,
+      type: 'error',
+      error: 'cancelled',
+      message: 'by owner',
+      gateway: true,
+    });
+    const events = await drain(sub);
+    expect(last(events)).toMatchObject({ type: 'error', error: 'cancelled' });
+  });
 });

@@ -34,7 +34,7 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
    * Called when the gateway gives up on the job itself (declared lost, deadline): the job must
    * then be cancelled, so that no worker starts or re-runs it for a stream nobody reads.
    */
-  onGiveUp: ((reason: string) => void) | undefined;
+  onGiveUp: ((error: ErrorType, message: string) => void) | undefined;
   /** Called at each `started` (again after a `requeued`), as it arrives: per-user accounting. */
   onStarted: (() => void) | undefined;
   lastEventAt: number;
@@ -50,10 +50,40 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     return this.ended;
   }
 
+  /** Live events held back while the job's log is read ({@link replay}). */
+  private held: JobEvent[] | undefined;
+
+  /**
+   * For a follower that joins a job under way: live events are held until {@link replay} has
+   * delivered the job's log, then they follow it (those the log already had are dropped as
+   * duplicates), so nothing is lost or repeated between the two.
+   */
+  holdLive(): void {
+    this.held ??= [];
+  }
+
+  /** Delivers the job's logged events, then whatever arrived live meanwhile. */
+  replay(logged: readonly JobEvent[]): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const ev of logged) this.accept(ev);
+    for (const ev of held) this.accept(ev);
+  }
+
   /** Called by the hub for every event with this job id. */
   deliver(ev: JobEvent): void {
+    if (this.held) this.held.push(ev);
+    else this.accept(ev);
+  }
+
+  private accept(ev: JobEvent): void {
     if (this.ended) return;
     this.lastEventAt = Date.now();
+    // The gateway ended the job itself (deadline, lost, cancelled): whatever attempt runs.
+    if (ev.type === 'error' && ev.gateway) {
+      this.push(ev);
+      return;
+    }
     if (ev.attempt < this.attempt) return;
     if (ev.attempt > this.attempt) {
       if (this.relayedText) {
@@ -101,7 +131,7 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
   giveUp(error: ErrorType, message: string): void {
     if (this.ended) return;
     this.fail(error, message);
-    this.onGiveUp?.(error);
+    this.onGiveUp?.(error, message);
   }
 
   /** Stops listening (client gone or stream finished). Idempotent. */

@@ -2,10 +2,7 @@ import { ChatMessage, FunctionTool, ToolChoice } from '@llmgw/protocol';
 import { z } from 'zod';
 import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
-import { collectResponse, relaySSE } from '../relay/relay.ts';
-import { openAIUsage } from '../wire/frames.ts';
-import { seedBody, seedFrames } from '../wire/seed.ts';
-import { type GenerationDeps, submitFromRoute } from './generation.ts';
+import { type GenerationDeps, generate, prefersAsync } from './generation.ts';
 
 /**
  * `POST /chat`: the seed's request and its frame format. Its `{role, content}` messages are a
@@ -27,14 +24,16 @@ export type ChatRequest = z.infer<typeof ChatRequest>;
 export function registerChat(app: GatewayApp, deps: GenerationDeps): void {
   app.post('/chat', async (c) => {
     const body = await readJsonBody(c, ChatRequest);
-    const { chat, model } = await submitFromRoute(c, deps, {
-      model: body.model,
-      messages: body.messages,
-      params: { max_tokens: body.max_tokens, tools: body.tools, tool_choice: body.tool_choice },
-    });
-    if (body.stream) return relaySSE(c, chat, deps, seedFrames(c.var.requestId));
-
-    const { transcript, done } = await collectResponse(c, chat, deps);
-    return c.json(seedBody(transcript, model, done.finishReason, openAIUsage(done.usage)));
+    return generate(
+      c,
+      deps,
+      {
+        model: body.model,
+        messages: body.messages,
+        params: { max_tokens: body.max_tokens, tools: body.tools, tool_choice: body.tool_choice },
+        answer: { f: 'seed', stream: body.stream, async: prefersAsync(c.req.header('prefer')) },
+      },
+      body,
+    );
   });
 }

@@ -2,10 +2,8 @@ import { z } from 'zod';
 import { ApiError } from '../errors/index.ts';
 import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
-import { collectResponse, relaySSE } from '../relay/relay.ts';
-import { openAICompletionBody, openAICompletionFrames } from '../wire/openai-completions.ts';
 import { refineSampling, SamplingFields, samplingParams } from '../wire/openai-request.ts';
-import { type GenerationDeps, submitFromRoute } from './generation.ts';
+import { type GenerationDeps, generate } from './generation.ts';
 
 /** OpenAI's (and vLLM's) default length of a legacy completion. */
 const DEFAULT_COMPLETION_MAX_TOKENS = 16;
@@ -46,27 +44,26 @@ export function registerCompletions(app: GatewayApp, deps: GenerationDeps): void
     const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!;
     if (prompt === '')
       throw new ApiError('invalid_request', 'prompt: must not be empty', { param: 'prompt' });
-    const { chat, model } = await submitFromRoute(c, deps, {
-      kind: 'completion',
-      model: body.model,
-      messages: [],
-      prompt,
-      params: {
-        ...samplingParams(body, body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS),
-        ...(body.logprobs != null && { logprobs: true, top_logprobs: body.logprobs }),
-        ...(body.echo != null && { echo: body.echo }),
+    return generate(
+      c,
+      deps,
+      {
+        kind: 'completion',
+        model: body.model,
+        messages: [],
+        prompt,
+        params: {
+          ...samplingParams(body, body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS),
+          ...(body.logprobs != null && { logprobs: true, top_logprobs: body.logprobs }),
+          ...(body.echo != null && { echo: body.echo }),
+        },
+        answer: {
+          f: 'completion',
+          stream: body.stream === true,
+          usage: body.stream_options?.include_usage === true,
+        },
       },
-    });
-    const idn = {
-      id: `cmpl-${chat.jobId.replaceAll('-', '')}`,
-      model,
-      created: Math.floor(chat.enqueuedAt / 1000),
-    };
-    if (body.stream) {
-      const includeUsage = body.stream_options?.include_usage === true;
-      return relaySSE(c, chat, deps, openAICompletionFrames(idn, includeUsage, c.var.requestId));
-    }
-    const { transcript, done } = await collectResponse(c, chat, deps);
-    return c.json(openAICompletionBody(idn, transcript, done));
+      body,
+    );
   });
 }

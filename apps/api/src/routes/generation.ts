@@ -2,14 +2,16 @@ import { isEmptyMessage } from '@llmgw/protocol';
 import type { Context } from 'hono';
 import type { GenerationRequest } from '../admission/generation-request.ts';
 import type { AppEnv } from '../context.ts';
+import { Idempotency } from '../durable/idempotency.ts';
 import { ApiError } from '../errors/index.ts';
 import type { AppDeps } from '../hono-app.ts';
 import type { SubmittedChat } from '../queue/submitted-chat.ts';
+import { respond } from '../relay/relay.ts';
 
-/** What a generation route needs: admission, the queue, and the relay's metrics and canceller. */
+/** What a generation route needs: admission, the queue, the relay, and jobs to attach to again. */
 export type GenerationDeps = Pick<
   AppDeps,
-  'defaultModel' | 'admission' | 'submitter' | 'metrics' | 'canceller'
+  'defaultModel' | 'admission' | 'submitter' | 'metrics' | 'canceller' | 'idempotency' | 'jobs'
 >;
 
 export type RouteInput = Omit<GenerationRequest, 'model' | 'requestId' | 'userId' | 'tier'> & {
@@ -18,16 +20,12 @@ export type RouteInput = Omit<GenerationRequest, 'model' | 'requestId' | 'userId
 };
 
 /**
- * The first two steps of every generation route once its body is read, admit → submit (the route
- * then relays: relay/relay.ts). Before them: the model (default if none), one rule for an empty
- * conversation on every endpoint, and the authenticated caller as the user — a user id or tier in
- * the body or headers claims nothing.
+ * Every generation route once its body is read: admit → submit → respond (relay/relay.ts).
+ * Before them: the model (default if none), one rule for an empty conversation on every
+ * endpoint, and the authenticated caller as the user — a user id or tier in the body or headers
+ * claims nothing. With an `Idempotency-Key` a retry attaches to the job its first try started.
  */
-export async function submitFromRoute(
-  c: Context<AppEnv>,
-  deps: Pick<GenerationDeps, 'defaultModel' | 'admission' | 'submitter'>,
-  input: RouteInput,
-): Promise<{ chat: SubmittedChat; model: string }> {
+export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: RouteInput, body: unknown) {
   const model = input.model ?? deps.defaultModel;
   c.set('model', model);
   if ((input.kind ?? 'chat') === 'chat' && input.messages.every(isEmptyMessage)) {
@@ -35,7 +33,66 @@ export async function submitFromRoute(
   }
   const { userId, tier } = c.var.principal!;
   const req: GenerationRequest = { ...input, model, requestId: c.var.requestId, userId, tier };
+  const chat = await submitOnce(c, deps, req, body);
+  if (chat.follower && req.answer.async) {
+    // An async retry: where the first try's job stands now (maybe finished), not "queued".
+    chat.sub.close();
+    c.header('X-Job-ID', chat.jobId);
+    c.header('Location', `/v1/jobs/${chat.jobId}`);
+    return c.json(await deps.jobs.status(chat.jobId, userId), 202);
+  }
+  return respond(c, chat, deps, req.answer.stream);
+}
+
+async function submitOnce(
+  c: Context<AppEnv>,
+  deps: GenerationDeps,
+  req: GenerationRequest,
+  body: unknown,
+): Promise<SubmittedChat> {
+  const key = Idempotency.keyOf(c.req.header('idempotency-key'));
+  if (key === undefined || req.userId === undefined) {
+    return deps.submitter.submit(req, await deps.admission.admit(req));
+  }
+  const { userId } = req;
+  const digest = Idempotency.digest(c.req.method, c.req.path, body);
+  const earlier = await deps.idempotency.existing(userId, key, digest);
+  if (earlier !== undefined) return attach(c, deps, earlier, req);
   const admitted = await deps.admission.admit(req);
-  const chat = await deps.submitter.submit(req, admitted);
-  return { chat, model };
+  const winner = await deps.idempotency.claim(userId, key, digest, admitted.jobId);
+  if (winner !== undefined) {
+    deps.admission.withdraw(req, admitted);
+    return attach(c, deps, winner, req);
+  }
+  try {
+    return await deps.submitter.submit(req, admitted);
+  } catch (err) {
+    await deps.idempotency.release(userId, key, admitted.jobId).catch(() => {});
+    throw err;
+  }
+}
+
+/** A retry with the same Idempotency-Key: the first try's job, replayed then followed. */
+async function attach(
+  c: Context<AppEnv>,
+  deps: GenerationDeps,
+  jobId: string,
+  req: Pick<GenerationRequest, 'userId'>,
+): Promise<SubmittedChat> {
+  c.var.log.info({ job_id: jobId }, 'idempotent_replay');
+  c.header('Idempotent-Replayed', 'true');
+  return deps.jobs.follow(jobId, req.userId ?? '');
+}
+
+/** `Prefer: respond-async` (RFC 7240), among other preferences. */
+export function prefersAsync(prefer: string | undefined): boolean {
+  return (
+    prefer?.split(',').some(
+      (p) =>
+        p
+          .trim()
+          .split(/[\s;=]/)[0]
+          ?.toLowerCase() === 'respond-async',
+    ) ?? false
+  );
 }

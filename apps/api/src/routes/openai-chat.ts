@@ -2,8 +2,6 @@ import { ChatMessage, FunctionTool, ResponseFormat, ToolChoice } from '@llmgw/pr
 import { z } from 'zod';
 import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
-import { collectResponse, relaySSE } from '../relay/relay.ts';
-import { openAIChatBody, openAIChatFrames } from '../wire/openai-chat.ts';
 import {
   DEFAULT_COMPLETION_TOKENS,
   MAX_COMPLETION_TOKENS,
@@ -11,7 +9,7 @@ import {
   SamplingFields,
   samplingParams,
 } from '../wire/openai-request.ts';
-import { type GenerationDeps, submitFromRoute } from './generation.ts';
+import { type GenerationDeps, generate, prefersAsync } from './generation.ts';
 
 /**
  * `POST /v1/chat/completions`: OpenAI's Chat Completions API as vLLM serves it, for the official
@@ -48,31 +46,31 @@ export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 export function registerOpenAIChat(app: GatewayApp, deps: GenerationDeps): void {
   app.post('/v1/chat/completions', async (c) => {
     const body = await readJsonBody(c, ChatCompletionRequest);
-    const { chat, model } = await submitFromRoute(c, deps, {
-      model: body.model,
-      messages: body.messages,
-      params: {
-        ...samplingParams(body, body.max_completion_tokens ?? body.max_tokens ?? DEFAULT_COMPLETION_TOKENS),
-        tools: body.tools,
-        tool_choice: body.tool_choice,
-        parallel_tool_calls: body.parallel_tool_calls,
-        response_format: body.response_format,
-        logprobs: body.logprobs ?? undefined,
-        top_logprobs: body.top_logprobs ?? undefined,
-        reasoning_effort: body.reasoning_effort ?? undefined,
-        chat_template_kwargs: body.chat_template_kwargs,
+    return generate(
+      c,
+      deps,
+      {
+        model: body.model,
+        messages: body.messages,
+        params: {
+          ...samplingParams(body, body.max_completion_tokens ?? body.max_tokens ?? DEFAULT_COMPLETION_TOKENS),
+          tools: body.tools,
+          tool_choice: body.tool_choice,
+          parallel_tool_calls: body.parallel_tool_calls,
+          response_format: body.response_format,
+          logprobs: body.logprobs ?? undefined,
+          top_logprobs: body.top_logprobs ?? undefined,
+          reasoning_effort: body.reasoning_effort ?? undefined,
+          chat_template_kwargs: body.chat_template_kwargs,
+        },
+        answer: {
+          f: 'chat',
+          stream: body.stream === true,
+          usage: body.stream_options?.include_usage === true,
+          async: prefersAsync(c.req.header('prefer')),
+        },
       },
-    });
-    const idn = {
-      id: `chatcmpl-${chat.jobId.replaceAll('-', '')}`,
-      model,
-      created: Math.floor(chat.enqueuedAt / 1000),
-    };
-    if (body.stream) {
-      const includeUsage = body.stream_options?.include_usage === true;
-      return relaySSE(c, chat, deps, openAIChatFrames(idn, includeUsage, c.var.requestId));
-    }
-    const { transcript, done } = await collectResponse(c, chat, deps);
-    return c.json(openAIChatBody(idn, transcript, done));
+      body,
+    );
   });
 }

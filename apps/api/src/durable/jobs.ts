@@ -1,0 +1,144 @@
+import { type DoneEvent, type ErrorEvent, type JobEvent, Transcript } from '@llmgw/protocol';
+import type { Admission } from '../admission/admission.ts';
+import { ApiError } from '../errors/index.ts';
+import type { Dispatcher } from '../queue/dispatcher.ts';
+import type { OpenChats } from '../queue/open-chats.ts';
+import type { SubmittedChat } from '../queue/submitted-chat.ts';
+import { openAIUsage } from '../wire/frames.ts';
+import { bodyOf } from '../wire/rendition.ts';
+import type { EventLog } from './event-log.ts';
+import { type FollowDeps, follow } from './follow.ts';
+import type { JobRecord, JobRecords } from './job-record.ts';
+
+export type JobStatus = 'queued' | 'in_progress' | 'completed' | 'failed' | 'cancelled';
+
+export interface JobsOptions extends FollowDeps {
+  records: Pick<JobRecords, 'get' | 'recent'>;
+  log: Pick<EventLog, 'read' | 'end'>;
+  dispatcher: Pick<Dispatcher, 'positions' | 'cancel' | 'reservationOf'>;
+  admission: Pick<Admission, 'refund'>;
+  /** Followers are open requests too: shutdown waits for them, then ends them. */
+  open: Pick<OpenChats, 'add'>;
+}
+
+/**
+ * The jobs a user submitted, as the `/v1/jobs` routes see them: follow one (resume), its status
+ * and result, the user's recent ones, cancel. Only its user sees a job: for anyone else it does
+ * not exist (404, never a 403 that would confirm it does).
+ */
+export class Jobs {
+  constructor(private readonly opts: JobsOptions) {}
+
+  /** The user's job, or 404. */
+  async record(jobId: string, userId: string): Promise<JobRecord> {
+    const rec = await this.opts.records.get(jobId);
+    if (!rec || rec.userId !== userId) throw new ApiError('not_found', `no job '${jobId.slice(0, 64)}'`);
+    return rec;
+  }
+
+  async follow(jobId: string, userId: string): Promise<SubmittedChat> {
+    const chat = await follow(this.opts, await this.record(jobId, userId));
+    this.opts.open.add(chat);
+    return chat;
+  }
+
+  /** `GET /v1/jobs/{id}`: where it stands, and once completed the same body as a non-streaming answer. */
+  async status(jobId: string, userId: string): Promise<Record<string, unknown>> {
+    const rec = await this.record(jobId, userId);
+    const { events, complete } = await this.opts.log.read(jobId);
+    const fold = foldEvents(events);
+    const body: Record<string, unknown> = {
+      id: jobId,
+      object: 'job',
+      status: fold.status,
+      model: rec.model,
+      created_at: Math.floor(rec.createdAt / 1000),
+      async: rec.async,
+    };
+    if (fold.status === 'queued') {
+      const [position] = await this.opts.dispatcher.positions([{ model: rec.model, jobId }]);
+      body.position = position ?? null;
+    }
+    if (fold.done) {
+      // A log trimmed at JOB_LOG_MAX_EVENTS still tells how the job ended, not what it said.
+      body.result = complete ? bodyOf(rec.rendition, jobId, fold.transcript, fold.done) : null;
+      body.usage = openAIUsage(fold.done.usage);
+      body.timings = { backend_ttft_ms: round(fold.done.ttftMs), backend_ms: round(fold.done.genMs) };
+    }
+    if (fold.error) {
+      body.error = { type: fold.error.error, message: fold.error.message };
+      if (fold.error.usage) body.usage = openAIUsage(fold.error.usage);
+    }
+    return body;
+  }
+
+  /** `GET /v1/jobs`: the user's recent jobs, newest first. */
+  async list(userId: string, limit: number): Promise<Record<string, unknown>[]> {
+    const ids = await this.opts.records.recent(userId, limit);
+    const rows = await Promise.all(
+      ids.map(async (id) => {
+        const [rec, events] = await Promise.all([this.opts.records.get(id), this.opts.log.read(id)]);
+        if (!rec) return undefined;
+        return {
+          id,
+          object: 'job',
+          status: foldEvents(events.events).status,
+          model: rec.model,
+          created_at: Math.floor(rec.createdAt / 1000),
+          async: rec.async,
+        };
+      }),
+    );
+    return rows.filter((r) => r !== undefined);
+  }
+
+  /**
+   * `POST /v1/jobs/{id}/cancel`: removed if it waits (its quota back), aborted by its worker if
+   * it runs; the end goes into its log, so every follower sees it. A finished job stays as it is.
+   */
+  async cancel(jobId: string, userId: string): Promise<Record<string, unknown>> {
+    const rec = await this.record(jobId, userId);
+    const before = foldEvents((await this.opts.log.read(jobId)).events).status;
+    if (before === 'completed' || before === 'failed' || before === 'cancelled') {
+      return { id: jobId, object: 'job', status: before };
+    }
+    const reservation = await this.opts.dispatcher.reservationOf(rec.model, jobId);
+    const how = await this.opts.dispatcher.cancel(rec.model, jobId, 'cancelled_by_owner');
+    if (how === 'removed') this.opts.admission.refund(reservation);
+    await this.opts.log.end(jobId, 'cancelled', 'cancelled by its owner');
+    return { id: jobId, object: 'job', status: 'cancelled' };
+  }
+}
+
+const round = (ms: number | undefined) => (ms === undefined ? null : Math.round(ms));
+
+interface Fold {
+  status: JobStatus;
+  transcript: Transcript;
+  done?: DoneEvent;
+  error?: ErrorEvent;
+}
+
+/** A job's logged events → its status (the last attempt's view, as a follower would see it). */
+export function foldEvents(events: readonly JobEvent[]): Fold {
+  let transcript = new Transcript();
+  let status: JobStatus = 'queued';
+  let attempt = 0;
+  for (const ev of events) {
+    if (ev.type === 'error') {
+      return { status: ev.error === 'cancelled' ? 'cancelled' : 'failed', transcript, error: ev };
+    }
+    if (ev.attempt > attempt) {
+      // A re-run (its worker died) starts the answer over.
+      attempt = ev.attempt;
+      transcript = new Transcript();
+    } else if (ev.attempt < attempt) continue;
+    if (ev.type === 'started') status = 'in_progress';
+    else if (ev.type === 'requeued') status = 'queued';
+    else if (ev.type === 'delta') {
+      status = 'in_progress';
+      transcript.add(ev.d);
+    } else if (ev.type === 'done') return { status: 'completed', transcript, done: ev };
+  }
+  return { status, transcript };
+}

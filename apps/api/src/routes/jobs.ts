@@ -1,0 +1,48 @@
+import type { Context } from 'hono';
+import type { AppEnv } from '../context.ts';
+import { ApiError } from '../errors/index.ts';
+import type { AppDeps, GatewayApp } from '../hono-app.ts';
+import { relaySSE } from '../relay/relay.ts';
+
+export type JobsDeps = Pick<AppDeps, 'jobs' | 'metrics' | 'canceller'>;
+
+/**
+ * `/v1/jobs`: a generation is a job, and it outlives its HTTP request.
+ * - `GET /v1/jobs/{id}/events` follows it from after the frame named by `Last-Event-ID` (what
+ *   EventSource sends) or `?after=N`, in the wire format of the request that submitted it, on
+ *   any replica; a finished job replays whole until its log expires (JOB_RESULT_TTL_S);
+ * - `GET /v1/jobs/{id}`: status, position, and once completed the non-streaming body;
+ * - `POST /v1/jobs/{id}/cancel`; `GET /v1/jobs`: the caller's recent jobs.
+ * Only the job's user sees it; for anyone else it is a 404.
+ */
+export function registerJobs(app: GatewayApp, deps: JobsDeps): void {
+  const userOf = (c: Context<AppEnv>) => c.var.principal!.userId;
+
+  app.get('/v1/jobs', async (c) => {
+    const limit = intParam(c.req.query('limit'), 'limit', 20, 1, 100);
+    return c.json({ object: 'list', data: await deps.jobs.list(userOf(c), limit) });
+  });
+  app.get('/v1/jobs/:id', async (c) => c.json(await deps.jobs.status(c.req.param('id'), userOf(c))));
+  app.post('/v1/jobs/:id/cancel', async (c) => c.json(await deps.jobs.cancel(c.req.param('id'), userOf(c))));
+  app.get('/v1/jobs/:id/events', async (c) => {
+    const lastEventId = c.req.header('last-event-id');
+    const after =
+      lastEventId !== undefined && lastEventId !== ''
+        ? intParam(lastEventId, 'Last-Event-ID', -1, -1, Number.MAX_SAFE_INTEGER)
+        : intParam(c.req.query('after'), 'after', -1, -1, Number.MAX_SAFE_INTEGER);
+    const chat = await deps.jobs.follow(c.req.param('id'), userOf(c));
+    c.set('model', chat.model);
+    return relaySSE(c, chat, deps, after);
+  });
+}
+
+function intParam(raw: string | undefined, name: string, def: number, min: number, max: number): number {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ApiError('invalid_request', `${name} must be an integer from ${min} to ${max}`, {
+      param: name,
+    });
+  }
+  return n;
+}

@@ -1,0 +1,52 @@
+import { DEFAULT_MODEL } from '@llmgw/config';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { type SpawnedStack, startSpawnedStack } from '../stack/spawned.ts';
+import { chatText, readFrames } from './sse-frames.ts';
+
+/** Real processes: two api replicas and two workers; the replica holding a stream is SIGKILLed. */
+describe('durable generations across real processes', () => {
+  let stack: SpawnedStack | undefined;
+  afterAll(() => stack?.close('SIGKILL'));
+
+  it('SIGKILL the api replica that holds a stream: the client reconnects to the other replica and completes', async () => {
+    stack = await startSpawnedStack({
+      redisUrl: inject('redisUrl'),
+      sim: { SIM_TTFT_MS: '5', SIM_ITL_MS: '15', SIM_OUTPUT_TOKENS: '400' },
+      workers: 2,
+      apis: 2,
+      env: { RESUME_GRACE_MS: '5000' },
+    });
+    const { headers } = await stack.createKey('enterprise');
+    const [victim, survivor] = stack.apiUrls as [string, string];
+    const body = {
+      model: DEFAULT_MODEL,
+      messages: [{ role: 'user', content: 'Survive a crash' }],
+      max_tokens: 60,
+      seed: 5,
+      stream: true,
+    };
+    const post = (url: string, stopAfter?: number) =>
+      readFrames(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        ...(stopAfter !== undefined && { stopAfter }),
+      });
+    const whole = await post(survivor);
+
+    // The client reads 8 frames, then its api replica dies without a goodbye.
+    const cut = await post(victim, 8);
+    stack.apis[0]!.child.kill('SIGKILL');
+    await stack.apis[0]!.exited;
+
+    const resumed = await readFrames(`${survivor}/v1/jobs/${cut.headers.get('x-job-id')}/events`, {
+      headers: { ...headers, 'last-event-id': String(cut.frames.at(-1)!.id) },
+    });
+    expect(resumed.status).toBe(200);
+    expect(resumed.frames.at(-1)!.data).toBe('[DONE]');
+    expect(chatText([...cut.frames, ...resumed.frames])).toBe(chatText(whole.frames));
+    // Frames batch differently from job to job; within one job the ids run on without a gap.
+    const joined = [...cut.frames, ...resumed.frames];
+    expect(joined.map((f) => f.id)).toEqual(joined.map((_, i) => i));
+  });
+});

@@ -1,0 +1,80 @@
+/** One SSE frame as a client sees it: its id, event name, data, and its exact text. */
+export interface Frame {
+  id: number | undefined;
+  event: string | undefined;
+  data: string;
+  raw: string;
+}
+
+export interface ReadFrames {
+  status: number;
+  headers: Headers;
+  frames: Frame[];
+  /** The body as received (frames and comment lines). */
+  text: string;
+  /** True when `stopAfter` cut the stream (the client disconnected). */
+  cut: boolean;
+}
+
+/**
+ * Reads an SSE response frame by frame (comment lines are kept in `text`, not in `frames`);
+ * with `stopAfter`, disconnects once that many frames arrived, as a client losing its connection.
+ */
+export async function readFrames(
+  url: string,
+  init: RequestInit & { stopAfter?: number } = {},
+): Promise<ReadFrames> {
+  const abort = new AbortController();
+  const res = await fetch(url, { ...init, signal: abort.signal });
+  const out: ReadFrames = { status: res.status, headers: res.headers, frames: [], text: '', cut: false };
+  if (!res.body || !String(res.headers.get('content-type')).startsWith('text/event-stream')) {
+    out.text = await res.text();
+    return out;
+  }
+  const decoder = new TextDecoder();
+  let buf = '';
+  try {
+    for await (const chunk of res.body) {
+      buf += decoder.decode(chunk as Uint8Array, { stream: true });
+      let end = buf.indexOf('\n\n');
+      while (end !== -1) {
+        const raw = buf.slice(0, end + 2);
+        buf = buf.slice(end + 2);
+        out.text += raw;
+        if (!raw.startsWith(':')) out.frames.push(parse(raw));
+        if (init.stopAfter !== undefined && out.frames.length >= init.stopAfter) {
+          out.cut = true;
+          abort.abort();
+          return out;
+        }
+        end = buf.indexOf('\n\n');
+      }
+    }
+  } catch (err) {
+    if (!out.cut) throw err;
+  }
+  return out;
+}
+
+function parse(raw: string): Frame {
+  let id: number | undefined;
+  let event: string | undefined;
+  const data: string[] = [];
+  for (const line of raw.split('\n')) {
+    if (line.startsWith('id: ')) id = Number(line.slice(4));
+    else if (line.startsWith('event: ')) event = line.slice(7);
+    else if (line.startsWith('data: ')) data.push(line.slice(6));
+  }
+  return { id, event, data: data.join('\n'), raw };
+}
+
+/** The text of an OpenAI chat stream (content deltas in order). */
+export function chatText(frames: readonly Frame[]): string {
+  let text = '';
+  for (const f of frames) {
+    if (f.data === '[DONE]' || f.data === '') continue;
+    const chunk = JSON.parse(f.data) as { choices?: { delta?: { content?: string } }[] };
+    text += chunk.choices?.[0]?.delta?.content ?? '';
+  }
+  return text;
+}
