@@ -132,7 +132,7 @@ describe.skipIf(!existsSync(CHROMIUM))(title, () => {
     const [waitingId] = await queue.getJobs(['prioritized']).then((jobs) => jobs.map((j) => j.id));
     const job = await queue.getJob(waitingId!);
     await page.goto(`${board()}/queue/${stack.keys.queueName(MODEL)}?status=prioritized`);
-    await page.getByText(waitingId!).waitFor({ timeout: 10_000 });
+    await page.getByText(waitingId!, { exact: true }).waitFor({ timeout: 10_000 });
     // The job's data: its request id and model, as stored in Redis.
     await page.getByText(`"${job!.data.requestId}"`).waitFor();
     const text = await page.locator('body').textContent();
