@@ -107,8 +107,21 @@ export class JobPublisher {
     this.heartbeat.unref();
   }
 
-  private write(raw: string): Promise<number> {
-    return writeEvent(this.redis, this.channel, raw, this.durability.log);
+  private renewedAt = 0;
+
+  /** Not at every delta: at the start, the end, each heartbeat, and every quarter of the TTL. */
+  private renewsTtl(type: JobEvent['type']): boolean {
+    const now = Date.now();
+    const due = now - this.renewedAt > (this.durability.log?.retainMs ?? 0) / 4;
+    if (type !== 'delta' || due) {
+      this.renewedAt = now;
+      return true;
+    }
+    return false;
+  }
+
+  private write(raw: string, renew: boolean): Promise<number> {
+    return writeEvent(this.redis, this.channel, raw, this.durability.log, renew);
   }
 
   /** A publish reached nobody: end the job now, after its grace, or never (asynchronous). */
@@ -127,7 +140,7 @@ export class JobPublisher {
   private async send(body: DistributiveOmit<JobEvent, 'id' | 'seq' | 'attempt'>): Promise<void> {
     const event = { id: this.jobId, seq: this.seq++, attempt: this.attempt, ...body } as JobEvent;
     try {
-      const receivers = await this.write(encodeEvent(event));
+      const receivers = await this.write(encodeEvent(event), this.renewsTtl(event.type));
       if (receivers > 0) {
         clearTimeout(this.grace);
         this.grace = undefined;
@@ -139,19 +152,26 @@ export class JobPublisher {
   }
 }
 
-/** The publish and, with a log, the append, in one round trip; resolves with the receivers. */
-function writeEvent(redis: Redis, channel: string, raw: string, log: Durability['log']): Promise<number> {
+/**
+ * The publish and, with a log, the append, in one round trip; resolves with the receivers. With
+ * `renew`, the log's and the record's TTL too (see renewsTtl): a token costs two commands, not four.
+ */
+function writeEvent(
+  redis: Redis,
+  channel: string,
+  raw: string,
+  log: Durability['log'],
+  renew: boolean,
+): Promise<number> {
   if (!log) return redis.publish(channel, raw);
-  return redis
-    .pipeline()
-    .xadd(log.eventsKey, 'MAXLEN', log.maxEvents, '*', 'e', raw)
-    .pexpire(log.eventsKey, log.retainMs)
-    .pexpire(log.metaKey, log.retainMs)
+  const p = redis.pipeline().xadd(log.eventsKey, 'MAXLEN', log.maxEvents, '*', 'e', raw);
+  if (renew) p.pexpire(log.eventsKey, log.retainMs).pexpire(log.metaKey, log.retainMs);
+  return p
     .publish(channel, raw)
     .exec()
     .then((results) => {
       for (const [err] of results ?? []) if (err) throw err;
-      return Number(results?.[3]?.[1] ?? 0);
+      return Number(results?.at(-1)?.[1] ?? 0);
     });
 }
 
