@@ -8,6 +8,7 @@ import {
   pushDelta,
   type RequeuedEvent,
 } from '@llmgw/protocol';
+import { withScripts } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 
 type Terminal =
@@ -153,8 +154,9 @@ export class JobPublisher {
 }
 
 /**
- * The publish and, with a log, the append, in one round trip; resolves with the receivers. With
- * `renew`, the log's and the record's TTL too (see renewsTtl): a token costs two commands, not four.
+ * The publish and, with a log, the append, in one command (job-event-2.lua: the event's bytes go
+ * over the wire once); resolves with the receivers. With `renew`, the log's and the record's TTL
+ * too (see renewsTtl).
  */
 function writeEvent(
   redis: Redis,
@@ -164,15 +166,14 @@ function writeEvent(
   renew: boolean,
 ): Promise<number> {
   if (!log) return redis.publish(channel, raw);
-  const p = redis.pipeline().xadd(log.eventsKey, 'MAXLEN', log.maxEvents, '*', 'e', raw);
-  if (renew) p.pexpire(log.eventsKey, log.retainMs).pexpire(log.metaKey, log.retainMs);
-  return p
-    .publish(channel, raw)
-    .exec()
-    .then((results) => {
-      for (const [err] of results ?? []) if (err) throw err;
-      return Number(results?.at(-1)?.[1] ?? 0);
-    });
+  return withScripts(redis).jobEvent(
+    log.eventsKey,
+    log.metaKey,
+    raw,
+    channel,
+    log.maxEvents,
+    renew ? log.retainMs : 0,
+  );
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

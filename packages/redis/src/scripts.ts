@@ -14,6 +14,7 @@ const SCRIPTS = [
   'inflight-start-2',
   'inflight-renew-1',
   'model-forget-3',
+  'job-event-2',
 ] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 
@@ -40,6 +41,14 @@ interface ScriptCommands {
   ): Promise<[number, number, number]>;
   inflightStart(waitingKey: string, runningKey: string, member: string, leaseMs: number): Promise<number>;
   inflightRenew(runningKey: string, leaseMs: number, ...members: string[]): Promise<number>;
+  jobEvent(
+    eventsKey: string,
+    recordKey: string,
+    raw: string,
+    channel: string,
+    maxEvents: number,
+    renewTtlMs: number,
+  ): Promise<number>;
   modelForget(
     modelsKey: string,
     seenKey: string,

@@ -1,5 +1,5 @@
 import { decodeEvent, type ErrorType, encodeEvent, type JobEvent } from '@llmgw/protocol';
-import type { Keys } from '@llmgw/redis';
+import { type Keys, withScripts } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 
 export interface EventLogOptions {
@@ -46,12 +46,13 @@ export class EventLog {
   async end(jobId: string, error: ErrorType, message: string): Promise<void> {
     const { redis, keys, retainMs, maxEvents } = this.opts;
     const raw = encodeEvent({ id: jobId, seq: 0, attempt: 0, type: 'error', error, message, gateway: true });
-    await redis
-      .pipeline()
-      .xadd(keys.jobEvents(jobId), 'MAXLEN', maxEvents, '*', 'e', raw)
-      .pexpire(keys.jobEvents(jobId), retainMs)
-      .pexpire(keys.job(jobId), retainMs)
-      .publish(keys.jobChannel(jobId), raw)
-      .exec();
+    await withScripts(redis).jobEvent(
+      keys.jobEvents(jobId),
+      keys.job(jobId),
+      raw,
+      keys.jobChannel(jobId),
+      maxEvents,
+      retainMs,
+    );
   }
 }
