@@ -6,57 +6,8 @@
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { stopAllSpawned } from '@llmgw/e2e/spawned';
-import { CANCEL_FULL, CANCEL_QUICK, cancelScenario } from './scenarios/cancel.ts';
-import { IDLE_FULL, IDLE_QUICK, idleScenario } from './scenarios/idle.ts';
-import { LATENCY_FULL, LATENCY_QUICK, latencyScenario } from './scenarios/latency.ts';
-import { RATELIMIT_FULL, RATELIMIT_QUICK, rateLimitScenario } from './scenarios/ratelimit.ts';
-import { THROUGHPUT_FULL, THROUGHPUT_QUICK, throughputScenario } from './scenarios/throughput.ts';
+import { SCENARIOS } from './scenarios/index.ts';
 import { stopBenchRedis } from './stack.ts';
-
-interface Scenario {
-  name: string;
-  run(quick: boolean): Promise<{ lines: string[]; failed: number }>;
-}
-
-const sumFailed = (rows: { failed: number }[]) => rows.reduce((a, r) => a + r.failed, 0);
-
-const SCENARIOS: Scenario[] = [
-  {
-    name: 'latency',
-    async run(quick) {
-      const { rows, lines } = await latencyScenario(quick ? LATENCY_QUICK : LATENCY_FULL);
-      return { lines, failed: sumFailed(rows) };
-    },
-  },
-  {
-    name: 'throughput',
-    async run(quick) {
-      const { rows, lines } = await throughputScenario(quick ? THROUGHPUT_QUICK : THROUGHPUT_FULL);
-      return { lines, failed: sumFailed(rows) };
-    },
-  },
-  {
-    name: 'idle',
-    async run(quick) {
-      const { rows, lines } = await idleScenario(quick ? IDLE_QUICK : IDLE_FULL);
-      return { lines, failed: sumFailed(rows) };
-    },
-  },
-  {
-    name: 'cancel',
-    async run(quick) {
-      const { rows, lines } = await cancelScenario(quick ? CANCEL_QUICK : CANCEL_FULL);
-      return { lines, failed: sumFailed(rows) };
-    },
-  },
-  {
-    name: 'ratelimit',
-    async run(quick) {
-      const { rows, lines } = await rateLimitScenario(quick ? RATELIMIT_QUICK : RATELIMIT_FULL);
-      return { lines, failed: sumFailed(rows) };
-    },
-  },
-];
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<string> | undefined } {
   const args = argv.filter((a) => a !== '--');
