@@ -1,0 +1,36 @@
+import { CANCEL_FULL, CANCEL_QUICK, cancelScenario } from './cancel.ts';
+import { IDLE_FULL, IDLE_QUICK, idleScenario } from './idle.ts';
+import { LATENCY_FULL, LATENCY_QUICK, latencyScenario } from './latency.ts';
+import { RATELIMIT_FULL, RATELIMIT_QUICK, rateLimitScenario } from './ratelimit.ts';
+import { THROUGHPUT_FULL, THROUGHPUT_QUICK, throughputScenario } from './throughput.ts';
+
+export interface Scenario {
+  name: string;
+  /** Runs it (its quick or its full settings): the lines to print, and how many requests failed. */
+  run(quick: boolean): Promise<{ lines: string[]; failed: number }>;
+}
+
+/** One scenario from its function and its two settings. */
+function scenario<S>(
+  name: string,
+  fn: (settings: S) => Promise<{ rows: { failed: number }[]; lines: string[] }>,
+  quickSettings: S,
+  fullSettings: S,
+): Scenario {
+  return {
+    name,
+    async run(quick) {
+      const { rows, lines } = await fn(quick ? quickSettings : fullSettings);
+      return { lines, failed: rows.reduce((a, r) => a + r.failed, 0) };
+    },
+  };
+}
+
+/** Every scenario of `pnpm bench`, in the order it runs them. */
+export const SCENARIOS: Scenario[] = [
+  scenario('latency', latencyScenario, LATENCY_QUICK, LATENCY_FULL),
+  scenario('throughput', throughputScenario, THROUGHPUT_QUICK, THROUGHPUT_FULL),
+  scenario('idle', idleScenario, IDLE_QUICK, IDLE_FULL),
+  scenario('cancel', cancelScenario, CANCEL_QUICK, CANCEL_FULL),
+  scenario('ratelimit', rateLimitScenario, RATELIMIT_QUICK, RATELIMIT_FULL),
+];
