@@ -16,6 +16,8 @@ const textOf = (frames: readonly Frame[]) =>
     })
     .join('');
 
+const ADMIN = 'admin-token-0123456789';
+
 /** Waits for `pred`, and fails the test if it never holds. */
 const eventually = async (pred: () => boolean | Promise<boolean>) => expect(await until(pred)).toBe(true);
 
@@ -46,7 +48,7 @@ describe('durable generations', () => {
   beforeAll(async () => {
     stack = await startStack({
       sim: { ttftMs: 5, itlMs: 8, outputTokens: 400 },
-      api: { RESUME_GRACE_MS: '1500' },
+      api: { RESUME_GRACE_MS: '1500', ADMIN_TOKEN: ADMIN },
       workers: [{}, {}],
     });
     second = (await stack.startApi()).url;
@@ -257,6 +259,14 @@ describe('durable generations', () => {
     };
     expect(list.data).toEqual([]);
     expect((await stack.fetch(`/v1/jobs/${jobId}`)).status).toBe(200);
+
+    // The admin token sees any user's job; a user's key does not open /admin.
+    const admin = { authorization: `Bearer ${ADMIN}` };
+    const status = await fetch(`${second}/admin/jobs/${jobId}`, { headers: admin });
+    expect(await status.json()).toMatchObject({ id: jobId, status: 'completed', user_id: 'test-user' });
+    const replay = await readFrames(`${second}/admin/jobs/${jobId}/events`, { headers: admin });
+    expect(replay.status).toBe(200);
+    expect((await fetch(`${second}/admin/jobs/${jobId}`, { headers: other.headers })).status).toBe(401);
   });
 });
 

@@ -1,4 +1,6 @@
+import { ANY_OWNER } from '../durable/jobs.ts';
 import type { AppDeps, GatewayApp } from '../hono-app.ts';
+import { registerJobRoutes } from '../routes/jobs.ts';
 import { mountBullBoard } from './bull-board.ts';
 import { registerAdminKeys } from './key-routes.ts';
 import { registerAdminLogin } from './login.ts';
@@ -10,13 +12,24 @@ import { adminGuard } from './session.ts';
 /** What the admin surface needs; registered only when ADMIN_TOKEN is set. */
 export type AdminDeps = Pick<
   AppDeps,
-  'adminReadonly' | 'models' | 'dispatcher' | 'log' | 'redis' | 'keys' | 'trustProxy' | 'keyStore' | 'tiers'
+  | 'adminReadonly'
+  | 'models'
+  | 'dispatcher'
+  | 'log'
+  | 'redis'
+  | 'keys'
+  | 'trustProxy'
+  | 'keyStore'
+  | 'tiers'
+  | 'jobs'
+  | 'metrics'
+  | 'canceller'
 > & { adminToken: string };
 
 /**
  * The admin surface, in this order: the login page (the only open route), the guard (session
  * cookie or Bearer token) on everything else under /admin, the read-only gate, then the queue API,
- * Bull Board and the API key routes, all behind the guard.
+ * Bull Board, the API key routes and any user's jobs, all behind the guard.
  */
 export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
   registerAdminLogin(app, {
@@ -29,4 +42,6 @@ export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
   registerAdminQueues(app, deps);
   mountBullBoard(app, { ...deps, readOnly: deps.adminReadonly });
   registerAdminKeys(app, deps);
+  // Any user's job: status, replay or follow, cancel (read-only admin: no cancel).
+  registerJobRoutes(app, deps, '/admin/jobs', () => ANY_OWNER);
 }

@@ -12,6 +12,10 @@ import type { JobRecord, JobRecords } from './job-record.ts';
 
 export type JobStatus = 'queued' | 'in_progress' | 'completed' | 'failed' | 'cancelled';
 
+/** Whose job it must be: a user's id, or {@link ANY_OWNER} (the admin token). */
+export type Owner = string | typeof ANY_OWNER;
+export const ANY_OWNER = null;
+
 export interface JobsOptions extends FollowDeps {
   records: Pick<JobRecords, 'get' | 'recent'>;
   log: Pick<EventLog, 'read' | 'end'>;
@@ -29,22 +33,24 @@ export interface JobsOptions extends FollowDeps {
 export class Jobs {
   constructor(private readonly opts: JobsOptions) {}
 
-  /** The user's job, or 404. */
-  async record(jobId: string, userId: string): Promise<JobRecord> {
+  /** The owner's job (any job for the admin), or 404. */
+  async record(jobId: string, owner: Owner): Promise<JobRecord> {
     const rec = await this.opts.records.get(jobId);
-    if (!rec || rec.userId !== userId) throw new ApiError('not_found', `no job '${jobId.slice(0, 64)}'`);
+    if (!rec || (owner !== ANY_OWNER && rec.userId !== owner)) {
+      throw new ApiError('not_found', `no job '${jobId.slice(0, 64)}'`);
+    }
     return rec;
   }
 
-  async follow(jobId: string, userId: string): Promise<SubmittedChat> {
-    const chat = await follow(this.opts, await this.record(jobId, userId));
+  async follow(jobId: string, owner: Owner): Promise<SubmittedChat> {
+    const chat = await follow(this.opts, await this.record(jobId, owner));
     this.opts.open.add(chat);
     return chat;
   }
 
   /** `GET /v1/jobs/{id}`: where it stands, and once completed the same body as a non-streaming answer. */
-  async status(jobId: string, userId: string): Promise<Record<string, unknown>> {
-    const rec = await this.record(jobId, userId);
+  async status(jobId: string, owner: Owner): Promise<Record<string, unknown>> {
+    const rec = await this.record(jobId, owner);
     const { events, complete } = await this.opts.log.read(jobId);
     const fold = foldEvents(events);
     const body: Record<string, unknown> = {
@@ -54,6 +60,7 @@ export class Jobs {
       model: rec.model,
       created_at: Math.floor(rec.createdAt / 1000),
       async: rec.async,
+      ...(owner === ANY_OWNER && { user_id: rec.userId }),
     };
     if (fold.status === 'queued') {
       const [position] = await this.opts.dispatcher.positions([{ model: rec.model, jobId }]);
@@ -96,8 +103,8 @@ export class Jobs {
    * `POST /v1/jobs/{id}/cancel`: removed if it waits (its quota back), aborted by its worker if
    * it runs; the end goes into its log, so every follower sees it. A finished job stays as it is.
    */
-  async cancel(jobId: string, userId: string): Promise<Record<string, unknown>> {
-    const rec = await this.record(jobId, userId);
+  async cancel(jobId: string, owner: Owner): Promise<Record<string, unknown>> {
+    const rec = await this.record(jobId, owner);
     const before = foldEvents((await this.opts.log.read(jobId)).events).status;
     if (before === 'completed' || before === 'failed' || before === 'cancelled') {
       return { id: jobId, object: 'job', status: before };
