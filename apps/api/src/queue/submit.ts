@@ -66,7 +66,12 @@ export class Submitter {
       priority: admitted.priority,
     };
     // Subscribed before enqueue: the subscription exists before any worker can see the job.
-    const subscribing = hub.open(jobId);
+    // The user's place follows the subscription from the moment it exists (freed when it closes,
+    // whatever fails next).
+    const subscribing = hub.open(jobId).then((opened) => {
+      admission.hold(req, admitted, opened);
+      return opened;
+    });
     const recording = this.opts.records.create({
       id: jobId,
       userId: req.userId ?? '',
@@ -78,9 +83,7 @@ export class Submitter {
     });
     let sub: SubmittedChat['sub'];
     try {
-      const [opened] = await Promise.all([subscribing, recording]);
-      sub = opened;
-      admission.hold(req, admitted, sub);
+      [sub] = await Promise.all([subscribing, recording]);
       await dispatcher.enqueue(jobId, job, { priority: admitted.queuePriority });
     } catch (err) {
       subscribing.then(
@@ -107,7 +110,8 @@ export class Submitter {
       this.opts.canceller.cancel(chat, error);
       this.opts.log.end(jobId, error, message).catch(() => {});
     };
-    this.opts.open.add(chat);
+    // An asynchronous job is nobody's open request: shutdown neither waits for it nor ends it.
+    if (!async) this.opts.open.add(chat);
     // Others were waiting: tell the client where it stands now rather than at the next tick.
     if (admitted.waiting > 0) sub.queued(admitted.waiting + 1);
     return chat;
