@@ -1,11 +1,13 @@
 /**
  * `pnpm bench [--quick] [--only name,name]`: starts what it needs (Redis reused or spawned,
- * simulator, worker, api as real processes), runs each scenario, prints one table per scenario
- * comparing the gateway with the simulator measured directly in the same run. Exits non-zero
- * when any request failed (a benchmark of failing requests measured nothing useful).
+ * simulator, worker, api as real processes; nginx and Portkey in front of the simulator for the
+ * latency and throughput scenarios), runs each scenario, prints one table per scenario comparing
+ * the gateway with the simulator measured directly and with those peers, in the same run. Exits
+ * non-zero when any request failed (a benchmark of failing requests measured nothing useful).
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { stopAllSpawned } from '@llmgw/e2e/spawned';
+import { stopAllPeers } from './peers/process.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 import { stopBenchRedis } from './stack.ts';
 
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     console.error(`\n${signal}: stopping the bench processes`);
-    await stopAllSpawned();
+    await Promise.all([stopAllSpawned(), stopAllPeers()]);
     await stopBenchRedis();
     process.exit(130);
   });
@@ -58,7 +60,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 main().catch(async (err: Error) => {
   console.error(`bench failed: ${err.stack ?? err.message}`);
-  await stopAllSpawned();
+  await Promise.all([stopAllSpawned(), stopAllPeers()]);
   await stopBenchRedis();
   process.exit(1);
 });

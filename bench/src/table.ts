@@ -15,44 +15,24 @@ export const targetLine = (what: string, met: boolean): string =>
   `target: ${what} — ${met ? 'met' : 'NOT met'}`;
 
 /**
- * CPU used per process while each path was measured, side by side, and per completed stream:
- * on a small machine the gateway's processes and the load generator share the same cores.
+ * CPU per completed stream of each path, by process, and the cores all of them kept busy: on a
+ * small machine every process of the run and the load generator share the same cores, so what a
+ * path costs is the sum (a process not on the path shows only its idle cost).
  */
 export function cpuTable(
-  direct: { use: CpuUse[]; wallS: number },
-  gateway: { use: CpuUse[]; wallS: number },
-  gatewayStreams: number,
+  runs: { label: string; ok: number; cpu: { use: CpuUse[]; wallS: number } }[],
   cores: number,
 ): string[] {
-  const rows = gateway.use.map((g) => {
-    const d = direct.use.find((u) => u.process === g.process);
+  const processes = runs[0]?.cpu.use.map((u) => u.process) ?? [];
+  const rows = runs.map((r) => {
+    const perStream = (cpuS: number) => fmt((cpuS * 1000) / Math.max(1, r.ok), 2);
+    const total = r.cpu.use.reduce((a, u) => a + (Number.isFinite(u.cpuS) ? u.cpuS : 0), 0);
     return [
-      g.process,
-      d ? fmt(d.cpuS) : '—',
-      d ? fmt(d.cores, 2) : '—',
-      fmt(g.cpuS),
-      fmt(g.cores, 2),
-      fmt((g.cpuS * 1000) / Math.max(1, gatewayStreams), 2),
+      r.label,
+      ...r.cpu.use.map((u) => perStream(u.cpuS)),
+      perStream(total),
+      fmt(total / r.cpu.wallS, 2),
     ];
   });
-  const total = (u: CpuUse[]) => u.reduce((a, x) => a + (Number.isFinite(x.cpuS) ? x.cpuS : 0), 0);
-  rows.push([
-    `all (of ${cores} cores)`,
-    fmt(total(direct.use)),
-    fmt(total(direct.use) / direct.wallS, 2),
-    fmt(total(gateway.use)),
-    fmt(total(gateway.use) / gateway.wallS, 2),
-    fmt((total(gateway.use) * 1000) / Math.max(1, gatewayStreams), 2),
-  ]);
-  return markdownTable(
-    [
-      'CPU by process',
-      'direct run CPU s',
-      'direct run cores',
-      'gateway run CPU s',
-      'gateway run cores',
-      'gateway CPU ms per stream',
-    ],
-    rows,
-  );
+  return markdownTable(['CPU ms per stream', ...processes, 'all', `cores busy (of ${cores})`], rows);
 }

@@ -121,7 +121,8 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf', () => {
     }, 60_000);
 
     afterAll(async () => {
-      await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+      // nginx by SIGTERM (a killed master leaves its worker processes behind), the rest at once.
+      await Promise.all(procs.map((p) => p.stop(p === nginx ? 'SIGTERM' : 'SIGKILL')));
       rmSync(prefix, { recursive: true, force: true });
       await deleteKeysWithPrefix(inject('redisUrl'), keyPrefix);
     });

@@ -1,8 +1,6 @@
 import { cpus } from 'node:os';
-import { DEFAULT_MODEL } from '@llmgw/config';
-import { openAITarget, runStreams, type StreamSample, seedTarget } from '../load.ts';
-import { measureCpu } from '../probes.ts';
-import { benchHeaders, processPids, startBenchStack } from '../stack.ts';
+import type { StreamSample } from '../load.ts';
+import { type PathName, type PathRun, runPaths, startPeeredStack } from '../paths.ts';
 import { fmt, percentile } from '../stats.ts';
 import { cpuTable, markdownTable, targetLine } from '../table.ts';
 
@@ -73,125 +71,100 @@ function summarise(path: string, samples: StreamSample[]): LatencyRow {
 }
 
 /**
- * TTFT and inter-token gaps through the gateway (/chat: api → Redis → worker → simulator →
- * worker → Redis → api) and directly against the same simulator, in one run.
+ * One table of runs: a row per path (a skipped one says why), then per path but the direct one
+ * what it added to the direct row's TTFT and gaps.
+ */
+function latencyTable(runs: PathRun[], rows: Map<PathName, LatencyRow>): string[] {
+  const direct = rows.get('direct')!;
+  const added = (r: LatencyRow) => [
+    fmt(r.ttftP50 - direct.ttftP50),
+    fmt(r.ttftP99 - direct.ttftP99),
+    fmt(r.gapP50 - direct.gapP50),
+    fmt(r.gapP99 - direct.gapP99),
+  ];
+  return markdownTable(
+    ['path', 'ok', 'failed', 'TTFT p50 ms', 'TTFT p99 ms', 'gap p50 ms', 'gap p99 ms', 'tokens/stream'],
+    [
+      ...runs.map(({ path }) => {
+        const r = rows.get(path.name)!;
+        if (path.skipped) return [path.label, path.skipped, '', '', '', '', '', ''];
+        return [
+          path.label,
+          String(r.ok),
+          String(r.failed),
+          fmt(r.ttftP50),
+          fmt(r.ttftP99),
+          fmt(r.gapP50),
+          fmt(r.gapP99),
+          fmt(r.tokensPerStream, 0),
+        ];
+      }),
+      ...runs
+        .filter(({ path }) => path.name !== 'direct' && !path.skipped)
+        .map(({ path }) => [path.vsDirect, '', '', ...added(rows.get(path.name)!), '']),
+    ],
+  );
+}
+
+const rowsOf = (runs: PathRun[]) =>
+  new Map(runs.map((r) => [r.path.name, summarise(r.path.label, r.samples)] as const));
+
+/**
+ * TTFT and inter-token gaps on every path of bench/src/paths.ts — the simulator directly, nginx
+ * and Portkey in front of it, the gateway (api → Redis → worker → simulator → worker → Redis →
+ * api) on /v1/chat/completions and on /chat — in one run, against the same simulator.
  */
 export async function latencyScenario(cfg: LatencyConfig): Promise<{ rows: LatencyRow[]; lines: string[] }> {
   const slots = String(Math.max(cfg.concurrency, 8));
-  const stack = await startBenchStack({
-    sim: {
-      SIM_TTFT_MS: String(cfg.ttftMs),
-      SIM_ITL_MS: String(cfg.itlMs),
-      SIM_MAX_NUM_SEQS: slots,
-      SIM_OUTPUT_TOKENS: String(cfg.tokens),
+  const peered = await startPeeredStack(
+    {
+      sim: {
+        SIM_TTFT_MS: String(cfg.ttftMs),
+        SIM_ITL_MS: String(cfg.itlMs),
+        SIM_MAX_NUM_SEQS: slots,
+        SIM_OUTPUT_TOKENS: String(cfg.tokens),
+      },
+      worker: { WORKER_CONCURRENCY: slots },
     },
-    worker: { WORKER_CONCURRENCY: slots },
-  });
+    (i) => ({ messages: [{ role: 'user', content: `benchmark request ${i}` }], max_tokens: cfg.tokens }),
+  );
   try {
-    const messages = (i: number) => [{ role: 'user', content: `benchmark request ${i}` }];
-    const direct = openAITarget(`${stack.simUrl}/v1/chat/completions`, (i) => ({
-      model: DEFAULT_MODEL,
-      messages: messages(i),
-      max_tokens: cfg.tokens,
-      stream: true,
-    }));
-    const gateway = seedTarget(
-      `${stack.apiUrls[0]}/chat`,
-      (i) => ({ messages: messages(i), max_tokens: cfg.tokens }),
-      benchHeaders,
-    );
-    // Warm-up of both paths: connections, JIT, BullMQ scripts.
-    await runStreams(direct, cfg.concurrency, cfg.concurrency);
-    await runStreams(gateway, cfg.concurrency, cfg.concurrency);
-    const pids = processPids(stack);
-    const directCpu = await measureCpu(pids, stack.redisUrl, () =>
-      runStreams(direct, cfg.requests, cfg.concurrency),
-    );
-    const gatewayCpu = await measureCpu(pids, stack.redisUrl, () =>
-      runStreams(gateway, cfg.requests, cfg.concurrency),
-    );
-    const directRun = directCpu.result;
-    const gatewayRun = gatewayCpu.result;
-    const directSerial = await runStreams(direct, cfg.serialRequests, 1);
-    const gatewaySerial = await runStreams(gateway, cfg.serialRequests, 1);
-    const rows = [
-      summarise('direct (simulator)', directRun.samples),
-      summarise('gateway (/chat)', gatewayRun.samples),
-    ];
-    const serialRows = [
-      summarise('direct (simulator), 1 at a time', directSerial.samples),
-      summarise('gateway (/chat), 1 at a time', gatewaySerial.samples),
-    ];
-    const [ds, gs] = serialRows as [LatencyRow, LatencyRow];
-    const [d, g] = rows as [LatencyRow, LatencyRow];
+    // Warm-up of every path: connections, JIT, BullMQ scripts.
+    await runPaths(peered, () => cfg.concurrency, cfg.concurrency, { cpu: false });
+    const runs = await runPaths(peered, () => cfg.requests, cfg.concurrency, { cpu: true });
+    const serialRuns = await runPaths(peered, () => cfg.serialRequests, 1, { cpu: false });
+    const rows = rowsOf(runs);
+    const serialRows = rowsOf(serialRuns);
+    const d = rows.get('direct')!;
+    const g = rows.get('gatewayChat')!;
     const lines = [
-      `latency: simulator TTFT ${cfg.ttftMs} ms, ITL ${cfg.itlMs} ms, ${cfg.tokens} tokens, ${cfg.concurrency} concurrent, ${cfg.requests} requests`,
+      `latency: simulator TTFT ${cfg.ttftMs} ms, ITL ${cfg.itlMs} ms, ${cfg.tokens} tokens, ${cfg.concurrency} concurrent, ${cfg.requests} requests per path`,
       '',
-      ...markdownTable(
-        ['path', 'ok', 'failed', 'TTFT p50 ms', 'TTFT p99 ms', 'gap p50 ms', 'gap p99 ms', 'tokens/stream'],
-        [
-          ...rows.map((r) => [
-            r.path,
-            String(r.ok),
-            String(r.failed),
-            fmt(r.ttftP50),
-            fmt(r.ttftP99),
-            fmt(r.gapP50),
-            fmt(r.gapP99),
-            fmt(r.tokensPerStream, 0),
-          ]),
-          [
-            'added by the gateway',
-            '',
-            '',
-            fmt(g.ttftP50 - d.ttftP50),
-            fmt(g.ttftP99 - d.ttftP99),
-            fmt(g.gapP50 - d.gapP50),
-            fmt(g.gapP99 - d.gapP99),
-            '',
-          ],
-        ],
+      ...latencyTable(runs, rows),
+      '',
+      `the same streams one at a time (${cfg.serialRequests} per path; no contention for the CPU):`,
+      '',
+      ...latencyTable(serialRuns, serialRows),
+      '',
+      targetLine(`added TTFT p50 ≤ 5 ms (/chat: ${fmt(g.ttftP50 - d.ttftP50)})`, g.ttftP50 - d.ttftP50 <= 5),
+      targetLine(
+        `added TTFT p99 ≤ 25 ms (/chat: ${fmt(g.ttftP99 - d.ttftP99)})`,
+        g.ttftP99 - d.ttftP99 <= 25,
       ),
+      targetLine(`gap p99 ≤ direct + 5 ms (/chat: ${fmt(g.gapP99 - d.gapP99)})`, g.gapP99 - d.gapP99 <= 5),
       '',
-      `the same streams one at a time (${cfg.serialRequests} each; no contention for the CPU):`,
-      '',
-      ...markdownTable(
-        ['path', 'ok', 'failed', 'TTFT p50 ms', 'TTFT p99 ms', 'gap p50 ms', 'gap p99 ms', 'tokens/stream'],
-        [
-          ...serialRows.map((r) => [
-            r.path,
-            String(r.ok),
-            String(r.failed),
-            fmt(r.ttftP50),
-            fmt(r.ttftP99),
-            fmt(r.gapP50),
-            fmt(r.gapP99),
-            fmt(r.tokensPerStream, 0),
-          ]),
-          [
-            'added by the gateway',
-            '',
-            '',
-            fmt(gs.ttftP50 - ds.ttftP50),
-            fmt(gs.ttftP99 - ds.ttftP99),
-            fmt(gs.gapP50 - ds.gapP50),
-            fmt(gs.gapP99 - ds.gapP99),
-            '',
-          ],
-        ],
+      ...cpuTable(
+        runs.flatMap((r) =>
+          r.cpu ? [{ label: r.path.label, ok: rows.get(r.path.name)!.ok, cpu: r.cpu }] : [],
+        ),
+        cpus().length,
       ),
-      '',
-      targetLine(`added TTFT p50 ≤ 5 ms (${fmt(g.ttftP50 - d.ttftP50)})`, g.ttftP50 - d.ttftP50 <= 5),
-      targetLine(`added TTFT p99 ≤ 25 ms (${fmt(g.ttftP99 - d.ttftP99)})`, g.ttftP99 - d.ttftP99 <= 25),
-      targetLine(`gap p99 ≤ direct + 5 ms (${fmt(g.gapP99 - d.gapP99)})`, g.gapP99 - d.gapP99 <= 5),
-      '',
-      ...cpuTable(directCpu, gatewayCpu, g.ok, cpus().length),
-      ...[...rows, ...serialRows]
+      ...[...rows.values(), ...serialRows.values()]
         .filter((r) => r.firstError)
         .map((r) => `first failure (${r.path}): ${r.firstError}`),
     ];
-    return { rows: [...rows, ...serialRows], lines };
+    return { rows: [...rows.values(), ...serialRows.values()], lines };
   } finally {
-    await stack.close();
+    await peered.close();
   }
 }

@@ -1,8 +1,6 @@
 import { cpus } from 'node:os';
-import { DEFAULT_MODEL } from '@llmgw/config';
-import { openAITarget, runStreams, type StreamSample, seedTarget } from '../load.ts';
-import { measureCpu } from '../probes.ts';
-import { benchHeaders, processPids, startBenchStack } from '../stack.ts';
+import type { StreamSample } from '../load.ts';
+import { type PathName, type PathRun, runPaths, startPeeredStack } from '../paths.ts';
 import { fmt } from '../stats.ts';
 import { cpuTable, markdownTable } from '../table.ts';
 
@@ -11,9 +9,8 @@ export interface ThroughputConfig {
   itlMs: number;
   tokens: number;
   concurrency: number;
-  /** Streams per path; the direct path is faster, so it gets its own count to run as long. */
-  gatewayRequests: number;
-  directRequests: number;
+  /** Streams per path: the faster ones get more, so that each runs for about as long. */
+  requests: Record<PathName, number>;
 }
 
 export const THROUGHPUT_FULL: ThroughputConfig = {
@@ -21,16 +18,14 @@ export const THROUGHPUT_FULL: ThroughputConfig = {
   itlMs: 0,
   tokens: 32,
   concurrency: 50,
-  gatewayRequests: 4000,
-  directRequests: 12_000,
+  requests: { direct: 12_000, nginx: 8000, portkey: 4000, gatewayV1: 4000, gatewayChat: 4000 },
 };
 export const THROUGHPUT_QUICK: ThroughputConfig = {
   ttftMs: 0,
   itlMs: 0,
   tokens: 32,
   concurrency: 10,
-  gatewayRequests: 100,
-  directRequests: 100,
+  requests: { direct: 100, nginx: 100, portkey: 100, gatewayV1: 100, gatewayChat: 100 },
 };
 
 export interface ThroughputRow {
@@ -59,82 +54,83 @@ function summarise(path: string, samples: StreamSample[], wallMs: number): Throu
 
 /**
  * Completed streams and tokens per second with a simulator that costs nothing per token (ITL 0):
- * what the gateway itself can carry on this machine, next to the simulator alone.
+ * what each path of bench/src/paths.ts can carry on this machine, the simulator alone first.
  */
 export async function throughputScenario(
   cfg: ThroughputConfig,
 ): Promise<{ rows: ThroughputRow[]; lines: string[] }> {
   const slots = String(Math.max(cfg.concurrency, 8));
-  const stack = await startBenchStack({
-    sim: {
-      SIM_TTFT_MS: String(cfg.ttftMs),
-      SIM_ITL_MS: String(cfg.itlMs),
-      SIM_MAX_NUM_SEQS: slots,
-      SIM_OUTPUT_TOKENS: String(cfg.tokens),
+  const peered = await startPeeredStack(
+    {
+      sim: {
+        SIM_TTFT_MS: String(cfg.ttftMs),
+        SIM_ITL_MS: String(cfg.itlMs),
+        SIM_MAX_NUM_SEQS: slots,
+        SIM_OUTPUT_TOKENS: String(cfg.tokens),
+      },
+      worker: { WORKER_CONCURRENCY: slots },
     },
-    worker: { WORKER_CONCURRENCY: slots },
-  });
+    (i) => ({ messages: [{ role: 'user', content: `throughput request ${i}` }], max_tokens: cfg.tokens }),
+  );
   try {
-    const messages = (i: number) => [{ role: 'user', content: `throughput request ${i}` }];
-    const direct = openAITarget(`${stack.simUrl}/v1/chat/completions`, (i) => ({
-      model: DEFAULT_MODEL,
-      messages: messages(i),
-      max_tokens: cfg.tokens,
-      stream: true,
-    }));
-    const gateway = seedTarget(
-      `${stack.apiUrls[0]}/chat`,
-      (i) => ({ messages: messages(i), max_tokens: cfg.tokens }),
-      benchHeaders,
+    await runPaths(peered, () => cfg.concurrency * 2, cfg.concurrency, { cpu: false });
+    const runs: PathRun[] = await runPaths(peered, (p) => cfg.requests[p.name], cfg.concurrency, {
+      cpu: true,
+    });
+    const rows = new Map(
+      runs.map((r) => [r.path.name, summarise(r.path.label, r.samples, r.wallMs)] as const),
     );
-    await runStreams(direct, cfg.concurrency * 2, cfg.concurrency);
-    await runStreams(gateway, cfg.concurrency * 2, cfg.concurrency);
-    const pids = processPids(stack);
-    const directCpu = await measureCpu(pids, stack.redisUrl, () =>
-      runStreams(direct, cfg.directRequests, cfg.concurrency),
-    );
-    const gatewayCpu = await measureCpu(pids, stack.redisUrl, () =>
-      runStreams(gateway, cfg.gatewayRequests, cfg.concurrency),
-    );
-    const d = directCpu.result;
-    const g = gatewayCpu.result;
-    const rows = [
-      summarise('direct (simulator)', d.samples, d.wallMs),
-      summarise('gateway (/chat)', g.samples, g.wallMs),
-    ];
-    const [dr, gr] = rows as [ThroughputRow, ThroughputRow];
+    const d = rows.get('direct')!;
+    const measured = runs.filter((r) => !r.path.skipped);
+    const requests = runs.map((r) => `${cfg.requests[r.path.name]} ${r.path.name}`).join(' / ');
     const lines = [
-      `throughput: simulator TTFT ${cfg.ttftMs} ms, ITL ${cfg.itlMs} ms, ${cfg.tokens} tokens, ${cfg.concurrency} concurrent, ${cfg.directRequests} direct / ${cfg.gatewayRequests} gateway requests`,
+      `throughput: simulator TTFT ${cfg.ttftMs} ms, ITL ${cfg.itlMs} ms, ${cfg.tokens} tokens, ${cfg.concurrency} concurrent, ${requests} requests`,
       '',
       ...markdownTable(
         ['path', 'ok', 'failed', 'wall s', 'streams/s', 'tokens/s'],
         [
-          ...rows.map((r) => [
-            r.path,
-            String(r.ok),
-            String(r.failed),
-            fmt(r.wallS),
-            fmt(r.streamsPerS),
-            fmt(r.tokensPerS, 0),
-          ]),
-          [
-            'gateway ÷ direct',
-            '',
-            '',
-            '',
-            fmt(gr.streamsPerS / dr.streamsPerS, 2),
-            fmt(gr.tokensPerS / dr.tokensPerS, 2),
-          ],
+          ...runs.map(({ path }) => {
+            const r = rows.get(path.name)!;
+            if (path.skipped) return [path.label, path.skipped, '', '', '', ''];
+            return [
+              path.label,
+              String(r.ok),
+              String(r.failed),
+              fmt(r.wallS),
+              fmt(r.streamsPerS),
+              fmt(r.tokensPerS, 0),
+            ];
+          }),
+          ...measured
+            .filter(({ path }) => path.name !== 'direct')
+            .map(({ path }) => {
+              const r = rows.get(path.name)!;
+              return [
+                `${path.label} ÷ direct`,
+                '',
+                '',
+                '',
+                fmt(r.streamsPerS / d.streamsPerS, 2),
+                fmt(r.tokensPerS / d.tokensPerS, 2),
+              ];
+            }),
         ],
       ),
       '',
-      'no target: the ratio is what the queue path costs when the backend is free',
+      'no target: each ratio is what that path costs when the backend is free',
       '',
-      ...cpuTable(directCpu, gatewayCpu, gr.ok, cpus().length),
-      ...rows.filter((r) => r.firstError).map((r) => `first failure (${r.path}): ${r.firstError}`),
+      ...cpuTable(
+        measured.flatMap((r) =>
+          r.cpu ? [{ label: r.path.label, ok: rows.get(r.path.name)!.ok, cpu: r.cpu }] : [],
+        ),
+        cpus().length,
+      ),
+      ...[...rows.values()]
+        .filter((r) => r.firstError)
+        .map((r) => `first failure (${r.path}): ${r.firstError}`),
     ];
-    return { rows, lines };
+    return { rows: [...rows.values()], lines };
   } finally {
-    await stack.close();
+    await peered.close();
   }
 }

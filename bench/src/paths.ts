@@ -1,0 +1,146 @@
+/**
+ * The paths the latency and throughput scenarios measure side by side, in one run, against one
+ * simulator: the simulator directly, nginx in front of it (the floor of any proxy), Portkey's
+ * gateway in front of it (a peer), and our gateway on its OpenAI route and on `/chat`. Each is a
+ * load-generator {@link Target}; a peer that cannot run here (no nginx) is a row saying why.
+ */
+import { DEFAULT_MODEL } from '@llmgw/config';
+import { openAITarget, runStreams, type StreamSample, seedTarget, type Target } from './load.ts';
+import { nginxAvailable, type RunningNginx, startNginx } from './peers/nginx.ts';
+import { portkeyHeaders, portkeyVersion, type RunningPortkey, startPortkey } from './peers/portkey.ts';
+import { type CpuUse, measureCpu } from './probes.ts';
+import {
+  type BenchStack,
+  type BenchStackOptions,
+  benchHeaders,
+  processPids,
+  startBenchStack,
+} from './stack.ts';
+
+export type PathName = 'direct' | 'nginx' | 'portkey' | 'gatewayV1' | 'gatewayChat';
+
+export interface BenchPath {
+  name: PathName;
+  /** Its row in the tables. */
+  label: string;
+  /** Its row of differences to the direct one ("added by …"). */
+  vsDirect: string;
+  target?: Target;
+  /** Why it is not measured in this run (then no target). */
+  skipped?: string;
+}
+
+/** What one request asks for, the same on every path (each in its own wire format). */
+export type RequestFor = (i: number) => { messages: { role: string; content: string }[]; max_tokens: number };
+
+export interface PeeredStack {
+  stack: BenchStack;
+  paths: BenchPath[];
+  /** Every process to measure CPU of: the stack's, nginx's worker, Portkey. */
+  pids: Record<string, number | undefined>;
+  close(): Promise<void>;
+}
+
+/** The bench stack with nginx and Portkey in front of its simulator; paths in table order. */
+export async function startPeeredStack(opts: BenchStackOptions, request: RequestFor): Promise<PeeredStack> {
+  const [stackStarted, portkeyStarted] = await Promise.allSettled([startBenchStack(opts), startPortkey()]);
+  const stack = stackStarted.status === 'fulfilled' ? stackStarted.value : undefined;
+  const portkey = portkeyStarted.status === 'fulfilled' ? portkeyStarted.value : undefined;
+  let nginx: RunningNginx | undefined;
+  const close = async () => {
+    await Promise.all([nginx?.close(), portkey?.close(), stack?.close()]);
+  };
+  try {
+    if (stackStarted.status === 'rejected') throw stackStarted.reason;
+    if (portkeyStarted.status === 'rejected') throw portkeyStarted.reason;
+    if (nginxAvailable()) nginx = await startNginx(stack!.simUrl);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return {
+    stack: stack!,
+    paths: benchPaths(stack!, nginx, portkey!, request),
+    pids: { ...processPids(stack!), nginx: nginx?.pid, portkey: portkey!.pid },
+    close,
+  };
+}
+
+function benchPaths(
+  stack: BenchStack,
+  nginx: RunningNginx | undefined,
+  portkey: RunningPortkey,
+  request: RequestFor,
+): BenchPath[] {
+  const openAIBody = (i: number) => ({ model: DEFAULT_MODEL, ...request(i), stream: true });
+  const chatCompletions = (base: string) => `${base}/v1/chat/completions`;
+  const api = stack.apiUrls[0]!;
+  return [
+    {
+      name: 'direct',
+      label: 'direct (simulator)',
+      vsDirect: '',
+      target: openAITarget(chatCompletions(stack.simUrl), openAIBody),
+    },
+    {
+      name: 'nginx',
+      label: 'nginx',
+      vsDirect: 'added by nginx',
+      ...(nginx
+        ? { target: openAITarget(chatCompletions(nginx.url), openAIBody) }
+        : { skipped: 'skipped: nginx not installed' }),
+    },
+    {
+      name: 'portkey',
+      label: `Portkey ${portkeyVersion()}`,
+      vsDirect: 'added by Portkey',
+      target: openAITarget(chatCompletions(portkey.url), openAIBody, () => portkeyHeaders(stack.simUrl)),
+    },
+    {
+      name: 'gatewayV1',
+      label: 'gateway (/v1/chat/completions)',
+      vsDirect: 'added by the gateway (/v1/chat/completions)',
+      target: openAITarget(chatCompletions(api), openAIBody, benchHeaders),
+    },
+    {
+      name: 'gatewayChat',
+      label: 'gateway (/chat)',
+      vsDirect: 'added by the gateway (/chat)',
+      target: seedTarget(`${api}/chat`, request, benchHeaders),
+    },
+  ];
+}
+
+export interface PathRun {
+  path: BenchPath;
+  samples: StreamSample[];
+  wallMs: number;
+  /** CPU of every process while it ran (the concurrent runs only). */
+  cpu?: { use: CpuUse[]; wallS: number };
+}
+
+/**
+ * Runs each measured path in turn, `total(path)` streams `concurrency` at a time, with the CPU of
+ * every process (`cpu: true`) or without (the one-at-a-time runs). Skipped paths: no samples.
+ */
+export async function runPaths(
+  peered: PeeredStack,
+  total: (p: BenchPath) => number,
+  concurrency: number,
+  { cpu }: { cpu: boolean },
+): Promise<PathRun[]> {
+  const runs: PathRun[] = [];
+  for (const path of peered.paths) {
+    if (!path.target) {
+      runs.push({ path, samples: [], wallMs: 0 });
+      continue;
+    }
+    const target = path.target;
+    const phase = () => runStreams(target, total(path), concurrency);
+    if (cpu) {
+      const { result, use, wallS } = await measureCpu(peered.pids, peered.stack.redisUrl, phase);
+      runs.push({ path, ...result, cpu: { use, wallS } });
+    } else runs.push({ path, ...(await phase()) });
+  }
+  return runs;
+}
