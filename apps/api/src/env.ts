@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { shedPoints, topShedPoint } from './admission/shedding.ts';
 import { loadTiers } from './auth/tiers.ts';
 
-/** Api configuration; the README's configuration table documents each variable. */
+/** Api configuration; docs/configuration.md documents each variable. */
 const ApiEnvFields = z.object({
   PORT: port(8000),
   HOST: z.string().default('0.0.0.0'),

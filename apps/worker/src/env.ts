@@ -13,7 +13,7 @@ import {
 import { z } from 'zod';
 import { defaultHealthUrl } from './backend-probe.ts';
 
-/** Worker configuration; the README's configuration table documents each variable. */
+/** Worker configuration; docs/configuration.md documents each variable. */
 export const WorkerEnvSchema = z
   .object({
     REDIS_URL: redisUrl,

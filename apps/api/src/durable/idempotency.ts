@@ -73,7 +73,7 @@ function jobOf(value: string, digest: string): string {
   if (stored !== digest) {
     throw new ApiError(
       'idempotency_key_reused',
-      'this Idempotency-Key was used with a different request body; use a new key for a new request',
+      'this Idempotency-Key was used with a different request (body or endpoint); use a new key for a new request',
     );
   }
   return jobId;
