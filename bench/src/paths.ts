@@ -42,6 +42,28 @@ export interface PeeredStack {
 }
 
 /** The bench stack with nginx and Portkey in front of its simulator; paths in table order. */
+/**
+ * The stack of a scenario's paths: the simulator's pace and length, and as many simulator slots
+ * and worker slots as streams run at once (at least 8).
+ */
+export function simulatedStack(cfg: {
+  ttftMs: number;
+  itlMs: number;
+  tokens: number;
+  concurrency: number;
+}): BenchStackOptions {
+  const slots = String(Math.max(cfg.concurrency, 8));
+  return {
+    sim: {
+      SIM_TTFT_MS: String(cfg.ttftMs),
+      SIM_ITL_MS: String(cfg.itlMs),
+      SIM_MAX_NUM_SEQS: slots,
+      SIM_OUTPUT_TOKENS: String(cfg.tokens),
+    },
+    worker: { WORKER_CONCURRENCY: slots },
+  };
+}
+
 export async function startPeeredStack(opts: BenchStackOptions, request: RequestFor): Promise<PeeredStack> {
   const [stackStarted, portkeyStarted] = await Promise.allSettled([startBenchStack(opts), startPortkey()]);
   const stack = stackStarted.status === 'fulfilled' ? stackStarted.value : undefined;

@@ -24,7 +24,6 @@ import { ReplyHub } from './reply/reply-hub.ts';
 export interface ComposeOptions {
   env: ApiEnv;
   log: Logger;
-  instanceId: string;
   /** A `command` connection (the request path). */
   redis: Redis;
   /** A dedicated subscriber for this process's reply channel. */

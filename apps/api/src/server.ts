@@ -23,7 +23,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   const subscriber = createRedis(env.REDIS_URL, 'subscriber', `${instanceId}:sub`);
   for (const c of [redis, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
   await Promise.all([waitReady(redis), waitReady(subscriber)]);
-  const parts = await composeApi({ env, log, instanceId, redis, subscriber });
+  const parts = await composeApi({ env, log, redis, subscriber });
   const { app, open, metrics } = parts;
 
   const server = await listen(app, env).catch(async (err: Error) => {

@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import type { StreamSample } from '../load.ts';
-import { type PathName, type PathRun, runPaths, startPeeredStack } from '../paths.ts';
+import { type PathName, type PathRun, runPaths, simulatedStack, startPeeredStack } from '../paths.ts';
 import { fmt, percentile } from '../stats.ts';
 import { cpuTable, markdownTable, targetLine } from '../table.ts';
 
@@ -115,19 +115,10 @@ const rowsOf = (runs: PathRun[]) =>
  * api) on /v1/chat/completions and on /chat — in one run, against the same simulator.
  */
 export async function latencyScenario(cfg: LatencyConfig): Promise<{ rows: LatencyRow[]; lines: string[] }> {
-  const slots = String(Math.max(cfg.concurrency, 8));
-  const peered = await startPeeredStack(
-    {
-      sim: {
-        SIM_TTFT_MS: String(cfg.ttftMs),
-        SIM_ITL_MS: String(cfg.itlMs),
-        SIM_MAX_NUM_SEQS: slots,
-        SIM_OUTPUT_TOKENS: String(cfg.tokens),
-      },
-      worker: { WORKER_CONCURRENCY: slots },
-    },
-    (i) => ({ messages: [{ role: 'user', content: `benchmark request ${i}` }], max_tokens: cfg.tokens }),
-  );
+  const peered = await startPeeredStack(simulatedStack(cfg), (i) => ({
+    messages: [{ role: 'user', content: `benchmark request ${i}` }],
+    max_tokens: cfg.tokens,
+  }));
   try {
     // Warm-up of every path: connections, JIT, BullMQ scripts.
     await runPaths(peered, () => cfg.concurrency, cfg.concurrency, { cpu: false });

@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import type { StreamSample } from '../load.ts';
-import { type PathName, type PathRun, runPaths, startPeeredStack } from '../paths.ts';
+import { type PathName, type PathRun, runPaths, simulatedStack, startPeeredStack } from '../paths.ts';
 import { fmt } from '../stats.ts';
 import { cpuTable, markdownTable } from '../table.ts';
 
@@ -59,19 +59,10 @@ function summarise(path: string, samples: StreamSample[], wallMs: number): Throu
 export async function throughputScenario(
   cfg: ThroughputConfig,
 ): Promise<{ rows: ThroughputRow[]; lines: string[] }> {
-  const slots = String(Math.max(cfg.concurrency, 8));
-  const peered = await startPeeredStack(
-    {
-      sim: {
-        SIM_TTFT_MS: String(cfg.ttftMs),
-        SIM_ITL_MS: String(cfg.itlMs),
-        SIM_MAX_NUM_SEQS: slots,
-        SIM_OUTPUT_TOKENS: String(cfg.tokens),
-      },
-      worker: { WORKER_CONCURRENCY: slots },
-    },
-    (i) => ({ messages: [{ role: 'user', content: `throughput request ${i}` }], max_tokens: cfg.tokens }),
-  );
+  const peered = await startPeeredStack(simulatedStack(cfg), (i) => ({
+    messages: [{ role: 'user', content: `throughput request ${i}` }],
+    max_tokens: cfg.tokens,
+  }));
   try {
     await runPaths(peered, () => cfg.concurrency * 2, cfg.concurrency, { cpu: false });
     const runs: PathRun[] = await runPaths(peered, (p) => cfg.requests[p.name], cfg.concurrency, {

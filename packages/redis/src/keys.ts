@@ -5,7 +5,6 @@
  *
  *   P:q:<queue>:…                BullMQ's own keys; BullMQ prefix is `P:q`, one queue per model,
  *                                queue name `chat.<model, URI-encoded>` (BullMQ forbids `:` in names)
- *   P:reply:<instanceId>         pub/sub channel: job events for one api process
  *   P:control                    pub/sub channel: cancel messages every worker listens on
  *   P:worker:<instanceId>        string (JSON WorkerInfo), PX = heartbeat TTL: a live worker
  *   P:models                     set: every model a worker registered (404 vs 503), until the api
@@ -47,7 +46,6 @@ export interface Keys {
   queueName(model: string): string;
   /** Inverse of {@link queueName}; undefined for a queue that is not a chat queue. */
   modelOfQueue(queueName: string): string | undefined;
-  replyChannel(instanceId: string): string;
   readonly controlChannel: string;
   worker(instanceId: string): string;
   readonly models: string;
@@ -77,7 +75,6 @@ export function createKeys(prefix: string): Keys {
     queueName: (model) => `${QUEUE_PREFIX}${encodeURIComponent(model)}`,
     modelOfQueue: (name) =>
       name.startsWith(QUEUE_PREFIX) ? decodeURIComponent(name.slice(QUEUE_PREFIX.length)) : undefined,
-    replyChannel: (instanceId) => `${prefix}:reply:${instanceId}`,
     controlChannel: `${prefix}:control`,
     worker: (instanceId) => `${prefix}:worker:${instanceId}`,
     models: `${prefix}:models`,

@@ -31,9 +31,9 @@ const meterOf = (c: Context<AppEnv>, chat: SubmittedChat, metrics: ApiMetrics) =
 
 /** The answer the request asked for: a stream, a whole body, or 202 for an asynchronous job. */
 export async function respond(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDeps, stream: boolean) {
+  if (stream && !chat.async) return relaySSE(c, chat, deps);
   c.header('X-Job-ID', chat.jobId);
   if (chat.async) return accepted(c, chat);
-  if (stream) return relaySSE(c, chat, deps);
   const { transcript, done } = await collectResponse(c, chat, deps);
   return c.json(bodyOf(chat.rendition, chat.jobId, transcript, done) as object);
 }

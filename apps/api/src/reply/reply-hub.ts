@@ -78,13 +78,6 @@ export class ReplyHub {
     return sub;
   }
 
-  /** Followers open in this process (all jobs). */
-  get following(): number {
-    let n = 0;
-    for (const subs of this.byChannel.values()) n += subs.size;
-    return n;
-  }
-
   async stop(): Promise<void> {
     clearInterval(this.watchdog);
     const channels = [...this.byChannel.keys()];

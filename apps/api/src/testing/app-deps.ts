@@ -71,7 +71,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
   const subscriber = createRedis(e.REDIS_URL, 'subscriber', `${instanceId}:sub`);
   await waitReady(subscriber);
 
-  const parts = await composeApi({ env: e, log, instanceId, redis, subscriber });
+  const parts = await composeApi({ env: e, log, redis, subscriber });
   const keyStore = parts.deps.keyStore;
   let users = 0;
   return {
