@@ -29,9 +29,10 @@ export interface Durability {
  * With a log, each publish is one pipeline (one round trip): XADD to the job's event log (capped),
  * renew the log's and meta's TTL, PUBLISH; the log is what resume, replay and async results read.
  *
- * Deltas are coalesced without a timer: a delta is published at once when no publish is in
- * flight; deltas that arrive meanwhile are batched into the next publish, sent as soon as the
- * previous one resolves. Low load adds no latency; high load sends fewer, larger messages.
+ * Deltas are coalesced without a timer: once per tick per job at most (setImmediate: all the
+ * deltas of the backend's reads in one turn of the event loop go out together), and while a
+ * publish is in flight, deltas are batched into the next one, sent as soon as the previous one
+ * resolves. Low load adds no latency; high load sends fewer, larger messages.
  * Batching keeps their order and merges neighbours of the same kind only (pushDelta).
  *
  * While nothing was published for `heartbeatMs` (a slow backend), a heartbeat goes out, so the
@@ -70,8 +71,17 @@ export class JobPublisher {
   delta(d: Delta): void {
     if (this.ended) return;
     pushDelta(this.pending, d);
-    if (!this.inflight) this.flush();
+    if (!this.inflight && !this.tickScheduled) {
+      this.tickScheduled = true;
+      setImmediate(this.onTick);
+    }
   }
+
+  private tickScheduled = false;
+  private readonly onTick = () => {
+    this.tickScheduled = false;
+    if (!this.inflight && !this.ended && this.pending.length > 0) this.flush();
+  };
 
   /** Sends what is pending, then the terminal event; resolves when it is on the wire. */
   async end(event: Terminal): Promise<void> {

@@ -1,6 +1,5 @@
 import { type DoneEvent, Transcript } from '@llmgw/protocol';
 import type { Context } from 'hono';
-import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../context.ts';
 import { ApiError, apiErrorFromJob } from '../errors/index.ts';
 import type { ApiMetrics } from '../metrics.ts';
@@ -9,6 +8,7 @@ import type { SubmittedChat } from '../queue/submitted-chat.ts';
 import { setTimingHeaders } from '../timing.ts';
 import { bodyOf, framesOf } from '../wire/rendition.ts';
 import { FrameIds } from './frame-ids.ts';
+import { type SseSink, sseResponse } from './sse-sink.ts';
 import { StreamMeter } from './stream-meter.ts';
 
 // A job's answer to its HTTP client, every way a route may ask for it: streamed as Server-Sent
@@ -64,20 +64,22 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDep
   const meter = meterOf(c, chat, metrics);
   const format = framesOf(chat.rendition, chat.jobId);
   const ids = new FrameIds(after);
-  c.header('X-Accel-Buffering', 'no');
   c.header('X-Job-ID', chat.jobId);
   setTimingHeaders(c, { admissionMs: chat.enqueuedAtPerf - c.var.startedAt });
-  return streamSSE(c, async (stream) => {
-    metrics.activeStreams.inc();
-    try {
-      await relay(stream);
-    } finally {
-      metrics.activeStreams.dec();
-    }
-  });
+  return sseResponse(
+    c,
+    async (stream) => {
+      metrics.activeStreams.inc();
+      try {
+        await relay(stream);
+      } finally {
+        metrics.activeStreams.dec();
+      }
+    },
+    () => canceller.abandon(chat, 'client_disconnected'),
+  );
 
-  async function relay(stream: SSEStreamingApi): Promise<void> {
-    stream.onAbort(() => canceller.abandon(chat, 'client_disconnected'));
+  async function relay(stream: SseSink): Promise<void> {
     const opening = ids.number(format.open());
     if (opening) await stream.write(opening);
     for await (const batch of chat.sub) {

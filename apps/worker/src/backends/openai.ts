@@ -1,7 +1,7 @@
 import type { Delta, GenerationParams } from '@llmgw/protocol';
-import OpenAI from 'openai';
 import type { Backend, GenerateHooks, GenerateRequest, GenerateResult } from './backend.ts';
 import { cancelled, mapBackendError } from './map-error.ts';
+import { ssePost } from './sse-post.ts';
 
 export interface OpenAIBackendOptions {
   baseURL: string;
@@ -9,8 +9,25 @@ export interface OpenAIBackendOptions {
   timeoutMs: number;
 }
 
-type ChatParams = OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
-type CompletionParams = OpenAI.Completions.CompletionCreateParamsStreaming;
+type RequestBody = Record<string, unknown>;
+
+/** The parts of a streamed chunk (chat or legacy completion) the gateway reads. */
+interface StreamChunk {
+  choices?: StreamChoice[];
+  usage?: { prompt_tokens: number; completion_tokens: number } | null;
+}
+interface StreamChoice {
+  delta?: Record<string, unknown>;
+  text?: string;
+  logprobs?: { content?: unknown[] | null } | LegacyLogprobs | null;
+  finish_reason?: string | null;
+  stop_reason?: unknown;
+}
+interface ToolCallFragment {
+  index?: number;
+  id?: string;
+  function?: { name?: string; arguments?: string };
+}
 
 /** Delta fields we relay; anything else a backend streams is reported as dropped. */
 const RELAYED_DELTA_FIELDS = new Set([
@@ -47,7 +64,7 @@ function samplingOf(p: GenerationParams): Record<string, unknown> {
 }
 
 /** A chat request as the backend gets it: the messages unchanged, tools and friends passed on. */
-export function toChatRequest(req: GenerateRequest): ChatParams {
+export function toChatRequest(req: GenerateRequest): RequestBody {
   const p = req.params;
   const body: Record<string, unknown> = {
     model: req.model,
@@ -69,11 +86,11 @@ export function toChatRequest(req: GenerateRequest): ChatParams {
   ] as const) {
     if (p[key] !== undefined) body[key] = p[key];
   }
-  return body as unknown as ChatParams;
+  return body;
 }
 
 /** A legacy completion request; `logprobs` there is the number of alternatives per token. */
-export function toCompletionRequest(req: GenerateRequest): CompletionParams {
+export function toCompletionRequest(req: GenerateRequest): RequestBody {
   const p = req.params;
   const body: Record<string, unknown> = {
     model: req.model,
@@ -84,7 +101,7 @@ export function toCompletionRequest(req: GenerateRequest): CompletionParams {
   };
   if (p.logprobs) body.logprobs = p.top_logprobs ?? 0;
   if (p.echo !== undefined) body.echo = p.echo;
-  return body as unknown as CompletionParams;
+  return body;
 }
 
 interface LegacyLogprobs {
@@ -120,18 +137,15 @@ interface StreamState {
  * Any OpenAI-compatible server (vLLM, SGLang, TGI's Messages API, the simulator, OpenAI itself),
  * always in streaming mode, chat or legacy completions. Every delta field is relayed in the
  * order the backend sent it: content (with logprobs), reasoning (`reasoning_content`, or
- * `reasoning` as newer vLLM names it), tool-call fragments and refusals. The SDK's fetch keeps
- * connections alive between requests.
+ * `reasoning` as newer vLLM names it), tool-call fragments and refusals. The stream is read by
+ * sse-post.ts (node:http, keep-alive, no SDK: this is the worker's hot path); `timeoutMs` bounds
+ * the wait for the response headers, as the openai SDK's `timeout` did.
  */
 export function createOpenAIBackend(opts: OpenAIBackendOptions): Backend {
-  const client = new OpenAI({
-    baseURL: opts.baseURL,
-    // vLLM without --api-key accepts anything; the SDK insists on a value.
-    apiKey: opts.apiKey ?? 'not-needed',
-    // BullMQ owns retries; a retry here would hide backend 429s and double the load.
-    maxRetries: 0,
-    timeout: opts.timeoutMs,
-  });
+  const base = opts.baseURL.replace(/\/+$/, '');
+  const urls = { chat: new URL(`${base}/chat/completions`), completion: new URL(`${base}/completions`) };
+  // vLLM without --api-key accepts anything, and then so do we.
+  const headers: Record<string, string> = opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {};
 
   return {
     provider: 'openai',
@@ -149,62 +163,62 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): Backend {
         s.pieces++;
         hooks.onDelta(d);
       };
+      const chat = req.kind !== 'completion';
+      const partial = () => ({ promptTokens: 0, completionTokens: s.pieces });
       try {
-        if (req.kind === 'completion') {
-          const stream = await client.completions.create(toCompletionRequest(req), { signal: hooks.signal });
-          for await (const chunk of stream) {
-            const choice = chunk.choices[0];
+        await ssePost({
+          url: chat ? urls.chat : urls.completion,
+          headers,
+          body: JSON.stringify(chat ? toChatRequest(req) : toCompletionRequest(req)),
+          signal: hooks.signal,
+          timeoutMs: opts.timeoutMs,
+          partial,
+          onData(data) {
+            const chunk = data as StreamChunk;
+            const choices = chunk.choices ?? [];
+            const choice = choices[0];
             if (choice) {
-              const lp = logprobsFromLegacy(choice.logprobs as LegacyLogprobs | null);
-              if (choice.text || lp)
-                emit(lp ? { k: 'text', t: choice.text ?? '', lp } : { k: 'text', t: choice.text });
+              if (chat) relayChatDelta(choice, emit, hooks);
+              else relayCompletionText(choice, emit);
               endOfChoice(s, choice);
             }
-            if (chunk.choices.length > 1) hooks.onDropped('choices[1+]');
+            if (choices.length > 1) hooks.onDropped('choices[1+]');
             usageOf(s, chunk.usage);
-          }
-        } else {
-          const stream = await client.chat.completions.create(toChatRequest(req), { signal: hooks.signal });
-          for await (const chunk of stream) {
-            const choice = chunk.choices[0];
-            if (choice) {
-              relayChatDelta(choice, emit, hooks);
-              endOfChoice(s, choice);
-            }
-            if (chunk.choices.length > 1) hooks.onDropped('choices[1+]');
-            usageOf(s, chunk.usage);
-          }
-        }
+          },
+        });
       } catch (err) {
-        throw mapBackendError(err, hooks.signal, { promptTokens: 0, completionTokens: s.pieces });
+        throw mapBackendError(err, hooks.signal, partial());
       }
-      // The SDK ends the iteration quietly when the signal aborts: that is a cancellation, not an answer.
-      if (hooks.signal.aborted) throw cancelled({ promptTokens: 0, completionTokens: s.pieces });
+      if (hooks.signal.aborted) throw cancelled(partial());
       return {
         finishReason: s.finishReason,
         stopSequence: s.stopSequence,
-        usage: s.usage ?? { promptTokens: 0, completionTokens: s.pieces },
+        usage: s.usage ?? partial(),
         ttftMs: s.ttftMs,
       };
     },
   };
 }
 
-type ChatChoice = OpenAI.Chat.Completions.ChatCompletionChunk.Choice;
+function relayCompletionText(choice: StreamChoice, emit: (d: Delta) => void): void {
+  const lp = logprobsFromLegacy(choice.logprobs as LegacyLogprobs | null);
+  if (choice.text || lp)
+    emit(lp ? { k: 'text', t: choice.text ?? '', lp } : { k: 'text', t: choice.text ?? '' });
+}
 
-function relayChatDelta(choice: ChatChoice, emit: (d: Delta) => void, hooks: GenerateHooks): void {
+function relayChatDelta(choice: StreamChoice, emit: (d: Delta) => void, hooks: GenerateHooks): void {
   const delta = (choice.delta ?? {}) as Record<string, unknown>;
   // vLLM renamed reasoning_content to reasoning; a backend that sends both means one thing.
   const reasoning = delta.reasoning_content ?? delta.reasoning;
   if (typeof reasoning === 'string' && reasoning !== '') emit({ k: 'reasoning', t: reasoning });
-  const lp = choice.logprobs?.content ?? undefined;
+  const lp = (choice.logprobs as { content?: unknown[] | null } | null | undefined)?.content ?? undefined;
   const text = typeof delta.content === 'string' ? delta.content : '';
   if (text !== '' || (lp && lp.length > 0))
     emit(lp && lp.length > 0 ? { k: 'text', t: text, lp } : { k: 'text', t: text });
   if (typeof delta.refusal === 'string' && delta.refusal !== '') emit({ k: 'refusal', t: delta.refusal });
   const calls = delta.tool_calls;
   if (Array.isArray(calls)) {
-    for (const c of calls as OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta.ToolCall[]) {
+    for (const c of calls as ToolCallFragment[]) {
       const d: Delta = { k: 'tool', i: c.index ?? 0 };
       if (c.id) d.id = c.id;
       if (c.function?.name) d.name = c.function.name;
@@ -224,6 +238,6 @@ function endOfChoice(s: StreamState, choice: { finish_reason?: string | null }):
   if (typeof stop === 'string' && stop !== '') s.stopSequence = stop;
 }
 
-function usageOf(s: StreamState, usage: OpenAI.CompletionUsage | null | undefined): void {
+function usageOf(s: StreamState, usage: StreamChunk['usage']): void {
   if (usage) s.usage = { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens };
 }
