@@ -1,11 +1,11 @@
 import { Hono, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { registerAdmin } from './admin/register.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError, notFoundHandler, onErrorHandler } from './errors/index.ts';
 import type { AppDeps, GatewayApp } from './hono-app.ts';
 import { allowedMethods } from './method-not-allowed.ts';
 import { authenticate } from './middleware/authenticate.ts';
+import { bodyLimit } from './middleware/json-body.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { registerChat } from './routes/chat.ts';
@@ -20,17 +20,7 @@ import { registerOpenAIChat } from './routes/openai-chat.ts';
 export function createApp(deps: AppDeps): GatewayApp {
   const app = new Hono<AppEnv>();
   app.use(requestContext({ log: deps.log, metrics: deps.metrics }));
-  app.use(
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: () => {
-        // The unread rest of the body makes this connection unusable: tell the client not to reuse it.
-        throw new ApiError('payload_too_large', `request body exceeds ${deps.bodyLimitBytes} bytes`, {
-          headers: { Connection: 'close' },
-        });
-      },
-    }),
-  );
+  app.use(bodyLimit(deps.bodyLimitBytes));
 
   registerHealth(app, deps);
   // Scraped by Prometheus; not public (deploy/nginx.conf answers 404 for it).

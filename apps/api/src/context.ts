@@ -21,6 +21,8 @@ export interface RequestVars {
   userId?: string;
   model?: string;
   tokens?: { prompt: number; completion: number };
+  /** BODY_LIMIT_BYTES, for the body reader (middleware/json-body.ts). */
+  bodyLimit?: number;
 }
 
 /**

@@ -158,6 +158,30 @@ describe('POST /chat through the queue', () => {
       expect(((await res.json()) as { error: string }).error).toBe('payload_too_large');
     });
 
+    it('a chunked body (no Content-Length) is counted as it is read: 413 over 1 MiB, accepted under', async () => {
+      const chunked = (text: string) =>
+        new ReadableStream<Uint8Array>({
+          start(ctl) {
+            const bytes = new TextEncoder().encode(text);
+            for (let i = 0; i < bytes.length; i += 64 * 1024) ctl.enqueue(bytes.subarray(i, i + 64 * 1024));
+            ctl.close();
+          },
+        });
+      const send = (text: string) =>
+        stack.fetch(`/chat`, {
+          method: 'POST',
+          body: chunked(text),
+          headers: { 'content-type': 'application/json' },
+          duplex: 'half',
+        } as RequestInit);
+      const big = await send(JSON.stringify(ask('x'.repeat(1024 * 1024 + 10))));
+      expect(big.status).toBe(413);
+      expect(((await big.json()) as { error: string }).error).toBe('payload_too_large');
+      const small = await send(JSON.stringify({ ...ask('hello'), stream: false }));
+      expect(small.status).toBe(200);
+      expect(((await small.json()) as { content: string }).content.length).toBeGreaterThan(0);
+    });
+
     it('left nothing in the queue', async () => {
       const before = await queueCounts(stack);
       for (const [, raw] of cases) {

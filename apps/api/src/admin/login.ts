@@ -2,6 +2,7 @@ import { clientAddress } from '../client-address.ts';
 import { ApiError } from '../errors/index.ts';
 import type { GatewayApp } from '../hono-app.ts';
 import { tokenMatches } from '../middleware/admin-auth.ts';
+import { readBodyText } from '../middleware/json-body.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { endSession, startSession } from './session.ts';
 
@@ -48,7 +49,8 @@ export interface AdminLoginDeps {
 export function registerAdminLogin(app: GatewayApp, { token, throttle, trustProxy }: AdminLoginDeps): void {
   app.get('/admin/login', (c) => c.html(loginPage(safeNext(c.req.query('next')))));
   app.post('/admin/login', async (c) => {
-    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    // An HTML form's urlencoded body, bounded by BODY_LIMIT_BYTES (a 413 above it).
+    const form: Record<string, unknown> = Object.fromEntries(new URLSearchParams(await readBodyText(c)));
     const next = safeNext(form.next);
     const client = clientAddress(c, trustProxy);
     const blockedFor = await throttle.blockedFor(client).catch(throttleDown);
