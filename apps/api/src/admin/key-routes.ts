@@ -28,14 +28,14 @@ export function registerAdminKeys(app: GatewayApp, deps: Pick<AppDeps, 'keyStore
       );
     }
     const created = await deps.keyStore.create(body.user, body.tier);
-    c.var.log.info({ key_id: created.id, user_id: created.userId, tier: created.tier }, 'api_key_created');
+    c.get('log').info({ key_id: created.id, user_id: created.userId, tier: created.tier }, 'api_key_created');
     return c.json(apiKeyBody(created), 201);
   });
   app.get('/admin/keys', async (c) => c.json({ data: (await deps.keyStore.list()).map(apiKeyBody) }));
   app.delete('/admin/keys/:id', async (c) => {
     const id = c.req.param('id');
     if (!(await deps.keyStore.revoke(id))) throw new ApiError('not_found', `no API key '${clip(id)}'`);
-    c.var.log.info({ key_id: id }, 'api_key_revoked');
+    c.get('log').info({ key_id: id }, 'api_key_revoked');
     return c.json({ id, revoked: true });
   });
 }

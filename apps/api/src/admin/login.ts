@@ -55,7 +55,7 @@ export function registerAdminLogin(app: GatewayApp, { token, throttle, trustProx
     const client = clientAddress(c, trustProxy);
     const blockedFor = await throttle.blockedFor(client).catch(throttleDown);
     if (blockedFor !== undefined) {
-      c.var.log.warn({ client, retry_after_s: blockedFor }, 'admin_login_throttled');
+      c.get('log').warn({ client, retry_after_s: blockedFor }, 'admin_login_throttled');
       return c.html(loginPage(next, `Too many failed attempts; try again in ${blockedFor} s.`), 429, {
         'Retry-After': String(blockedFor),
       });
@@ -63,11 +63,11 @@ export function registerAdminLogin(app: GatewayApp, { token, throttle, trustProx
     const presented = typeof form.token === 'string' ? form.token.trim() : '';
     if (!presented || !tokenMatches(presented, token)) {
       await throttle.failed(client).catch(throttleDown);
-      c.var.log.warn({ client }, 'admin_login_failed');
+      c.get('log').warn({ client }, 'admin_login_failed');
       return c.html(loginPage(next, 'Wrong token.'), 401);
     }
     startSession(c, token);
-    c.var.log.info('admin_login');
+    c.get('log').info('admin_login');
     return c.redirect(next, 303);
   });
   app.get('/admin/logout', (c) => {

@@ -79,7 +79,7 @@ export function registerAdminQueues(app: GatewayApp, { models, dispatcher }: Adm
       }
       const paused = action === 'pause';
       await dispatcher.setPaused(model, paused).catch(unavailable);
-      c.var.log.info({ model }, paused ? 'model_paused' : 'model_resumed');
+      c.get('log').info({ model }, paused ? 'model_paused' : 'model_resumed');
       return c.json({ model, paused });
     });
   }

@@ -10,9 +10,9 @@ import { errorBody, errorStyleFor } from './render.ts';
  * error's own headers, and always the request id.
  */
 export function renderError(c: Context<AppEnv>, err: ApiError): Response {
-  if (err.status >= 500) c.var.log?.warn({ code: err.code, err: err.message }, 'request_failed');
-  else c.var.log?.info({ code: err.code, err: err.message }, 'request_rejected');
-  const requestId = c.var.requestId ?? '';
+  if (err.status >= 500) c.get('log')?.warn({ code: err.code, err: err.message }, 'request_failed');
+  else c.get('log')?.info({ code: err.code, err: err.message }, 'request_rejected');
+  const requestId = c.get('requestId') ?? '';
   return c.json(errorBody(err, errorStyleFor(c.req.path), requestId), err.status as ContentfulStatusCode, {
     ...err.opts.headers,
     'X-Request-ID': requestId,
@@ -41,6 +41,6 @@ export function notFoundHandler(allowed: (path: string) => string[]): NotFoundHa
 /** `app.onError`: an {@link ApiError} as itself; anything else is logged and becomes a bare 500. */
 export const onErrorHandler: ErrorHandler<AppEnv> = function onError(err, c) {
   if (err instanceof ApiError) return renderError(c, err);
-  c.var.log?.error({ err }, 'unhandled_error');
+  c.get('log')?.error({ err }, 'unhandled_error');
   return renderError(c, new ApiError('internal_error', 'internal error'));
 };

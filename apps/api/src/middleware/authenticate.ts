@@ -50,7 +50,7 @@ export function authenticate({ mode, store, tiers }: AuthenticateOptions): Middl
     if (record.revoked) throw new ApiError('unauthorized', 'this API key has been revoked');
     c.set('principal', { userId: record.userId, tier: tierOf(record.tier), keyId: record.id });
     c.set('userId', record.userId);
-    c.var.log.debug({ key_id: record.id }, 'authenticated');
+    c.get('log').debug({ key_id: record.id }, 'authenticated');
     return next();
   };
 }

@@ -28,7 +28,7 @@ export function bodyLimit(maxSize: number): MiddlewareHandler<AppEnv> {
 
 /** The body as text, at most the limit set by {@link bodyLimit}: from Node's request when served. */
 export async function readBodyText(c: Context<AppEnv>): Promise<string> {
-  const max = c.var.bodyLimit ?? Number.POSITIVE_INFINITY;
+  const max = c.get('bodyLimit') ?? Number.POSITIVE_INFINITY;
   const incoming = c.env?.incoming;
   if (!incoming) {
     const text = await c.req.text();

@@ -32,12 +32,12 @@ export function rateLimit({
   onReject,
 }: RateLimitOptions): MiddlewareHandler<AppEnv> {
   return async function rateLimitMiddleware(c, next) {
-    const principal = c.var.principal;
+    const principal = c.get('principal');
     if (!principal) return next();
     const limits = tierLimits(tiers, principal.tier);
     let d: Awaited<ReturnType<typeof decide>>;
     try {
-      const member = `${c.var.requestId}:${randomBytes(4).toString('hex')}`;
+      const member = `${c.get('requestId')}:${randomBytes(4).toString('hex')}`;
       d = await decide(redis, keys.rateLimit(principal.userId), limits.requests_per_min, windowMs, member);
     } catch {
       throw new ApiError('service_unavailable', 'rate limiter unavailable; retry shortly', {

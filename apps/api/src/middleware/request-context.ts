@@ -22,11 +22,12 @@ export function requestContext({ log, metrics }: RequestContextOptions): Middlew
     return assignId(c, async () => {
       const started = performance.now();
       c.set('startedAt', started);
-      const reqLog = log.child({ request_id: c.var.requestId });
+      const reqLog = log.child({ request_id: c.get('requestId') });
       c.set('log', reqLog);
       reqLog.info({ method: c.req.method, path: clip(c.req.path) }, 'request_started');
       await next();
       const complete = () => {
+        const model = c.get('model');
         const seconds = (performance.now() - started) / 1000;
         const labels = {
           route: c.req.routePath || 'unmatched',
@@ -41,9 +42,9 @@ export function requestContext({ log, metrics }: RequestContextOptions): Middlew
             route: c.req.routePath,
             status: c.res.status,
             latency_ms: Math.round((performance.now() - started) * 100) / 100,
-            user_id: c.var.userId,
-            model: c.var.model === undefined ? undefined : clip(c.var.model),
-            tokens: c.var.tokens,
+            user_id: c.get('userId'),
+            model: model === undefined ? undefined : clip(model),
+            tokens: c.get('tokens'),
           },
           'request_completed',
         );

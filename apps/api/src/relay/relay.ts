@@ -27,7 +27,7 @@ export interface CollectedChat {
 }
 
 const meterOf = (c: Context<AppEnv>, chat: SubmittedChat, metrics: ApiMetrics) =>
-  chat.follower ? undefined : new StreamMeter(metrics, chat.model, c.var.startedAt, chat.enqueuedAt);
+  chat.follower ? undefined : new StreamMeter(metrics, chat.model, c.get('startedAt'), chat.enqueuedAt);
 
 /** The answer the request asked for: a stream, a whole body, or 202 for an asynchronous job. */
 export async function respond(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDeps, stream: boolean) {
@@ -65,7 +65,7 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDep
   const format = framesOf(chat.rendition, chat.jobId);
   const ids = new FrameIds(after);
   c.header('X-Job-ID', chat.jobId);
-  setTimingHeaders(c, { admissionMs: chat.enqueuedAtPerf - c.var.startedAt });
+  setTimingHeaders(c, { admissionMs: chat.enqueuedAtPerf - c.get('startedAt') });
   return sseResponse(
     c,
     async (stream) => {
@@ -98,7 +98,7 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDep
           // client resuming elsewhere continues after the last logged frame.
           const frame = format.error(apiErrorFromJob(ev.error, ev.message));
           out += ev.seq < 0 ? frame : ids.number(frame);
-          c.var.log.warn({ error_type: ev.error, err: ev.message }, 'stream_failed');
+          c.get('log').warn({ error_type: ev.error, err: ev.message }, 'stream_failed');
         }
       }
       if (out) await stream.write(out);
@@ -121,11 +121,11 @@ export async function collectResponse(
   const collected = await collect(chat, meter);
   const { done } = collected;
   setTimingHeaders(c, {
-    admissionMs: chat.enqueuedAtPerf - c.var.startedAt,
+    admissionMs: chat.enqueuedAtPerf - c.get('startedAt'),
     queueMs: meter?.queueWaitMs,
     backendTtftMs: done.ttftMs,
     backendMs: done.genMs,
-    totalMs: performance.now() - c.var.startedAt,
+    totalMs: performance.now() - c.get('startedAt'),
   });
   c.set('tokens', { prompt: done.usage.promptTokens, completion: done.usage.completionTokens });
   return collected;

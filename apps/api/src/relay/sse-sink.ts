@@ -79,7 +79,7 @@ export function sseResponse(
     },
   };
   run(sink)
-    .catch((err: Error) => c.var.log.error({ err: err.message }, 'stream_relay_failed'))
+    .catch((err: Error) => c.get('log').error({ err: err.message }, 'stream_relay_failed'))
     .finally(() => res.end());
   return RESPONSE_ALREADY_SENT;
 }

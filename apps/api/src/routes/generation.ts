@@ -31,8 +31,8 @@ export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: 
   if ((input.kind ?? 'chat') === 'chat' && input.messages.every(isEmptyMessage)) {
     throw new ApiError('invalid_request', 'messages: every message is empty', { param: 'messages' });
   }
-  const { userId, tier } = c.var.principal!;
-  const req: GenerationRequest = { ...input, model, requestId: c.var.requestId, userId, tier };
+  const { userId, tier } = c.get('principal')!;
+  const req: GenerationRequest = { ...input, model, requestId: c.get('requestId'), userId, tier };
   const chat = await submitOnce(c, deps, req, body);
   if (chat.follower && req.answer.async) {
     // An async retry: where the first try's job stands now (maybe finished), not "queued".
@@ -79,7 +79,7 @@ async function attach(
   jobId: string,
   req: Pick<GenerationRequest, 'userId'>,
 ): Promise<SubmittedChat> {
-  c.var.log.info({ job_id: jobId }, 'idempotent_replay');
+  c.get('log').info({ job_id: jobId }, 'idempotent_replay');
   c.header('Idempotent-Replayed', 'true');
   return deps.jobs.follow(jobId, req.userId ?? '');
 }

@@ -18,7 +18,7 @@ export type JobsDeps = Pick<AppDeps, 'jobs' | 'metrics' | 'canceller'>;
  * a 404.
  */
 export function registerJobs(app: GatewayApp, deps: JobsDeps): void {
-  const userOf = (c: Context<AppEnv>) => c.var.principal!.userId;
+  const userOf = (c: Context<AppEnv>) => c.get('principal')!.userId;
   app.get('/v1/jobs', async (c) => {
     const limit = intParam(c.req.query('limit'), 'limit', 20, 1, 100);
     return c.json({ object: 'list', data: await deps.jobs.list(userOf(c), limit) });
