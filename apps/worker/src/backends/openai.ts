@@ -138,8 +138,8 @@ interface StreamState {
  * always in streaming mode, chat or legacy completions. Every delta field is relayed in the
  * order the backend sent it: content (with logprobs), reasoning (`reasoning_content`, or
  * `reasoning` as newer vLLM names it), tool-call fragments and refusals. The stream is read by
- * sse-post.ts (node:http, keep-alive, no SDK: this is the worker's hot path); `timeoutMs` bounds
- * the wait for the response headers, as the openai SDK's `timeout` did.
+ * sse-post.ts (node:http, keep-alive, no SDK: this is the worker's hot path); `timeoutMs`
+ * (LLM_TIMEOUT_MS) bounds the whole generation.
  */
 export function createOpenAIBackend(opts: OpenAIBackendOptions): Backend {
   const base = opts.baseURL.replace(/\/+$/, '');

@@ -91,12 +91,22 @@ describe('ssePost (the worker’s streaming client)', () => {
     expect(err.type).toBe('backend_error');
   });
 
-  it('no response headers in time → backend_timeout', async () => {
+  it('not done within the timeout → backend_timeout, whether headers came or not', async () => {
     const url = await serve(() => {
       // never answers
     });
     const err = (await post(url, () => {}, 150).catch((e: unknown) => e)) as BackendError;
     expect(err.type).toBe('backend_timeout');
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    const slow = await serve((res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"t":"a"}\n\n');
+      // … and then nothing more.
+    });
+    const late = (await post(slow, () => {}, 150).catch((e: unknown) => e)) as BackendError;
+    expect(late.type).toBe('backend_timeout');
+    expect(late.partialUsage).toEqual({ promptTokens: 0, completionTokens: 7 });
     server?.closeAllConnections();
   });
 });

@@ -10,7 +10,7 @@ export interface SsePostOptions {
   headers: Record<string, string>;
   body: string;
   signal: AbortSignal;
-  /** No response headers within this long: `backend_timeout` (the stream itself may take longer). */
+  /** The whole exchange, headers to the end of the stream: past it, `backend_timeout`. */
   timeoutMs: number;
   /** Each `data:` of the stream, parsed, in order; `[DONE]` is not passed on. */
   onData(data: unknown): void;
@@ -32,7 +32,7 @@ const agents = {
  * between the socket and the JSON of each event — the bytes go through Node's string decoder,
  * eventsource-parser and JSON.parse, nothing else. Resolves at the end of the stream; rejects with
  * a {@link BackendError} in the vocabulary of map-error.ts (connection refused or reset →
- * backend_unavailable, HTTP status → its type, no headers in time → backend_timeout, the signal
+ * backend_unavailable, HTTP status → its type, not done in `timeoutMs` → backend_timeout, the signal
  * → cancelled), the error body's message kept.
  */
 export function ssePost(opts: SsePostOptions): Promise<void> {
@@ -47,7 +47,7 @@ export function ssePost(opts: SsePostOptions): Promise<void> {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
-      clearTimeout(headersTimer);
+      clearTimeout(timer);
       req.destroy();
       reject(err);
     };
@@ -55,6 +55,7 @@ export function ssePost(opts: SsePostOptions): Promise<void> {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
       resolve();
     };
     const onAbort = () => fail(cancelled(opts.partial()));
@@ -69,11 +70,19 @@ export function ssePost(opts: SsePostOptions): Promise<void> {
         'content-length': Buffer.byteLength(opts.body),
       },
     });
-    const headersTimer = setTimeout(
-      () => fail(new BackendError('backend_timeout', `no response within ${opts.timeoutMs} ms`)),
+    const timer = setTimeout(
+      () =>
+        fail(
+          new BackendError(
+            'backend_timeout',
+            `no end of answer within ${opts.timeoutMs} ms`,
+            undefined,
+            opts.partial(),
+          ),
+        ),
       opts.timeoutMs,
     );
-    headersTimer.unref();
+    timer.unref();
     signal.addEventListener('abort', onAbort, { once: true });
     req.on('error', (err: NodeJS.ErrnoException) =>
       fail(
@@ -86,7 +95,6 @@ export function ssePost(opts: SsePostOptions): Promise<void> {
       ),
     );
     req.on('response', (res) => {
-      clearTimeout(headersTimer);
       res.setEncoding('utf8');
       const status = res.statusCode ?? 0;
       if (status >= 400) {
