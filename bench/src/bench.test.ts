@@ -45,5 +45,10 @@ describe('pnpm bench --quick', () => {
       at = section;
     }
     expect(out).toMatch(/\| gateway \(\/chat\) \| api \| 100 \| 100 \| 0 \|/);
+    // Then the one table of the targets the run measured: those of latency, throughput and idle.
+    const targets = out.indexOf('## targets (issue 17)');
+    expect(targets, `no targets section after the last scenario in:\n${out}`).toBeGreaterThan(at);
+    expect(out.indexOf('| measure | measured | target | met |', targets)).toBeGreaterThan(targets);
+    expect(out.slice(targets)).toMatch(/\| api RSS with 100 idle streams \(\/chat\) \| [\d.]+ MB \|/);
   }, 90_000);
 });

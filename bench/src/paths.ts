@@ -19,6 +19,11 @@ import {
 
 export type PathName = 'direct' | 'nginx' | 'portkey' | 'gatewayV1' | 'gatewayChat';
 
+/** The gateway's paths and the route each measures, in table order (for the targets table). */
+export const GATEWAY_ROUTES = { gatewayV1: '/v1/chat/completions', gatewayChat: '/chat' } as const;
+export type GatewayPathName = keyof typeof GATEWAY_ROUTES;
+export const GATEWAY_PATHS = Object.keys(GATEWAY_ROUTES) as GatewayPathName[];
+
 export interface BenchPath {
   name: PathName;
   /** Its row in the tables. */

@@ -2,7 +2,8 @@
  * `pnpm bench [--quick] [--only name,name]`: starts what it needs (Redis reused or spawned,
  * simulator, worker, api as real processes; nginx and Portkey in front of the simulator for the
  * latency and throughput scenarios), runs each scenario, prints one table per scenario comparing
- * the gateway with the simulator measured directly and with those peers, in the same run. Exits
+ * the gateway with the simulator measured directly and with those peers, in the same run, and
+ * at the end one table of the hot-path targets (issue 17) the scenarios that ran measured. Exits
  * non-zero when any request failed (a benchmark of failing requests measured nothing useful).
  */
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -10,6 +11,7 @@ import { stopAllSpawned } from '@llmgw/e2e/spawned';
 import { stopAllPeers } from './peers/process.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 import { stopBenchRedis } from './stack.ts';
+import { type TargetResult, targetsTable } from './table.ts';
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<string> | undefined } {
   const args = argv.filter((a) => a !== '--');
@@ -35,13 +37,16 @@ async function main(): Promise<void> {
         .join(' ')}`,
   );
   let failed = 0;
+  const targets: TargetResult[] = [];
   for (const s of SCENARIOS) {
     if (only && !only.has(s.name)) continue;
     console.log(`\n## ${s.name}\n`);
     const result = await s.run(quick);
     failed += result.failed;
+    targets.push(...(result.targets ?? []));
     for (const line of result.lines) console.log(line);
   }
+  if (targets.length > 0) console.log(['', '## targets (issue 17)', '', ...targetsTable(targets)].join('\n'));
   await stopBenchRedis();
   if (failed > 0) {
     console.error(`\n${failed} request(s) failed`);

@@ -70,6 +70,14 @@ export async function benchRedis(): Promise<string> {
   return sharedRedis.url;
 }
 
+/**
+ * The bench's Redis when it found one running (REDIS_URL or 127.0.0.1:6379) instead of spawning
+ * its own: what it measures of that Redis (INFO cpu) then counts every other client's commands
+ * too. Undefined when the bench spawned it (or has none yet).
+ */
+export const sharedBenchRedis = (): string | undefined =>
+  sharedRedis && !sharedRedis.handle ? sharedRedis.url : undefined;
+
 export async function stopBenchRedis(): Promise<void> {
   await sharedRedis?.handle?.stop();
   sharedRedis = undefined;

@@ -7,3 +7,6 @@ export function percentile(values: number[], p: number): number {
 }
 
 export const fmt = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : '—');
+
+/** {@link fmt} with a `+` before a non-negative number: a difference ("+412.2", "-0.3"). */
+export const fmtSigned = (n: number, digits = 1): string => (n >= 0 ? `+${fmt(n, digits)}` : fmt(n, digits));

@@ -10,6 +10,24 @@ export function markdownTable(header: string[], rows: string[][]): string[] {
   ];
 }
 
+/** One hot-path target of issue 17 as a scenario measured it: a row of the run's targets table. */
+export interface TargetResult {
+  /** What, on which path, under what load ("added TTFT p50 at 100 concurrent (/chat)"). */
+  measure: string;
+  /** The value with its unit ("+412.2 ms"), or why there is none. */
+  measured: string;
+  /** The bound with its unit ("≤ 5 ms"). */
+  target: string;
+  met: boolean;
+}
+
+/** The one table `pnpm bench` ends with: every target the scenarios of the run measured. */
+export const targetsTable = (targets: TargetResult[]): string[] =>
+  markdownTable(
+    ['measure', 'measured', 'target', 'met'],
+    targets.map((t) => [t.measure, t.measured, t.target, t.met ? 'yes' : 'no']),
+  );
+
 /** `target: … — met` / `NOT met`, the line every scenario ends with per target. */
 export const targetLine = (what: string, met: boolean): string =>
   `target: ${what} — ${met ? 'met' : 'NOT met'}`;

@@ -1,3 +1,4 @@
+import type { TargetResult } from '../table.ts';
 import { CANCEL_FULL, CANCEL_QUICK, cancelScenario } from './cancel.ts';
 import { IDLE_FULL, IDLE_QUICK, idleScenario } from './idle.ts';
 import { LATENCY_FULL, LATENCY_QUICK, latencyScenario } from './latency.ts';
@@ -6,22 +7,25 @@ import { THROUGHPUT_FULL, THROUGHPUT_QUICK, throughputScenario } from './through
 
 export interface Scenario {
   name: string;
-  /** Runs it (its quick or its full settings): the lines to print, and how many requests failed. */
-  run(quick: boolean): Promise<{ lines: string[]; failed: number }>;
+  /**
+   * Runs it (its quick or its full settings): the lines to print, how many requests failed, and
+   * the targets of issue 17 it measured (for the table `pnpm bench` ends with), if any.
+   */
+  run(quick: boolean): Promise<{ lines: string[]; failed: number; targets?: TargetResult[] }>;
 }
 
 /** One scenario from its function and its two settings. */
 function scenario<S>(
   name: string,
-  fn: (settings: S) => Promise<{ rows: { failed: number }[]; lines: string[] }>,
+  fn: (settings: S) => Promise<{ rows: { failed: number }[]; lines: string[]; targets?: TargetResult[] }>,
   quickSettings: S,
   fullSettings: S,
 ): Scenario {
   return {
     name,
     async run(quick) {
-      const { rows, lines } = await fn(quick ? quickSettings : fullSettings);
-      return { lines, failed: rows.reduce((a, r) => a + r.failed, 0) };
+      const { rows, lines, targets } = await fn(quick ? quickSettings : fullSettings);
+      return { lines, failed: rows.reduce((a, r) => a + r.failed, 0), targets };
     },
   };
 }

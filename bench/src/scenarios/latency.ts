@@ -1,8 +1,16 @@
 import { cpus } from 'node:os';
 import type { StreamSample } from '../load.ts';
-import { type PathName, type PathRun, runPaths, simulatedStack, startPeeredStack } from '../paths.ts';
-import { fmt, percentile } from '../stats.ts';
-import { cpuTable, markdownTable, targetLine } from '../table.ts';
+import {
+  GATEWAY_PATHS,
+  GATEWAY_ROUTES,
+  type PathName,
+  type PathRun,
+  runPaths,
+  simulatedStack,
+  startPeeredStack,
+} from '../paths.ts';
+import { fmt, fmtSigned, percentile } from '../stats.ts';
+import { cpuTable, markdownTable, type TargetResult, targetLine } from '../table.ts';
 
 export interface LatencyConfig {
   ttftMs: number;
@@ -106,6 +114,51 @@ function latencyTable(runs: PathRun[], rows: Map<PathName, LatencyRow>): string[
   );
 }
 
+/**
+ * The latency targets of issue 17 on each gateway path, from the concurrent runs: what it added
+ * to the direct path's TTFT p50 and p99 and to its inter-token gap p99.
+ */
+function latencyTargets(
+  runs: PathRun[],
+  rows: Map<PathName, LatencyRow>,
+  concurrency: number,
+): TargetResult[] {
+  const d = rows.get('direct')!;
+  const measures = [
+    {
+      what: `added TTFT p50 at ${concurrency} concurrent`,
+      of: (r: LatencyRow) => r.ttftP50,
+      max: 5,
+      target: '≤ 5 ms',
+    },
+    {
+      what: `added TTFT p99 at ${concurrency} concurrent`,
+      of: (r: LatencyRow) => r.ttftP99,
+      max: 25,
+      target: '≤ 25 ms',
+    },
+    {
+      what: `inter-token gap p99 over direct at ${concurrency} concurrent`,
+      of: (r: LatencyRow) => r.gapP99,
+      max: 5,
+      target: '≤ +5 ms',
+    },
+  ];
+  return measures.flatMap(({ what, of, max, target }) =>
+    GATEWAY_PATHS.map((name) => {
+      const skipped = runs.find((r) => r.path.name === name)?.path.skipped;
+      const g = rows.get(name);
+      const added = g ? of(g) - of(d) : Number.NaN;
+      return {
+        measure: `${what} (${GATEWAY_ROUTES[name]})`,
+        measured: skipped ?? (Number.isFinite(added) ? `${fmtSigned(added)} ms` : 'not measured'),
+        target,
+        met: Number.isFinite(added) && added <= max,
+      };
+    }),
+  );
+}
+
 const rowsOf = (runs: PathRun[]) =>
   new Map(runs.map((r) => [r.path.name, summarise(r.path.label, r.samples)] as const));
 
@@ -114,7 +167,9 @@ const rowsOf = (runs: PathRun[]) =>
  * and Portkey in front of it, the gateway (api → Redis → worker → simulator → worker → Redis →
  * api) on /v1/chat/completions and on /chat — in one run, against the same simulator.
  */
-export async function latencyScenario(cfg: LatencyConfig): Promise<{ rows: LatencyRow[]; lines: string[] }> {
+export async function latencyScenario(
+  cfg: LatencyConfig,
+): Promise<{ rows: LatencyRow[]; lines: string[]; targets: TargetResult[] }> {
   const peered = await startPeeredStack(simulatedStack(cfg), (i) => ({
     messages: [{ role: 'user', content: `benchmark request ${i}` }],
     max_tokens: cfg.tokens,
@@ -154,7 +209,11 @@ export async function latencyScenario(cfg: LatencyConfig): Promise<{ rows: Laten
         .filter((r) => r.firstError)
         .map((r) => `first failure (${r.path}): ${r.firstError}`),
     ];
-    return { rows: [...rows.values(), ...serialRows.values()], lines };
+    return {
+      rows: [...rows.values(), ...serialRows.values()],
+      lines,
+      targets: latencyTargets(runs, rows, cfg.concurrency),
+    };
   } finally {
     await peered.close();
   }

@@ -1,8 +1,17 @@
 import { cpus } from 'node:os';
 import type { StreamSample } from '../load.ts';
-import { type PathName, type PathRun, runPaths, simulatedStack, startPeeredStack } from '../paths.ts';
+import {
+  GATEWAY_PATHS,
+  GATEWAY_ROUTES,
+  type PathName,
+  type PathRun,
+  runPaths,
+  simulatedStack,
+  startPeeredStack,
+} from '../paths.ts';
+import { sharedBenchRedis } from '../stack.ts';
 import { fmt } from '../stats.ts';
-import { cpuTable, markdownTable } from '../table.ts';
+import { cpuTable, markdownTable, type TargetResult } from '../table.ts';
 
 export interface ThroughputConfig {
   ttftMs: number;
@@ -35,6 +44,8 @@ export interface ThroughputRow {
   wallS: number;
   streamsPerS: number;
   tokensPerS: number;
+  /** Tokens the clients received, over the streams that completed. */
+  tokens: number;
   firstError?: string;
 }
 
@@ -48,8 +59,53 @@ function summarise(path: string, samples: StreamSample[], wallMs: number): Throu
     wallS: wallMs / 1000,
     streamsPerS: ok.length / (wallMs / 1000),
     tokensPerS: tokens / (wallMs / 1000),
+    tokens,
     firstError: samples.find((s) => !s.ok)?.error,
   };
+}
+
+/** The gateway's own processes (bench/src/probes.ts `measureCpu` names): api0…, worker0…, Redis. */
+const onGatewayPath = (name: string) => /^(api|worker)\d+$/.test(name) || name === 'redis-server';
+
+/**
+ * The targets of issue 17 on each gateway path: CPU per relayed token of the api, worker and
+ * Redis processes together, and completed streams per second over Portkey's, in the same run.
+ */
+function throughputTargets(runs: PathRun[], rows: Map<PathName, ThroughputRow>): TargetResult[] {
+  const byName = new Map(runs.map((r) => [r.path.name, r] as const));
+  const portkey = byName.get('portkey');
+  const pk = rows.get('portkey');
+  const shared = sharedBenchRedis();
+  const redis = shared
+    ? `; Redis is the shared one at ${shared}, not spawned by the bench: its CPU counts every client's commands`
+    : '';
+  const cpu: TargetResult[] = [];
+  const vsPortkey: TargetResult[] = [];
+  for (const name of GATEWAY_PATHS) {
+    const run = byName.get(name);
+    const r = rows.get(name);
+    const route = GATEWAY_ROUTES[name];
+    const cpuS = (run?.cpu?.use ?? [])
+      .filter((u) => onGatewayPath(u.process))
+      .reduce((a, u) => a + u.cpuS, run?.cpu ? 0 : Number.NaN);
+    const us = (cpuS * 1e6) / (r?.tokens ?? 0);
+    cpu.push({
+      measure: `CPU per relayed token, api + worker + Redis (throughput, ${route}${redis})`,
+      measured: run?.path.skipped ?? (Number.isFinite(us) ? `${fmt(us, 0)} µs` : 'not measured'),
+      target: '≤ 40 µs',
+      met: Number.isFinite(us) && us <= 40,
+    });
+    const ratio = (r?.streamsPerS ?? Number.NaN) / (pk?.streamsPerS ?? Number.NaN);
+    vsPortkey.push({
+      measure: `throughput ÷ ${portkey?.path.label ?? 'Portkey'} (${route})`,
+      measured: portkey?.path.skipped
+        ? `${portkey.path.label} ${portkey.path.skipped}`
+        : (run?.path.skipped ?? (Number.isFinite(ratio) ? `${fmt(ratio, 2)}×` : 'not measured')),
+      target: '≥ 1.5×',
+      met: !portkey?.path.skipped && Number.isFinite(ratio) && ratio >= 1.5,
+    });
+  }
+  return [...cpu, ...vsPortkey];
 }
 
 /**
@@ -58,7 +114,7 @@ function summarise(path: string, samples: StreamSample[], wallMs: number): Throu
  */
 export async function throughputScenario(
   cfg: ThroughputConfig,
-): Promise<{ rows: ThroughputRow[]; lines: string[] }> {
+): Promise<{ rows: ThroughputRow[]; lines: string[]; targets: TargetResult[] }> {
   const peered = await startPeeredStack(simulatedStack(cfg), (i) => ({
     messages: [{ role: 'user', content: `throughput request ${i}` }],
     max_tokens: cfg.tokens,
@@ -120,7 +176,7 @@ export async function throughputScenario(
         .filter((r) => r.firstError)
         .map((r) => `first failure (${r.path}): ${r.firstError}`),
     ];
-    return { rows: [...rows.values()], lines };
+    return { rows: [...rows.values()], lines, targets: throughputTargets(runs, rows) };
   } finally {
     await peered.close();
   }
