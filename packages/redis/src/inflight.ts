@@ -71,11 +71,11 @@ export async function renewInflight(
   return withScripts(redis).inflightRenew(keys.inflight(userId, 'running'), runLeaseMs, ...jobIds);
 }
 
-/** The job ended (or was never enqueued): it leaves both sets. */
+/** The job ended (or was never enqueued): it leaves both sets (one script, not a MULTI of four commands). */
 export async function endInflight(redis: Redis, keys: Keys, userId: string, jobId: string): Promise<void> {
-  await redis
-    .multi()
-    .zrem(keys.inflight(userId, 'waiting'), jobId)
-    .zrem(keys.inflight(userId, 'running'), jobId)
-    .exec();
+  await withScripts(redis).inflightEnd(
+    keys.inflight(userId, 'waiting'),
+    keys.inflight(userId, 'running'),
+    jobId,
+  );
 }

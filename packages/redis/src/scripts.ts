@@ -13,6 +13,9 @@ const SCRIPTS = [
   'inflight-admit-2',
   'inflight-start-2',
   'inflight-renew-1',
+  'inflight-end-2',
+  'job-record-1',
+  'user-jobs-add-1',
   'model-forget-3',
   'job-event-2',
 ] as const;
@@ -41,6 +44,15 @@ interface ScriptCommands {
   ): Promise<[number, number, number]>;
   inflightStart(waitingKey: string, runningKey: string, member: string, leaseMs: number): Promise<number>;
   inflightRenew(runningKey: string, leaseMs: number, ...members: string[]): Promise<number>;
+  inflightEnd(waitingKey: string, runningKey: string, member: string): Promise<number>;
+  jobRecord(recordKey: string, ttlMs: number, ...fieldsAndValues: (string | number)[]): Promise<number>;
+  userJobsAdd(
+    indexKey: string,
+    createdAt: number,
+    jobId: string,
+    horizonMs: number,
+    cap: number,
+  ): Promise<number>;
   jobEvent(
     eventsKey: string,
     recordKey: string,

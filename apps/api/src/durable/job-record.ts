@@ -1,4 +1,4 @@
-import type { Keys } from '@llmgw/redis';
+import { type Keys, withScripts } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import type { Rendition } from '../wire/rendition.ts';
 
@@ -32,29 +32,32 @@ export interface JobRecordsOptions {
 export class JobRecords {
   constructor(private readonly opts: JobRecordsOptions) {}
 
-  /** One round trip (two keys of different slots: two pipelined groups on a cluster). */
+  /**
+   * One round trip: the record and the user's index, one script each (their keys are in different
+   * slots on a cluster), sent together.
+   */
   async create(rec: JobRecord): Promise<void> {
     const { redis, keys, ttlMs } = this.opts;
-    const userKey = keys.userJobs(rec.userId);
-    await redis
-      .pipeline()
-      .hset(keys.job(rec.id), {
-        user: rec.userId,
-        model: rec.model,
-        created_at: rec.createdAt,
-        rendition: JSON.stringify(rec.rendition),
-        async: rec.async ? 1 : 0,
-        stream: rec.stream ? 1 : 0,
-      })
-      .pexpire(keys.job(rec.id), ttlMs)
-      .zadd(userKey, rec.createdAt, rec.id)
-      .zremrangebyscore(userKey, '-inf', rec.createdAt - USER_JOBS_TTL_MS)
-      .zremrangebyrank(userKey, 0, -USER_JOBS_MAX - 1)
-      .pexpire(userKey, USER_JOBS_TTL_MS)
-      .exec()
-      .then((results) => {
-        for (const [err] of results ?? []) if (err) throw err;
-      });
+    const scripts = withScripts(redis);
+    await Promise.all([
+      scripts.jobRecord(
+        keys.job(rec.id),
+        ttlMs,
+        'user',
+        rec.userId,
+        'model',
+        rec.model,
+        'created_at',
+        rec.createdAt,
+        'rendition',
+        JSON.stringify(rec.rendition),
+        'async',
+        rec.async ? 1 : 0,
+        'stream',
+        rec.stream ? 1 : 0,
+      ),
+      scripts.userJobsAdd(keys.userJobs(rec.userId), rec.createdAt, rec.id, USER_JOBS_TTL_MS, USER_JOBS_MAX),
+    ]);
   }
 
   /** The record, or undefined if there is none (never was, or expired). */
