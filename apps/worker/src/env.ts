@@ -28,6 +28,11 @@ export const WorkerEnvSchema = z
     WORKER_MODELS: csv(DEFAULT_MODEL).pipe(z.array(z.string().min(1)).min(1, 'at least one model')),
     /** The backend's batch size (vLLM --max-num-seqs): concurrent generations per model queue. */
     WORKER_CONCURRENCY: positiveInt(8),
+    /**
+     * BullMQ Workers per model, the slots split between them: a BullMQ Worker fetches jobs one
+     * round trip at a time, so a burst of 100 jobs waits 100 round trips for its last one with one.
+     */
+    WORKER_FETCHERS: positiveInt(4),
     /** Backend health endpoint probed with each registration heartbeat; default derived from LLM_BASE_URL. */
     LLM_HEALTH_URL: z.url().optional(),
     /** The worker's registration (for /v1/models, /health) expires this long after its last heartbeat. */

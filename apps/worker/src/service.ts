@@ -18,6 +18,8 @@ export interface WorkerServiceOptions {
   keys: Keys;
   models: string[];
   concurrency: number;
+  /** BullMQ Workers per model (WORKER_FETCHERS, at most `concurrency`): see {@link splitSlots}. */
+  fetchers: number;
   backend: Backend;
   log: Logger;
   instanceId: string;
@@ -52,6 +54,7 @@ export function workerOptionsFromEnv(
     keys: createKeys(env.KEY_PREFIX),
     models: env.WORKER_MODELS,
     concurrency: env.WORKER_CONCURRENCY,
+    fetchers: env.WORKER_FETCHERS,
     backend,
     log,
     instanceId,
@@ -78,8 +81,8 @@ export function workerOptionsFromEnv(
  */
 export class WorkerService {
   private readonly workers: Worker[] = [];
-  /** One Worker and one circuit breaker per served model. */
-  private readonly workerOf = new Map<string, Worker>();
+  /** The BullMQ Workers and the circuit breaker of each served model. */
+  private readonly workersOf = new Map<string, Worker[]>();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly cancellations = new Cancellations();
   private closing: Promise<void> | undefined;
@@ -114,14 +117,14 @@ export class WorkerService {
         opts.log.warn({ model, reason }, 'breaker_open');
         this.metrics.breakerOpen.set({ model }, 1);
         this.metrics.slots.set({ model }, 0);
-        void this.workerOf.get(model)?.pause(true);
+        for (const w of this.workersOf.get(model) ?? []) void w.pause(true);
         this.heartbeat?.refresh();
       },
       onClose: () => {
         opts.log.info({ model }, 'breaker_closed');
         this.metrics.breakerOpen.set({ model }, 0);
         this.metrics.slots.set({ model }, opts.concurrency);
-        this.workerOf.get(model)?.resume();
+        for (const w of this.workersOf.get(model) ?? []) w.resume();
         this.heartbeat?.refresh();
       },
       probe: async () => {
@@ -279,20 +282,23 @@ export class WorkerService {
       logPrompts: opts.logPrompts,
     });
     for (const model of opts.models) {
-      const worker = new Worker(opts.keys.queueName(model), process, {
-        connection: this.bullConnection,
-        prefix: opts.keys.bullPrefix,
-        concurrency: opts.concurrency,
-        name: opts.instanceId,
-        lockDuration: opts.lockMs,
-        stalledInterval: Math.max(1000, Math.floor(opts.lockMs / 2)),
-        // A job re-run after its worker died may stream again only if no text reached the client
-        // (the api decides by the attempt number); once is enough.
-        maxStalledCount: 1,
+      const workers = splitSlots(opts.concurrency, opts.fetchers).map((concurrency) => {
+        const worker = new Worker(opts.keys.queueName(model), process, {
+          connection: this.bullConnection,
+          prefix: opts.keys.bullPrefix,
+          concurrency,
+          name: opts.instanceId,
+          lockDuration: opts.lockMs,
+          stalledInterval: Math.max(1000, Math.floor(opts.lockMs / 2)),
+          // A job re-run after its worker died may stream again only if no text reached the client
+          // (the api decides by the attempt number); once is enough.
+          maxStalledCount: 1,
+        });
+        worker.on('error', (err) => opts.log.error({ err: err.message, model }, 'worker_error'));
+        this.workers.push(worker);
+        return worker;
       });
-      worker.on('error', (err) => opts.log.error({ err: err.message, model }, 'worker_error'));
-      this.workers.push(worker);
-      this.workerOf.set(model, worker);
+      this.workersOf.set(model, workers);
     }
   }
 
@@ -361,4 +367,15 @@ export class WorkerService {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * A model's slots over its BullMQ Workers: `fetchers` of them (at most one per slot), the slots
+ * shared out as evenly as they go. A BullMQ Worker fetches its jobs in sequence, one round trip
+ * each; several fetch side by side, so a burst reaches the backend in a fraction of the time.
+ * Together they take exactly `concurrency` jobs at once, as one Worker would.
+ */
+export function splitSlots(concurrency: number, fetchers: number): number[] {
+  const n = Math.max(1, Math.min(fetchers, concurrency));
+  return Array.from({ length: n }, (_, i) => Math.floor(concurrency / n) + (i < concurrency % n ? 1 : 0));
 }
