@@ -6,3 +6,4 @@
 export * from './spawned.ts';
 export * from './stack/compat.ts';
 export * from './stack/in-process.ts';
+export { seedTokens, simTokens } from './support/direct.ts';
