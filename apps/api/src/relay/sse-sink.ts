@@ -1,4 +1,3 @@
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../context.ts';
@@ -10,6 +9,22 @@ export interface SseSink {
   /** The client went away (its connection closed before the stream ended). */
   readonly aborted: boolean;
 }
+
+/**
+ * @hono/node-server writes nothing for a response with this header (its `X_ALREADY_SENT`) and no
+ * body, but only for a fetch `Response`: its own lighter Response class (global once a server has
+ * started) takes another path and writes a head. Its `RESPONSE_ALREADY_SENT` is built with
+ * whatever `Response` is global when it is first imported, so this one is built with the native
+ * class explicitly (the parent of node-server's when it has replaced the global), whatever the
+ * order of imports and servers in the process.
+ */
+const ALREADY_SENT: Response = (() => {
+  const global = globalThis.Response;
+  const parent: unknown = Object.getPrototypeOf(global);
+  const Native =
+    typeof parent === 'function' && parent.name === 'Response' ? (parent as typeof Response) : global;
+  return new Native(null, { headers: { 'x-hono-already-sent': 'true' } });
+})();
 
 const SSE_HEADERS = {
   'Content-Type': 'text/event-stream',
@@ -46,7 +61,7 @@ export function sseResponse(
     });
   }
   // The headers set so far (request id, timing, job id) with the stream's own. Hono is handed
-  // @hono/node-server's marker response, for which it writes nothing: the answer is under way.
+  // the marker response, for which @hono/node-server writes nothing: the answer is under way.
   const head: Record<string, string> = {};
   c.body(null, 200, SSE_HEADERS).headers.forEach((v, k) => {
     head[k] = v;
@@ -81,5 +96,5 @@ export function sseResponse(
   run(sink)
     .catch((err: Error) => c.get('log').error({ err: err.message }, 'stream_relay_failed'))
     .finally(() => res.end());
-  return RESPONSE_ALREADY_SENT;
+  return ALREADY_SENT;
 }
