@@ -9,7 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deleteKeysWithPrefix, freePort, postSSE, type SpawnedService, spawnService } from '@llmgw/devkit';
+import {
+  deleteKeysWithPrefix,
+  freePort,
+  nginxArgs,
+  postSSE,
+  type SpawnedService,
+  spawnService,
+} from '@llmgw/devkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO_ROOT, type RunningProcess, startProcess, waitForPort } from './support.ts';
 
@@ -39,19 +46,6 @@ function localNginxConf(apiPorts: [number, number], listenPort: number, prefix: 
   }
   return conf;
 }
-
-/** nginx's command line for a config in `prefix`: foreground, pid file and temp files in there. */
-const nginxArgs = (prefix: string, extra: string[] = []) => [
-  '-p',
-  prefix,
-  '-c',
-  join(prefix, 'nginx.conf'),
-  '-e',
-  'stderr',
-  '-g',
-  `pid ${join(prefix, 'nginx.pid')}; daemon off;`,
-  ...extra,
-];
 
 const chat = (content: string, maxTokens = 10) => ({
   messages: [{ role: 'user', content }],

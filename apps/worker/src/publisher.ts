@@ -18,7 +18,7 @@ type Terminal =
 
 /** Where a job's events are kept besides the live channel, and how long nobody may follow it. */
 export interface Durability {
-  /** The job's event log (a Redis Stream) and its meta hash, renewed with every event. */
+  /** The job's event log (a Redis Stream) and its meta hash; their TTL renewed as renewsTtl says. */
   log?: { eventsKey: string; metaKey: string; retainMs: number; maxEvents: number };
   /** Nobody following for this long ends the job (onGone); 0: at once; -1: never. */
   graceMs: number;
@@ -26,8 +26,9 @@ export interface Durability {
 
 /**
  * Publishes one job's events on its reply channel, in order, with sequence numbers.
- * With a log, each publish is one pipeline (one round trip): XADD to the job's event log (capped),
- * renew the log's and meta's TTL, PUBLISH; the log is what resume, replay and async results read.
+ * With a log, each publish is one Lua call (job-event-2.lua, one round trip): XADD to the job's
+ * event log (capped), now and then renew the log's and meta's TTL, PUBLISH; the log is what resume,
+ * replay and async results read.
  *
  * Deltas are coalesced without a timer: once per tick per job at most (setImmediate: all the
  * deltas of the backend's reads in one turn of the event loop go out together), and while a

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@llmgw/devkit';
+import { freePort, nginxArgs } from '@llmgw/devkit';
 import { childPids, spawnPeer, waitForPeerPort } from './process.ts';
 
 export interface RunningNginx {
@@ -64,16 +64,7 @@ export async function startNginx(simUrl: string): Promise<RunningNginx> {
   const prefix = mkdtempSync(join(tmpdir(), 'llmgw-bench-nginx-'));
   const port = await freePort();
   writeFileSync(join(prefix, 'nginx.conf'), nginxConf(Number(new URL(simUrl).port), port, prefix));
-  const peer = spawnPeer('nginx', 'nginx', [
-    '-p',
-    prefix,
-    '-c',
-    join(prefix, 'nginx.conf'),
-    '-e',
-    'stderr',
-    '-g',
-    `pid ${join(prefix, 'nginx.pid')}; daemon off;`,
-  ]);
+  const peer = spawnPeer('nginx', 'nginx', nginxArgs(prefix));
   const close = async () => {
     // SIGTERM to the master: it stops its worker first (SIGKILL would leave the worker behind).
     await peer.stop('SIGTERM');
