@@ -38,9 +38,6 @@ export const BENCH_API_ENV: Record<string, string> = {
   // The default (24) refuses with 503 whenever a burst outruns the worker's job fetching, even
   // with every backend slot free; the benchmark measures that wait instead of refusing it.
   QUEUE_MAX_WAITING: '100000',
-  // The cancel scenario measures how fast a client's leaving reaches the backend: no resume
-  // grace (RESUME_GRACE_MS), as before durable generations.
-  RESUME_GRACE_MS: '0',
   TIERS_JSON: JSON.stringify({
     free: { requests_per_min: 10, tokens_per_day: 50_000, priority: 3 },
     [BENCH_TIER]: { requests_per_min: 1_000_000_000, tokens_per_day: 1_000_000_000, priority: 1 },

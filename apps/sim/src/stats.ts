@@ -11,6 +11,11 @@ export interface SimStats {
   completed: number;
   /** Requests whose client went away before the response finished. */
   aborted: number;
+  /**
+   * When the last abort was seen (epoch ms, sub-millisecond): how long after its client's close
+   * a gateway's abort reached the backend (e2e/src/compat/abort-latency.test.ts).
+   */
+  lastAbortedAt: number | undefined;
   /** Injected failures of every type. */
   faults: number;
 }
@@ -23,6 +28,7 @@ export interface SimStatsBody {
   requests: number;
   completed: number;
   aborted: number;
+  last_aborted_at: number | null;
   faults: number;
 }
 
@@ -34,6 +40,7 @@ export function statsBody(s: SimStats): SimStatsBody {
     requests: s.requests,
     completed: s.completed,
     aborted: s.aborted,
+    last_aborted_at: s.lastAbortedAt ?? null,
     faults: s.faults,
   };
 }
@@ -42,6 +49,7 @@ export class StatsCounters {
   requests = 0;
   completed = 0;
   aborted = 0;
+  lastAbortedAt: number | undefined;
   faults = 0;
 
   constructor(private readonly scheduler: Scheduler) {}
@@ -54,15 +62,23 @@ export class StatsCounters {
       requests: this.requests,
       completed: this.completed,
       aborted: this.aborted,
+      lastAbortedAt: this.lastAbortedAt,
       faults: this.faults,
     };
   }
 
   /** Counters to zero and peakRunning to the current load; running and waiting are live values. */
+  /** A request's client went away. */
+  abortSeen(): void {
+    this.aborted++;
+    this.lastAbortedAt = performance.timeOrigin + performance.now();
+  }
+
   reset(): void {
     this.requests = 0;
     this.completed = 0;
     this.aborted = 0;
+    this.lastAbortedAt = undefined;
     this.faults = 0;
     this.scheduler.resetPeak();
   }

@@ -183,6 +183,17 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       log.info('reply_channel_gone');
       gone.abort('client_gone');
     };
+    // Its api cancelled it and the control message never came: the marker says so.
+    pub.onUnfollowed = () => {
+      deps.redis.exists(deps.keys.cancelled(job.id ?? '')).then(
+        (marked) => {
+          if (marked !== 1 || gone.signal.aborted) return;
+          log.info('job_cancel_marked');
+          gone.abort('cancelled');
+        },
+        () => {},
+      );
+    };
     pub.started(deps.instanceId);
     // No first token in time is a backend failure like any other (retried before the first token).
     const firstToken = new AbortController();

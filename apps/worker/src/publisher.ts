@@ -64,6 +64,12 @@ export class JobPublisher {
    */
   onGone: (() => void) | undefined;
 
+  /**
+   * Called when a publish first reaches nobody (the grace starts): the api may have cancelled the
+   * job already, its message lost on the way (a control subscriber reconnecting).
+   */
+  onUnfollowed: (() => void) | undefined;
+
   started(worker: string): void {
     this.send({ type: 'started', worker });
     this.armHeartbeat();
@@ -147,6 +153,7 @@ export class JobPublisher {
     this.log.info({ job_id: this.jobId, grace_ms: graceMs }, 'nobody_following');
     this.grace = setTimeout(() => this.onGone?.(), graceMs);
     this.grace.unref();
+    this.onUnfollowed?.();
   }
 
   private async send(body: DistributiveOmit<JobEvent, 'id' | 'seq' | 'attempt'>): Promise<void> {

@@ -30,14 +30,16 @@ describe('durable generations across real processes', () => {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json' },
         body: JSON.stringify(body),
-        ...(stopAfter !== undefined && { stopAfter }),
+        ...(stopAfter !== undefined && { stopAfter, keepOpen: true }),
       });
     const whole = await post(survivor);
 
-    // The client reads 8 frames, then its api replica dies without a goodbye.
+    // The client reads 8 frames, then its api replica dies without a goodbye: the client did not
+    // choose this loss, and asked for nothing (no Prefer: resumable), yet its job waits for it.
     const cut = await post(victim, 8);
     stack.apis[0]!.child.kill('SIGKILL');
     await stack.apis[0]!.exited;
+    cut.close();
 
     const resumed = await readFrames(`${survivor}/v1/jobs/${cut.headers.get('x-job-id')}/events`, {
       headers: { ...headers, 'last-event-id': String(cut.frames.at(-1)!.id) },

@@ -42,6 +42,8 @@ describe('durable generations', () => {
     headers: { ...stack.authHeaders, 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
+  /** Asks for the job to outlive a dropped connection (else the client's leaving cancels it). */
+  const RESUMABLE = { prefer: 'resumable' };
   const backendCalls = () => (stack.sim as unknown as { requests(): unknown[] }).requests().length;
   const ids = (frames: readonly Frame[]) => frames.map((f) => f.id);
 
@@ -61,7 +63,10 @@ describe('durable generations', () => {
     expect(whole.status).toBe(200);
     expect(ids(whole.frames)).toEqual(whole.frames.map((_, i) => i));
 
-    const cut = await readFrames(`${stack.apiUrl}/v1/chat/completions`, { ...post(body), stopAfter: 6 });
+    const cut = await readFrames(`${stack.apiUrl}/v1/chat/completions`, {
+      ...post(body, RESUMABLE),
+      stopAfter: 6,
+    });
     expect(cut.cut).toBe(true);
     const jobId = cut.headers.get('x-job-id')!;
     expect(jobId).toMatch(/^[0-9a-f-]{36}$/);
@@ -104,7 +109,7 @@ describe('durable generations', () => {
       ['/chat', { messages: [{ role: 'user', content: 'seed resume' }], max_tokens: 20 }],
     ] as const) {
       const whole = await readFrames(`${stack.apiUrl}${path}`, post(body));
-      const cut = await readFrames(`${stack.apiUrl}${path}`, { ...post(body), stopAfter: 4 });
+      const cut = await readFrames(`${stack.apiUrl}${path}`, { ...post(body, RESUMABLE), stopAfter: 4 });
       const resumed = await readFrames(`${second}/v1/jobs/${cut.headers.get('x-job-id')}/events`, {
         headers: { ...stack.authHeaders, 'last-event-id': String(cut.frames.at(-1)!.id) },
       });
@@ -118,7 +123,7 @@ describe('durable generations', () => {
 
   it('two viewers follow one running job and see the same frames', async () => {
     const cut = await readFrames(`${stack.apiUrl}/v1/chat/completions`, {
-      ...post(ask('Two viewers', { stream: true, max_tokens: 40 })),
+      ...post(ask('Two viewers', { stream: true, max_tokens: 40 }), RESUMABLE),
       stopAfter: 2,
     });
     const url = (base: string) => `${base}/v1/jobs/${cut.headers.get('x-job-id')}/events`;
@@ -130,10 +135,10 @@ describe('durable generations', () => {
     expect(a.frames.at(-1)!.data).toBe('[DONE]');
   });
 
-  it('a client that does not come back within RESUME_GRACE_MS: the backend is aborted, the job ends cancelled', async () => {
+  it('a resumable request whose client does not come back within RESUME_GRACE_MS: the backend is aborted, the job ends cancelled', async () => {
     const abortedBefore = stack.sim!.stats().aborted;
     const cut = await readFrames(`${stack.apiUrl}/v1/chat/completions`, {
-      ...post(ask('Nobody comes back', { stream: true, max_tokens: 400 })),
+      ...post(ask('Nobody comes back', { stream: true, max_tokens: 400 }), RESUMABLE),
       stopAfter: 3,
     });
     const jobId = cut.headers.get('x-job-id')!;
@@ -182,6 +187,25 @@ describe('durable generations', () => {
     expect(reused.status).toBe(422);
     expect(((await reused.json()) as { error: { code: string } }).error.code).toBe('idempotency_key_reused');
     expect(backendCalls()).toBe(calls + 2);
+  });
+
+  it('an Idempotency-Key asks for the grace: its stream cut mid-way keeps generating, and the retry (another replica) attaches and ends it', async () => {
+    const key = randomUUID();
+    const body = ask('Retry me after a drop', { stream: true, max_tokens: 60 });
+    const whole = await readFrames(`${stack.apiUrl}/v1/chat/completions`, post(body));
+    const calls = backendCalls();
+    const cut = await readFrames(`${stack.apiUrl}/v1/chat/completions`, {
+      ...post(body, { 'idempotency-key': key }),
+      stopAfter: 3,
+    });
+    expect(cut.headers.get('preference-applied')).toBe('resumable');
+    const jobId = cut.headers.get('x-job-id')!;
+    await eventually(() => stack.logs.find('client_left_job_continues').some((l) => l.job_id === jobId));
+    const retry = await readFrames(`${second}/v1/chat/completions`, post(body, { 'idempotency-key': key }));
+    expect(retry.headers.get('x-job-id')).toBe(jobId);
+    expect(retry.frames.at(-1)!.data).toBe('[DONE]');
+    expect(chatText(retry.frames)).toBe(chatText(whole.frames));
+    expect(backendCalls()).toBe(calls + 1);
   });
 
   it('Prefer: respond-async: 202 with Location, then queued/in_progress → completed with the non-streaming body', async () => {

@@ -12,21 +12,32 @@ export interface ReadFrames {
   frames: Frame[];
   /** The body as received (frames and comment lines). */
   text: string;
-  /** True when `stopAfter` cut the stream (the client disconnected). */
+  /** True when `stopAfter` cut the stream (the client disconnected, or stopped reading). */
   cut: boolean;
+  /** Closes the connection (`keepOpen`: left open when the stream was cut). */
+  close(): void;
 }
 
 /**
  * Reads an SSE response frame by frame (comment lines are kept in `text`, not in `frames`);
- * with `stopAfter`, disconnects once that many frames arrived, as a client losing its connection.
+ * with `stopAfter`, disconnects once that many frames arrived, as a client that stops; with
+ * `keepOpen` too, it stops reading but keeps the connection, for a test that makes the gateway
+ * lose it (an api killed under an open stream).
  */
 export async function readFrames(
   url: string,
-  init: RequestInit & { stopAfter?: number } = {},
+  init: RequestInit & { stopAfter?: number; keepOpen?: boolean } = {},
 ): Promise<ReadFrames> {
   const abort = new AbortController();
   const res = await fetch(url, { ...init, signal: abort.signal });
-  const out: ReadFrames = { status: res.status, headers: res.headers, frames: [], text: '', cut: false };
+  const out: ReadFrames = {
+    status: res.status,
+    headers: res.headers,
+    frames: [],
+    text: '',
+    cut: false,
+    close: () => abort.abort(),
+  };
   if (!res.body || !String(res.headers.get('content-type')).startsWith('text/event-stream')) {
     out.text = await res.text();
     return out;
@@ -44,7 +55,7 @@ export async function readFrames(
         if (!raw.startsWith(':')) out.frames.push(parse(raw));
         if (init.stopAfter !== undefined && out.frames.length >= init.stopAfter) {
           out.cut = true;
-          abort.abort();
+          if (!init.keepOpen) abort.abort();
           return out;
         }
         end = buf.indexOf('\n\n');

@@ -33,8 +33,8 @@ export async function startCompatStack(provider: 'openai' | 'anthropic' = 'opena
     // between tokens keeps a streamed tool call in several frames even when the publisher
     // coalesces under load (it batches what arrives while a publish is in flight).
     sim: { ttftMs: 5, itlMs: 10, outputTokens: 400, models: [DEFAULT_MODEL, REASONING_MODEL] },
-    // A client that aborts may resume for 300 ms; then its job is cancelled and the backend sees it.
-    api: { TIERS_JSON: TIERS, RESUME_GRACE_MS: '300' },
+    // The default RESUME_GRACE_MS: a client's abort cancels its job at once (docs/api.md).
+    api: { TIERS_JSON: TIERS },
     workers: [],
   });
   await stack.startWorker({

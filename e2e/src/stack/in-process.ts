@@ -86,13 +86,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   const apis: ApiServer[] = [];
   const startApi = async (extra: Record<string, string> = {}) => {
-    // RESUME_GRACE_MS 0: a client that leaves cancels its job at once, as most tests expect;
-    // tests of resume set a grace of their own.
+    // The default RESUME_GRACE_MS: a client that leaves cancels its job at once unless its
+    // request asked to be resumable; tests of resume ask.
     const env = parseApiEnv({
       ...baseEnv,
       PORT: '0',
       HOST: '127.0.0.1',
-      RESUME_GRACE_MS: '0',
       ...opts.api,
       ...extra,
     });

@@ -9,6 +9,11 @@ export interface AnswerShape {
   stream: boolean;
   /** `Prefer: respond-async`: 202 at once, the result at GET /v1/jobs/{id}. */
   async?: boolean;
+  /**
+   * `Prefer: resumable` or an `Idempotency-Key`: a dropped connection leaves the job running for
+   * RESUME_GRACE_MS, to be resumed or retried; otherwise the client's leaving cancels it.
+   */
+  resumable?: boolean;
 }
 
 /** One generation request, as admission and then the queue see it (built by routes/generation.ts). */

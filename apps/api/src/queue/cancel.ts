@@ -8,7 +8,7 @@ export interface JobCancellerOptions {
   /** A job removed before it ran gives its quota back. */
   admission: Pick<Admission, 'refund'>;
   log: Logger;
-  /** RESUME_GRACE_MS: a client that leaves may come back this long; its worker then cancels. */
+  /** RESUME_GRACE_MS: a resumable request's client may come back this long; its worker then cancels. */
   graceMs: number;
 }
 
@@ -17,15 +17,17 @@ export class JobCanceller {
   constructor(private readonly opts: JobCancellerOptions) {}
 
   /**
-   * The client disconnected before the end. Within RESUME_GRACE_MS it may resume the job (on any
-   * replica): the job goes on, and its worker cancels it if nobody follows it by then. With no
-   * grace it is stopped now. A follower's leaving, or an asynchronous job's, never stops it.
+   * The client closed its connection before the end: its own decision, so the job is cancelled
+   * at once — backend aborted, slot freed, quota settled to what was generated. A resumable
+   * request (`Prefer: resumable`, an Idempotency-Key) may instead come back within
+   * RESUME_GRACE_MS, on any replica: the job goes on, and its worker cancels it if nobody follows
+   * it by then. A follower's leaving, or an asynchronous job's, never stops it. Idempotent.
    */
   abandon(chat: SubmittedChat, reason: string): void {
     const ended = chat.sub.isEnded;
     chat.sub.close();
     if (ended || chat.follower || chat.async) return;
-    if (this.opts.graceMs > 0) {
+    if (chat.resumable && this.opts.graceMs > 0) {
       this.opts.log.info(
         { job_id: chat.jobId, grace_ms: this.opts.graceMs, reason },
         'client_left_job_continues',

@@ -101,6 +101,7 @@ export class Submitter {
       reservation: admitted.reservation,
       rendition,
       async,
+      ...(req.answer.resumable && { resumable: true }),
       position: admitted.waiting + 1,
     };
     this.opts.watch.watch(chat, admitted.queuePriority);

@@ -19,6 +19,8 @@ export interface SubmittedChat {
   rendition: Rendition;
   /** Submitted with `Prefer: respond-async`: nobody's disconnect cancels it. */
   async?: boolean;
+  /** `Prefer: resumable` or an Idempotency-Key: its client's leaving starts RESUME_GRACE_MS. */
+  resumable?: boolean;
   /** Not the request that submitted it (a resume or a retry): its leaving never cancels the job. */
   follower?: boolean;
   /** Queue position when submitted (1 = next). */

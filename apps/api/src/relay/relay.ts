@@ -7,6 +7,7 @@ import type { JobCanceller } from '../queue/cancel.ts';
 import type { SubmittedChat } from '../queue/submitted-chat.ts';
 import { setTimingHeaders } from '../timing.ts';
 import { bodyOf, framesOf } from '../wire/rendition.ts';
+import type { ClientLink } from './client-link.ts';
 import { FrameIds } from './frame-ids.ts';
 import { type SseSink, sseResponse } from './sse-sink.ts';
 import { StreamMeter } from './stream-meter.ts';
@@ -29,8 +30,19 @@ export interface CollectedChat {
 const meterOf = (c: Context<AppEnv>, chat: SubmittedChat, metrics: ApiMetrics) =>
   chat.follower ? undefined : new StreamMeter(metrics, chat.model, c.get('startedAt'), chat.enqueuedAt);
 
-/** The answer the request asked for: a stream, a whole body, or 202 for an asynchronous job. */
-export async function respond(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDeps, stream: boolean) {
+/**
+ * The answer the request asked for: a stream, a whole body, or 202 for an asynchronous job.
+ * Its client leaving first (`client`) abandons the job (queue/cancel.ts): cancelled at once,
+ * unless the request is resumable.
+ */
+export async function respond(
+  c: Context<AppEnv>,
+  chat: SubmittedChat,
+  deps: RelayDeps,
+  stream: boolean,
+  client: ClientLink,
+) {
+  if (!chat.async) client.onGone(() => deps.canceller.abandon(chat, 'client_disconnected'));
   if (stream && !chat.async) return relaySSE(c, chat, deps);
   c.header('X-Job-ID', chat.jobId);
   if (chat.async) return accepted(c, chat);
@@ -109,7 +121,8 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDep
 
 /**
  * A non-streaming answer: waits for the whole generation, then sets the timing headers and the
- * token counts of the `request_completed` line. Throws ApiError for a failed job.
+ * token counts of the `request_completed` line. Throws ApiError for a failed job; ends early
+ * (the subscription closed) when the client left.
  */
 export async function collectResponse(
   c: Context<AppEnv>,
@@ -117,7 +130,6 @@ export async function collectResponse(
   deps: RelayDeps,
 ): Promise<CollectedChat> {
   const meter = meterOf(c, chat, deps.metrics);
-  c.req.raw.signal.addEventListener('abort', () => deps.canceller.abandon(chat, 'client_disconnected'));
   const collected = await collect(chat, meter);
   const { done } = collected;
   setTimingHeaders(c, {

@@ -6,6 +6,7 @@ import { Idempotency } from '../durable/idempotency.ts';
 import { ApiError } from '../errors/index.ts';
 import type { AppDeps } from '../hono-app.ts';
 import type { SubmittedChat } from '../queue/submitted-chat.ts';
+import { watchClient } from '../relay/client-link.ts';
 import { respond } from '../relay/relay.ts';
 
 /** What a generation route needs: admission, the queue, the relay, and jobs to attach to again. */
@@ -33,6 +34,12 @@ export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: 
   }
   const { userId, tier } = c.get('principal')!;
   const req: GenerationRequest = { ...input, model, requestId: c.get('requestId'), userId, tier };
+  // The client is watched from here: one that leaves during admission is not followed later.
+  const client = watchClient(c);
+  if (!req.answer.async && resumeRequested(c)) {
+    req.answer.resumable = true;
+    c.header('Preference-Applied', 'resumable');
+  }
   const chat = await submitOnce(c, deps, req, body);
   if (chat.follower && req.answer.async) {
     // An async retry: where the first try's job stands now (maybe finished), not "queued".
@@ -41,7 +48,17 @@ export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: 
     c.header('Location', `/v1/jobs/${chat.jobId}`);
     return c.json(await deps.jobs.status(chat.jobId, userId), 202);
   }
-  return respond(c, chat, deps, req.answer.stream);
+  return respond(c, chat, deps, req.answer.stream, client);
+}
+
+/**
+ * Whether the request asked its generation to outlive a dropped connection (for RESUME_GRACE_MS):
+ * `Prefer: resumable`, or an `Idempotency-Key`, which says "I will retry this" — its retry
+ * attaches to the running job, so the job must still run when the retry comes. Without either,
+ * a client that closes its connection stops its generation at once (docs/api.md).
+ */
+function resumeRequested(c: Context<AppEnv>): boolean {
+  return c.req.header('idempotency-key') !== undefined || prefers(c.req.header('prefer'), 'resumable');
 }
 
 async function submitOnce(
@@ -85,14 +102,17 @@ async function attach(
 }
 
 /** `Prefer: respond-async` (RFC 7240), among other preferences. */
-export function prefersAsync(prefer: string | undefined): boolean {
+export const prefersAsync = (prefer: string | undefined): boolean => prefers(prefer, 'respond-async');
+
+/** Whether a `Prefer` header (RFC 7240) holds the preference `token`, whatever its parameters. */
+function prefers(prefer: string | undefined, token: string): boolean {
   return (
     prefer?.split(',').some(
       (p) =>
         p
           .trim()
           .split(/[\s;=]/)[0]
-          ?.toLowerCase() === 'respond-async',
+          ?.toLowerCase() === token,
     ) ?? false
   );
 }

@@ -63,8 +63,7 @@ export interface TestApp extends TestRedis {
 export async function buildTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const base = await testRedis();
   const { redis, prefix } = base;
-  // RESUME_GRACE_MS 0: a client that leaves cancels its job at once (tests of resume set one).
-  const e = parseApiEnv({ REDIS_URL: inject('redisUrl'), KEY_PREFIX: prefix, RESUME_GRACE_MS: '0', ...env });
+  const e = parseApiEnv({ REDIS_URL: inject('redisUrl'), KEY_PREFIX: prefix, ...env });
   const instanceId = `api-test-${randomUUID().slice(0, 6)}`;
   const logs = new LogCapture();
   const log = createLogger({ service: 'api', instance: instanceId, level: 'debug', destination: logs });
