@@ -1,5 +1,6 @@
 import { SimError } from './errors.ts';
-import { fnv1a, TokenSource } from './text.ts';
+import { isSchema, valueForSchema } from './json-schema-output.ts';
+import { fnv1a } from './text.ts';
 
 /** A tool the request offers, in either wire format. */
 export interface ToolDefinition {
@@ -46,73 +47,14 @@ export function planToolCalls(
   }));
 }
 
-type Schema = Record<string, unknown>;
-
-const isSchema = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Beyond this nesting (or a recursive `$ref`, which is not followed) a value is `{}`. */
-const MAX_DEPTH = 8;
-
 /**
- * Deterministic arguments for a JSON schema, serialized with `JSON.stringify`: every property is
- * filled (required or not): `const`/`enum` → that value, string → a word, integer → 1..10,
- * number → 0.5..5, boolean → true, array → one element of `items` (or []), object → recursive.
- * No schema, or one that is not an object, gives `{}`: arguments are always a JSON object.
+ * Deterministic arguments for a JSON schema, serialized with `JSON.stringify`: the value
+ * json-schema-output.ts builds for it (the generator structured outputs use too). No schema, or
+ * one whose value is not an object, gives `{}`: arguments are always a JSON object.
  */
 export function argumentsFor(schema: unknown, hash: number): string {
-  const words = new TokenSource(hash);
-  let n = 0;
-  const small = () => 1 + (fnv1a(`n${n++}`, hash) % 10);
-
-  const valueFor = (s: unknown, depth: number): unknown => {
-    if (!isSchema(s) || depth > MAX_DEPTH) return {};
-    if ('const' in s) return s.const;
-    if (Array.isArray(s.enum) && s.enum.length > 0) return s.enum[0];
-    const alternatives = [s.anyOf, s.oneOf, s.allOf].find((a) => Array.isArray(a) && a.length > 0) as
-      | unknown[]
-      | undefined;
-    if (alternatives !== undefined) {
-      const nonNull = alternatives.find((a) => !(isSchema(a) && a.type === 'null'));
-      return valueFor(nonNull ?? alternatives[0], depth + 1);
-    }
-    const types = Array.isArray(s.type) ? s.type : [s.type];
-    let type = types.find((t) => t !== 'null') ?? types[0];
-    if (type === undefined)
-      type = isSchema(s.properties) ? 'object' : s.items !== undefined ? 'array' : undefined;
-    switch (type) {
-      case 'string':
-        return words.next().trim();
-      case 'integer':
-        return clamp(small(), s);
-      case 'number':
-        return clamp(small() / 2, s);
-      case 'boolean':
-        return true;
-      case 'null':
-        return null;
-      case 'array':
-        return isSchema(s.items) ? [valueFor(s.items, depth + 1)] : [];
-      case 'object': {
-        const out: Record<string, unknown> = {};
-        if (isSchema(s.properties)) {
-          for (const [key, prop] of Object.entries(s.properties)) out[key] = valueFor(prop, depth + 1);
-        }
-        return out;
-      }
-      default:
-        return {};
-    }
-  };
-
-  const value = valueFor(schema, 0);
+  const value = valueForSchema(schema, hash);
   return JSON.stringify(isSchema(value) ? value : {});
-}
-
-/** Keeps a generated number inside `minimum`/`maximum`, so schema validators accept it. */
-function clamp(v: number, s: Schema): number {
-  if (typeof s.minimum === 'number' && v < s.minimum) return s.minimum;
-  if (typeof s.maximum === 'number' && v > s.maximum) return s.maximum;
-  return v;
 }
 
 const MIN_PIECE = 6;
