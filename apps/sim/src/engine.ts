@@ -24,6 +24,11 @@ export interface GenerationRequest {
   reasoningTokens: number;
   /** When non-empty the answer is these tool calls instead of text. */
   toolCalls: readonly ToolCallPlan[];
+  /**
+   * A structured output (`response_format`): the answer is this JSON text instead of words, streamed
+   * in pieces like tool-call arguments, its natural length their count. Null: a free text answer.
+   */
+  json?: string | null;
 }
 
 /** A tool call as far as it was generated (the arguments are cut short when max_tokens ran out). */
@@ -107,6 +112,8 @@ export class Generation {
     private readonly natural: number,
     /** The tool-call answer, one entry per tick; null for a text answer. */
     private readonly pieces: readonly ToolPiece[] | null,
+    /** A structured (JSON) text answer, one token per tick; null for free text. */
+    private readonly jsonPieces: readonly string[] | null = null,
   ) {
     this.tokens = new TokenSource(req.hash);
     // Its own stream, so a reasoning model's answer is the same text a plain model gives.
@@ -159,7 +166,7 @@ export class Generation {
       return;
     }
     if (this.count >= this.limit) {
-      const eos = this.req.ignoreEos && this.pieces === null;
+      const eos = this.req.ignoreEos && this.pieces === null && this.jsonPieces === null;
       this.finish(eos || this.limit < this.natural ? 'length' : 'stop');
       return;
     }
@@ -191,7 +198,7 @@ export class Generation {
       sink.toolCall(piece.call, plan, piece.text, piece.first);
       return true;
     }
-    const token = this.tokens.next();
+    const token = this.jsonPieces !== null ? this.jsonPieces[answerAt - 1]! : this.tokens.next();
     const text = this.output.push(token);
     const stopped = this.output.stopSequence !== null;
     sink.token(stopped ? '' : text, token);
@@ -246,7 +253,7 @@ export class Engine {
    * Checks the context window like vLLM and fixes the output length: min(natural length,
    * max_tokens ?? max-model-len − prompt), or exactly that budget with ignore_eos. The natural length
    * is the reasoning plus the answer: 16..256 text tokens (or `--output-tokens`), or every piece of
-   * the tool calls' arguments.
+   * the tool calls' arguments or of the structured output's JSON (which `ignore_eos` does not lengthen).
    */
   prepare(req: GenerationRequest): Generation {
     const { maxModelLen, outputTokens } = this.options;
@@ -273,6 +280,11 @@ export class Engine {
       });
       const natural = req.reasoningTokens + pieces.length;
       return new Generation(this, req, Math.min(natural, budget), natural, pieces);
+    }
+    if (req.json != null) {
+      const pieces = argumentPieces(req.json, fnv1a('json', req.hash));
+      const natural = req.reasoningTokens + pieces.length;
+      return new Generation(this, req, Math.min(natural, budget), natural, null, pieces);
     }
     const natural = req.reasoningTokens + naturalLength(req.hash, outputTokens);
     const limit = req.ignoreEos ? budget : Math.min(natural, budget);

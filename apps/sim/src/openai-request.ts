@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { SimError } from './errors.ts';
+import { jsonForSchema, jsonObjectAnswer } from './json-schema-output.ts';
 import { isReasoningModel } from './reasoning.ts';
 import { AUDIO_TOKENS, IMAGE_TOKENS, type PromptPart } from './text.ts';
 import { chooseTools, type ToolDefinition } from './tool-calls.ts';
@@ -42,10 +44,22 @@ const toolChoice = z.union([
 
 const maxTokens = z.number().int().min(1).nullish();
 
+/** vLLM's `response_format` types; `structural_tag` is accepted and answered with free text. */
+const responseFormat = z.object({
+  type: z.enum(['text', 'json_object', 'json_schema', 'structural_tag']),
+  json_schema: z
+    .object({
+      name: z.string(),
+      description: z.string().nullish(),
+      schema: z.record(z.string(), z.unknown()).nullish(),
+      strict: z.boolean().nullish(),
+    })
+    .nullish(),
+});
+
 /**
  * The fields the simulator reads. Everything else of the Chat Completions API (temperature,
- * top_p, top_k, min_p, repetition_penalty, response_format, reasoning_effort, priority, …) is
- * accepted and ignored.
+ * top_p, top_k, min_p, repetition_penalty, reasoning_effort, priority, …) is accepted and ignored.
  */
 export const chatCompletionRequestSchema = z.object({
   model: z.string(),
@@ -64,6 +78,7 @@ export const chatCompletionRequestSchema = z.object({
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+  response_format: responseFormat.nullish(),
 });
 
 export type ChatCompletionRequest = z.output<typeof chatCompletionRequestSchema>;
@@ -118,4 +133,25 @@ export function chatToolChoice(body: ChatCompletionRequest): ToolDefinition[] {
 /** A reasoning model reasons unless the chat template is told not to (Qwen3's `enable_thinking: false`). */
 export function chatReasons(body: ChatCompletionRequest): boolean {
   return isReasoningModel(body.model) && body.chat_template_kwargs?.enable_thinking !== false;
+}
+
+/**
+ * The structured output `response_format` asks for, as the JSON text of the answer; null for free
+ * text (`text`, `structural_tag` or none). `json_schema`: a value that validates against the schema
+ * (json-schema-output.ts); without a `schema`, or `json_object`: a JSON object. Like vLLM, `strict`
+ * changes nothing (the output is always constrained); `json_schema` without `json_schema` is a 400.
+ */
+export function chatStructuredOutput(body: ChatCompletionRequest, hash: number): string | null {
+  const format = body.response_format;
+  if (!format) return null;
+  if (format.type === 'json_schema') {
+    if (!format.json_schema) {
+      throw new SimError('bad_request', 'response_format.json_schema is required for type json_schema.', {
+        param: 'response_format',
+      });
+    }
+    const schema = format.json_schema.schema;
+    return schema ? jsonForSchema(schema, hash) : jsonObjectAnswer(hash);
+  }
+  return format.type === 'json_object' ? jsonObjectAnswer(hash) : null;
 }

@@ -10,6 +10,7 @@ import {
   chatCompletionRequestSchema,
   chatPromptParts,
   chatReasons,
+  chatStructuredOutput,
   chatToolChoice,
 } from './openai-request.ts';
 import type { ReasoningField } from './options.ts';
@@ -204,6 +205,8 @@ export const chatCompletionsRoute: Route = {
       stop,
       reasoningTokens: chatReasons(body) ? ctx.options.reasoningTokens : 0,
       toolCalls,
+      // Tool calls win over a structured output, as they would on a model offered both.
+      json: toolCalls.length > 0 ? null : chatStructuredOutput(body, hash),
     });
 
     const fault = ctx.faults.pick(req.headers[FAULT_HEADER]);
