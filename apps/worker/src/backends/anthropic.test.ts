@@ -3,7 +3,12 @@ import { DEFAULT_MODEL } from '@llmgw/config';
 import { type ChatMessage, type Delta, type GenerationParams, Transcript } from '@llmgw/protocol';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AnthropicStreamReader, createAnthropicBackend, toAnthropicRequest } from './anthropic.ts';
+import {
+  AnthropicStreamReader,
+  createAnthropicBackend,
+  JSON_OBJECT_TOOL,
+  toAnthropicRequest,
+} from './anthropic.ts';
 import { BackendError, type GenerateRequest } from './backend.ts';
 
 const chat = (messages: ChatMessage[], params: Partial<GenerationParams> = {}): GenerateRequest => ({
@@ -213,7 +218,7 @@ describe('toAnthropicRequest', () => {
         seed: 7,
         presence_penalty: 1,
         frequency_penalty: 1,
-        response_format: { type: 'json_object' },
+        response_format: { type: 'text' },
         logprobs: true,
         top_logprobs: 2,
         reasoning_effort: 'high',
@@ -282,14 +287,83 @@ describe('toAnthropicRequest', () => {
   });
 });
 
+/** A strict-mode schema with a $ref, as openai-node's zodResponseFormat and pydantic write them. */
+const ORDER_SCHEMA = {
+  type: 'object',
+  properties: {
+    title: { type: 'string', description: 'a short title' },
+    status: { type: 'string', enum: ['open', 'closed'] },
+    items: { type: 'array', items: { $ref: '#/definitions/Item' }, minItems: 2 },
+  },
+  required: ['title', 'status', 'items'],
+  additionalProperties: false,
+  definitions: {
+    Item: {
+      type: 'object',
+      properties: { name: { type: 'string' }, qty: { type: 'integer', minimum: 1, maximum: 3 } },
+      required: ['name', 'qty'],
+      additionalProperties: false,
+    },
+  },
+};
+
+describe('response_format on the Anthropic backend: one forced tool', () => {
+  const ask = (params: Partial<GenerationParams>) =>
+    toAnthropicRequest(chat([{ role: 'user', content: 'Summarize the order.' }], params));
+
+  it('json_schema → a tool whose input_schema is the schema, unchanged, and tool_choice forced to it', () => {
+    const body = ask({
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'order', description: 'The order', schema: ORDER_SCHEMA, strict: true },
+      },
+    });
+    expect(body.tools).toEqual([{ name: 'order', description: 'The order', input_schema: ORDER_SCHEMA }]);
+    expect(body.tool_choice).toEqual({ type: 'tool', name: 'order' });
+  });
+
+  it('json_object → a tool taking any object; text → nothing', () => {
+    const body = ask({ response_format: { type: 'json_object' } });
+    expect(body.tools).toEqual([
+      { name: JSON_OBJECT_TOOL, description: expect.any(String), input_schema: { type: 'object' } },
+    ]);
+    expect(body.tool_choice).toEqual({ type: 'tool', name: JSON_OBJECT_TOOL });
+    const text = ask({ response_format: { type: 'text' } });
+    expect(text.tools).toBeUndefined();
+    expect(text.tool_choice).toBeUndefined();
+  });
+
+  it('refuses it with tools, with extended thinking, and for a schema whose root is not an object', () => {
+    const format = { type: 'json_schema' as const, json_schema: { name: 'order', schema: ORDER_SCHEMA } };
+    const tools = [{ type: 'function' as const, function: { name: 'now' } }];
+    expect(badRequest(() => ask({ response_format: format, tools })).message).toBe(
+      'response_format cannot be combined with tools on the Anthropic backend',
+    );
+    expect(
+      badRequest(() => ask({ response_format: format, thinking: { type: 'enabled', budget_tokens: 1024 } }))
+        .message,
+    ).toMatch(/extended thinking/);
+    const list = { type: 'json_schema' as const, json_schema: { name: 'list', schema: { type: 'array' } } };
+    expect(badRequest(() => ask({ response_format: list })).message).toMatch(/root is an object/);
+    // `thinking: disabled` is no thinking.
+    expect(ask({ response_format: format, thinking: { type: 'disabled' } }).tool_choice).toEqual({
+      type: 'tool',
+      name: 'order',
+    });
+  });
+});
+
 /** Reads a stream of (partial) Anthropic events, as the SDK yields them. */
-function readAll(events: object[]) {
+function readAll(events: object[], structured?: string) {
   const deltas: Delta[] = [];
   const dropped: string[] = [];
-  const reader = new AnthropicStreamReader({
-    onDelta: (d) => deltas.push(d),
-    onDropped: (w) => dropped.push(w),
-  });
+  const reader = new AnthropicStreamReader(
+    {
+      onDelta: (d) => deltas.push(d),
+      onDropped: (w) => dropped.push(w),
+    },
+    structured,
+  );
   for (const ev of events) reader.read(ev as Anthropic.RawMessageStreamEvent);
   return { deltas, dropped, reader };
 }
@@ -371,6 +445,30 @@ describe('AnthropicStreamReader', () => {
     ]);
     expect(reader.completionTokens).toBe(2);
     expect(reader.stopSequence).toBe('END');
+  });
+
+  it("streams a structured output's tool input as text, finishing with stop (length when cut)", () => {
+    const events = (stop: string) => [
+      start(0, { type: 'tool_use', id: 'toolu_s', name: 'order', input: {} }),
+      delta(0, { type: 'input_json_delta', partial_json: '' }),
+      delta(0, { type: 'input_json_delta', partial_json: '{"title":' }),
+      delta(0, { type: 'input_json_delta', partial_json: '"x"}' }),
+      {
+        type: 'message_delta',
+        delta: { stop_reason: stop, stop_sequence: null },
+        usage: { output_tokens: 3 },
+      },
+    ];
+    const { deltas, dropped, reader } = readAll(events('tool_use'), 'order');
+    expect(deltas).toEqual([
+      { k: 'text', t: '{"title":' },
+      { k: 'text', t: '"x"}' },
+    ]);
+    expect(dropped).toEqual([]);
+    expect(reader.finishReason).toBe('stop');
+    expect(readAll(events('max_tokens'), 'order').reader.finishReason).toBe('length');
+    // Without a structured output the same events are a tool call.
+    expect(readAll(events('tool_use')).reader.finishReason).toBe('tool_calls');
   });
 });
 
@@ -467,6 +565,49 @@ describe('Anthropic backend against the simulator', () => {
     expect(transcript.toolCalls).toEqual([]);
     expect(transcript.text.length).toBeGreaterThan(0);
     expect(['stop', 'length']).toContain(res.finishReason);
+  });
+
+  it('answers a json_schema response_format with JSON text that follows the schema, finish stop', async () => {
+    const format = { type: 'json_schema' as const, json_schema: { name: 'order', schema: ORDER_SCHEMA } };
+    const { res, deltas, dropped, transcript } = await run(
+      [{ role: 'user', content: 'Summarize the order.' }],
+      {
+        max_tokens: 400,
+        response_format: format,
+      },
+    );
+    expect(res.finishReason).toBe('stop');
+    expect(dropped).toEqual([]);
+    expect(deltas.every((d) => d.k === 'text')).toBe(true);
+    expect(deltas.length).toBeGreaterThan(2);
+    expect(transcript.toolCalls).toEqual([]);
+    const value = JSON.parse(transcript.text) as { items: unknown[] };
+    expect(value).toEqual({ title: expect.any(String), status: 'open', items: expect.any(Array) });
+    expect(value.items).toHaveLength(2);
+    for (const item of value.items)
+      expect(item).toEqual({ name: expect.any(String), qty: expect.any(Number) });
+    expect(res.usage.completionTokens).toBe(deltas.length);
+    // What the backend received: the schema as the forced tool's input_schema.
+    const sent = sim!.requests().at(-1)!.body as { tools: unknown[]; tool_choice: unknown };
+    expect(sent.tools).toEqual([
+      { name: 'order', description: expect.any(String), input_schema: ORDER_SCHEMA },
+    ]);
+    expect(sent.tool_choice).toEqual({ type: 'tool', name: 'order' });
+
+    const cut = await run([{ role: 'user', content: 'Summarize the order.' }], {
+      max_tokens: 2,
+      response_format: format,
+    });
+    expect(cut.res.finishReason).toBe('length');
+    expect(transcript.text.startsWith(cut.transcript.text)).toBe(true);
+  });
+
+  it('answers json_object with a JSON object', async () => {
+    const { res, transcript } = await run([{ role: 'user', content: 'Answer in JSON.' }], {
+      response_format: { type: 'json_object' },
+    });
+    expect(res.finishReason).toBe('stop');
+    expect(JSON.parse(transcript.text)).toEqual({});
   });
 
   it('streams thinking as reasoning deltas before the text, ignoring the signature', async () => {

@@ -39,9 +39,11 @@ const badRequest = (message: string) => new BackendError('backend_bad_request', 
  * Parameters: `stop` → `stop_sequences`, `user` → `metadata.user_id`, tools and `tool_choice` in
  * Anthropic's shapes, `parallel_tool_calls: false` → `disable_parallel_tool_use`; `max_tokens`,
  * temperature, top_p, top_k and `thinking` as they are. `tool_choice` is only sent with tools
- * (Anthropic refuses it alone). Dropped, having no Anthropic equivalent: `seed`, the presence and
- * frequency penalties, `response_format`, `logprobs`/`top_logprobs`, `reasoning_effort`, `min_p`,
- * `repetition_penalty`, `chat_template_kwargs` and `echo`.
+ * (Anthropic refuses it alone). A structured output (`response_format` `json_schema` or
+ * `json_object`) becomes one tool the model is forced to call: see {@link structuredOutputTool}.
+ * Dropped, having no Anthropic equivalent: `seed`, the presence and frequency penalties,
+ * `logprobs`/`top_logprobs`, `reasoning_effort`, `min_p`, `repetition_penalty`,
+ * `chat_template_kwargs` and `echo`.
  */
 export function toAnthropicRequest(req: GenerateRequest): CreateParams {
   const system: string[] = [];
@@ -70,7 +72,12 @@ export function toAnthropicRequest(req: GenerateRequest): CreateParams {
     }),
   );
   const hasTools = tools !== undefined && tools.length > 0;
-  const toolChoice = hasTools ? toolChoiceOf(p.tool_choice, p.parallel_tool_calls) : undefined;
+  const structured = structuredOutputTool(p);
+  const toolChoice = structured
+    ? ({ type: 'tool', name: structured.name } as const)
+    : hasTools
+      ? toolChoiceOf(p.tool_choice, p.parallel_tool_calls)
+      : undefined;
   return {
     model: req.model,
     max_tokens: p.max_tokens,
@@ -84,7 +91,57 @@ export function toAnthropicRequest(req: GenerateRequest): CreateParams {
     ...(p.user !== undefined && { metadata: { user_id: p.user } }),
     ...(p.thinking !== undefined && { thinking: p.thinking as Anthropic.ThinkingConfigParam }),
     ...(hasTools && { tools }),
+    ...(structured && { tools: [structured] }),
     ...(toolChoice !== undefined && { tool_choice: toolChoice }),
+  };
+}
+
+/** The tool's name for `json_object`, which has no name of its own. */
+export const JSON_OBJECT_TOOL = 'json_object';
+
+/**
+ * A structured output as Anthropic does it without a native `response_format` on every model: one
+ * tool whose `input_schema` is the schema, which the model is forced to call (`tool_choice`
+ * `{type:'tool'}`); its input is then the answer (see {@link AnthropicStreamReader}), as LangChain
+ * and instructor do it. `json_schema` → a tool named after it, with its description; `json_object`
+ * → a tool `json_object` taking any object. `strict` is not sent: Anthropic's strict tool use
+ * takes a narrower schema subset, on recent models only. Undefined for `text` or no format.
+ *
+ * Refused (`backend_bad_request`) where the mapping cannot hold: with `tools` (the answer would be
+ * either a tool call or the structured output, and Anthropic forces one tool), with extended
+ * thinking (Anthropic refuses a forced tool then), or a schema whose root is not an object
+ * (Anthropic's `input_schema` must be one).
+ */
+export function structuredOutputTool(p: GenerateRequest['params']): Anthropic.Tool | undefined {
+  const format = p.response_format;
+  if (format === undefined || format.type === 'text') return undefined;
+  if (p.tools !== undefined && p.tools.length > 0) {
+    throw badRequest('response_format cannot be combined with tools on the Anthropic backend');
+  }
+  if (p.thinking !== undefined && p.thinking.type !== 'disabled') {
+    throw badRequest('response_format cannot be combined with extended thinking on the Anthropic backend');
+  }
+  if (format.type === 'json_object') {
+    return {
+      name: JSON_OBJECT_TOOL,
+      description: 'Give your answer as a JSON object: the input of this tool.',
+      input_schema: { type: 'object' },
+    };
+  }
+  const spec = format.json_schema as { name: string; description?: unknown; schema?: unknown };
+  const schema = spec.schema ?? { type: 'object' };
+  if (typeof schema !== 'object' || schema === null || (schema as { type?: unknown }).type !== 'object') {
+    throw badRequest(
+      'the Anthropic backend needs a response_format json_schema whose root is an object ({"type":"object", ...})',
+    );
+  }
+  return {
+    name: spec.name,
+    description:
+      typeof spec.description === 'string' && spec.description !== ''
+        ? spec.description
+        : 'Give your answer as the input of this tool, following its schema.',
+    input_schema: schema as Anthropic.Tool.InputSchema,
   };
 }
 
@@ -189,6 +246,10 @@ function toolChoiceOf(
  * kinds; tool calls are numbered among themselves (`i` = 0, 1, … in this answer), as OpenAI does.
  * Blocks and deltas the gateway does not relay (redacted thinking, server tool use, citations, any
  * future type) are reported to `onDropped` once each, and their later deltas skipped quietly.
+ *
+ * With `structured` (the name of a structured output's tool, {@link structuredOutputTool}), that
+ * tool's input is the answer: its JSON pieces become text deltas, and its `tool_use` stop is
+ * finish reason `stop`, so the client sees the content a `response_format` answer has.
  */
 export class AnthropicStreamReader {
   promptTokens = 0;
@@ -198,14 +259,23 @@ export class AnthropicStreamReader {
   deltas = 0;
   stopReason: string | null = null;
   stopSequence: string | undefined;
-  /** Anthropic block index → what it is: text, thinking, a tool call's `i`, or dropped. */
-  private readonly blocks = new Map<number, 'text' | 'thinking' | 'dropped' | number>();
+  /** Anthropic block index → what it is: text, thinking, a tool call's `i`, the structured output, or dropped. */
+  private readonly blocks = new Map<number, 'text' | 'thinking' | 'json' | 'dropped' | number>();
   private tools = 0;
 
-  constructor(private readonly hooks: Pick<GenerateHooks, 'onDelta' | 'onDropped'>) {}
+  constructor(
+    private readonly hooks: Pick<GenerateHooks, 'onDelta' | 'onDropped'>,
+    private readonly structured?: string,
+  ) {}
 
   get completionTokens(): number {
     return this.outputTokens || this.deltas;
+  }
+
+  /** The answer's finish reason in OpenAI terms; a structured output's forced tool call is `stop`. */
+  get finishReason(): string {
+    if (this.structured !== undefined && this.stopReason === 'tool_use') return 'stop';
+    return finishReasonFromAnthropic(this.stopReason);
   }
 
   read(ev: Anthropic.RawMessageStreamEvent): void {
@@ -238,6 +308,10 @@ export class AnthropicStreamReader {
         if (block.thinking) this.emit({ k: 'reasoning', t: block.thinking });
         break;
       case 'tool_use': {
+        if (this.structured !== undefined && block.name === this.structured) {
+          this.blocks.set(index, 'json');
+          break;
+        }
         const i = this.tools++;
         this.blocks.set(index, i);
         // The input arrives as input_json_delta pieces; the block's own `input` is `{}`.
@@ -261,9 +335,9 @@ export class AnthropicStreamReader {
         if (delta.thinking) this.emit({ k: 'reasoning', t: delta.thinking });
         return;
       case 'input_json_delta':
-        if (typeof block === 'number' && delta.partial_json) {
-          this.emit({ k: 'tool', i: block, args: delta.partial_json });
-        }
+        if (!delta.partial_json) return;
+        if (block === 'json') this.emit({ k: 'text', t: delta.partial_json });
+        else if (typeof block === 'number') this.emit({ k: 'tool', i: block, args: delta.partial_json });
         return;
       case 'signature_delta':
         // Proves the thinking block to Anthropic when sent back; OpenAI clients have no place for it.
@@ -294,13 +368,16 @@ export function createAnthropicBackend(opts: AnthropicBackendOptions): Backend {
       const body = toAnthropicRequest(req);
       const started = performance.now();
       let ttftMs: number | undefined;
-      const reader = new AnthropicStreamReader({
-        onDelta(d) {
-          if (ttftMs === undefined) ttftMs = performance.now() - started;
-          hooks.onDelta(d);
+      const reader = new AnthropicStreamReader(
+        {
+          onDelta(d) {
+            if (ttftMs === undefined) ttftMs = performance.now() - started;
+            hooks.onDelta(d);
+          },
+          onDropped: (what) => hooks.onDropped(what),
         },
-        onDropped: (what) => hooks.onDropped(what),
-      });
+        structuredOutputTool(req.params)?.name,
+      );
       const usage = () => ({ promptTokens: reader.promptTokens, completionTokens: reader.completionTokens });
       try {
         const stream = await client.messages.create(body, { signal: hooks.signal });
@@ -311,7 +388,7 @@ export function createAnthropicBackend(opts: AnthropicBackendOptions): Backend {
       // The SDK ends the iteration quietly when the signal aborts: that is a cancellation, not an answer.
       if (hooks.signal.aborted) throw cancelled(usage());
       return {
-        finishReason: finishReasonFromAnthropic(reader.stopReason),
+        finishReason: reader.finishReason,
         ...(reader.stopSequence !== undefined && { stopSequence: reader.stopSequence }),
         usage: usage(),
         ttftMs,
