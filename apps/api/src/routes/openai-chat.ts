@@ -25,7 +25,8 @@ export const ChatCompletionRequest = z
     tools: z.array(FunctionTool).max(128).optional(),
     tool_choice: ToolChoice.optional(),
     parallel_tool_calls: z.boolean().optional(),
-    response_format: ResponseFormat.optional(),
+    // null = not set, as OpenAI and vLLM take it.
+    response_format: ResponseFormat.nullable().optional(),
     logprobs: z.boolean().nullable().optional(),
     top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
     reasoning_effort: z.string().max(32).nullable().optional(),
@@ -57,7 +58,7 @@ export function registerOpenAIChat(app: GatewayApp, deps: GenerationDeps): void 
           tools: body.tools,
           tool_choice: body.tool_choice,
           parallel_tool_calls: body.parallel_tool_calls,
-          response_format: body.response_format,
+          response_format: body.response_format ?? undefined,
           logprobs: body.logprobs ?? undefined,
           top_logprobs: body.top_logprobs ?? undefined,
           reasoning_effort: body.reasoning_effort ?? undefined,
