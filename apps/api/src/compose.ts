@@ -107,7 +107,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
     positionIntervalMs: env.QUEUE_POSITION_INTERVAL_MS,
     agingMs: env.PRIORITY_AGING_MS,
-    onRemoved: (c) => admission.refund(c.reservation),
+    onRemoved: (c) => admission.neverRan(c),
     noWorkingBackend: (model) => models.noWorkingBackend(model),
   });
   const canceller = new JobCanceller({ dispatcher, admission, log, graceMs: env.RESUME_GRACE_MS });
@@ -168,7 +168,6 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     async stop() {
       await runShutdown(log, [
         { name: 'stop_queue_watch', run: () => watch.stop() },
-        { name: 'stop_fair_share_renewal', run: () => fairShare.stop() },
         { name: 'unsubscribe_job_channels', run: () => hub.stop() },
         { name: 'close_queues', run: () => dispatcher.close() },
         { name: 'quit_subscriber', run: () => quitQuietly(subscriber) },

@@ -1,6 +1,6 @@
 import type { Logger } from '@llmgw/observability';
 import { ChatJob, type ChatResult, type ErrorType, JOB_VERSION, type Usage } from '@llmgw/protocol';
-import type { Keys } from '@llmgw/redis';
+import type { Keys, RunningPlaces } from '@llmgw/redis';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Backend, BackendError } from './backends/backend.ts';
@@ -37,6 +37,8 @@ export interface ProcessorDeps {
   metrics: WorkerMetrics;
   /** LOG_PROMPTS=1: include the messages in job_started (off by default: prompts are user data). */
   logPrompts: boolean;
+  /** The user's place of each job it runs, held from its start to its end (not its client's). */
+  places: Pick<RunningPlaces, 'start' | 'end'>;
 }
 
 export type ChatProcessor = (
@@ -94,8 +96,9 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     // not even as a stalled job's re-run on another worker.
     if (deps.isCancelled(jobId) || (await deps.redis.exists(deps.keys.cancelled(jobId))) === 1) {
       log.info('job_cancelled_before_start');
-      // Nothing was generated: the whole reservation goes back.
+      // Nothing was generated: the whole reservation goes back, and the user's place.
       if (data.quota) await settle(data.quota, undefined, log);
+      if (data.userId !== undefined) await deps.places.end(data.userId, jobId);
       throw new UnrecoverableError('cancelled before start');
     }
     if (data.failedOn?.includes(deps.instanceId) && (await deps.otherWorkerServes(data.model))) {
@@ -116,6 +119,8 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       'job_started',
     );
     deps.metrics.jobStarted(data.model);
+    // Sent with the backend request, not awaited before it: no added latency.
+    if (data.userId !== undefined) void deps.places.start(data.userId, jobId);
     let usage: Usage | undefined;
     let failure: ErrorType | 'requeued' | undefined;
     try {
@@ -129,8 +134,11 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       throw err;
     } finally {
       deps.metrics.jobEnded(data.model, outcomeOf(failure), failure === 'requeued' ? undefined : failure);
-      // A requeued job is settled by the attempt that ends it.
-      if (data.quota && failure !== 'requeued') await settle(data.quota, usage, log);
+      // A requeued job is settled, and its place freed, by the attempt that ends it.
+      if (failure !== 'requeued') {
+        if (data.quota) await settle(data.quota, usage, log);
+        if (data.userId !== undefined) void deps.places.end(data.userId, jobId);
+      }
     }
   };
 

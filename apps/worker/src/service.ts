@@ -1,6 +1,6 @@
 import { type Logger, runShutdown } from '@llmgw/observability';
 import { type BreakerState, ControlMessage, WorkerInfo } from '@llmgw/protocol';
-import { createKeys, createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
+import { createKeys, createRedis, type Keys, quitQuietly, RunningPlaces, waitReady } from '@llmgw/redis';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Backend } from './backends/backend.ts';
@@ -88,6 +88,7 @@ export class WorkerService {
   private closing: Promise<void> | undefined;
   private readonly startedAt = Date.now();
   private heartbeat: Heartbeat | undefined;
+  private places: RunningPlaces | undefined;
   /** Registered: the api routes jobs here (the /health of the metrics server says so). */
   private registered = false;
 
@@ -265,6 +266,11 @@ export class WorkerService {
 
   private startWorkers(): void {
     const { opts } = this;
+    this.places = new RunningPlaces({
+      redis: this.commands,
+      keys: opts.keys,
+      onError: (op, err) => opts.log.warn({ op, err: err.message }, 'user_place_failed'),
+    });
     const process = createProcessor({
       backend: opts.backend,
       redis: this.commands,
@@ -280,6 +286,7 @@ export class WorkerService {
       backendPriority: opts.backendPriority,
       metrics: this.metrics,
       logPrompts: opts.logPrompts,
+      places: this.places,
     });
     for (const model of opts.models) {
       const workers = splitSlots(opts.concurrency, opts.fetchers).map((concurrency) => {
@@ -340,6 +347,7 @@ export class WorkerService {
         },
         { name: 'deregister', run: () => this.heartbeat?.stop() },
         { name: 'drain_jobs', run: () => this.drainJobs(graceMs) },
+        { name: 'stop_place_renewal', run: () => this.places?.stop() },
         { name: 'close_control_subscriber', run: () => quitQuietly(this.control) },
         { name: 'close_publisher', run: () => quitQuietly(this.publisher) },
         { name: 'close_commands', run: () => quitQuietly(this.commands) },

@@ -179,6 +179,46 @@ describe('per-user caps', () => {
     await expect.poll(() => stack!.redis.exists(stack!.keys.inflight('solo-user', 'running'))).toBe(0);
   });
 
+  it("a dropped stream keeps its user's place until its job ends, not until the connection drops", async () => {
+    stack = await startStack({
+      sim: { ttftMs: 5, itlMs: 20, outputTokens: 4000 },
+      workers: [{ WORKER_CONCURRENCY: '4' }],
+      api: {
+        TIERS_JSON: JSON.stringify({
+          free: { requests_per_min: 10, tokens_per_day: 50_000, priority: 3 },
+          duo: tier({ max_concurrent: 2 }),
+        }),
+      },
+    });
+    const duo = (await new ApiKeyStore(stack.redis, stack.keys).create('duo-user', 'duo')).key;
+    const running = stack.keys.inflight('duo-user', 'running');
+    // Two resumable streams, each dropped after its first frame: their jobs go on generating.
+    const resumable = { headers: { authorization: `Bearer ${duo}`, prefer: 'resumable' } };
+    const dropped = await Promise.all(
+      ['one', 'two'].map((n) => stack!.chat(ask(`dropped ${n}`, 4000), { ...resumable, onData: () => true })),
+    );
+    for (const d of dropped) expect(d.disconnected).toBe(true);
+    expect(await until(() => stack!.sim!.stats().running === 2)).toBe(true);
+    expect(await stack.redis.zcard(running)).toBe(2);
+    const third = await stack.chat(ask('third', 4), bearer(duo));
+    expect(third.status).toBe(429);
+    expect(JSON.parse(third.body)).toMatchObject({ error: 'concurrency_limit_exceeded', running: 2 });
+    // The jobs end (cancelled by their owner): the places are free, and the next request passes.
+    for (const d of dropped) {
+      const id = String(d.headers['x-job-id']);
+      const r = await fetch(`${stack.apiUrl}/v1/jobs/${id}/cancel`, { method: 'POST', ...bearer(duo) });
+      expect(r.status).toBe(200);
+    }
+    await expect.poll(() => stack!.redis.exists(running)).toBe(0);
+    expect((await stack.chat(ask('after', 2), bearer(duo))).status).toBe(200);
+
+    // Without asking, a dropped stream stops its job: the place is free as soon as it has ended.
+    const gone = await stack.chat(ask('stopped', 4000), { ...bearer(duo), onData: () => true });
+    expect(gone.disconnected).toBe(true);
+    await expect.poll(() => stack!.redis.exists(running)).toBe(0);
+    expect(stack.sim!.stats().running).toBe(0);
+  });
+
   it('two api replicas share one count: of 10 concurrent requests over both, exactly max_waiting are admitted', async () => {
     stack = await startStack({
       sim: { ttftMs: 5, itlMs: 20, outputTokens: 4000 },

@@ -79,3 +79,69 @@ export async function endInflight(redis: Redis, keys: Keys, userId: string, jobI
     jobId,
   );
 }
+
+/** A running entry counts this long unless renewed; renewed every third of it. */
+export const RUN_LEASE_MS = 60_000;
+
+export interface RunningPlacesOptions {
+  redis: Redis;
+  keys: Keys;
+  /** Where a failed write is reported (the entry is then left to its lease). */
+  onError(op: 'start' | 'end' | 'renew', err: Error): void;
+  runLeaseMs?: number;
+}
+
+/**
+ * The user's place of each job this worker runs, held until the job ends — not until its client's
+ * connection drops: a job that generates counts against its user's `max_concurrent` and fair
+ * share for as long as it uses a slot, whoever follows it (issue 21). {@link start} moves the
+ * entry to running (again after a requeue), a timer renews the leases of the jobs under way, and
+ * {@link end} frees the place once the job is over. A worker that dies stops renewing: its
+ * entries expire within the lease, or move to the worker that re-runs the job.
+ */
+export class RunningPlaces {
+  private readonly running = new Map<string, string>();
+  private readonly ticker: NodeJS.Timeout;
+  private readonly runLeaseMs: number;
+
+  constructor(private readonly opts: RunningPlacesOptions) {
+    this.runLeaseMs = opts.runLeaseMs ?? RUN_LEASE_MS;
+    this.ticker = setInterval(() => void this.renew(), Math.max(1, Math.floor(this.runLeaseMs / 3)));
+    this.ticker.unref();
+  }
+
+  async start(userId: string, jobId: string): Promise<void> {
+    this.running.set(jobId, userId);
+    await startInflight(this.opts.redis, this.opts.keys, userId, jobId, this.runLeaseMs).catch((err: Error) =>
+      this.opts.onError('start', err),
+    );
+  }
+
+  async end(userId: string, jobId: string): Promise<void> {
+    this.running.delete(jobId);
+    await endInflight(this.opts.redis, this.opts.keys, userId, jobId).catch((err: Error) =>
+      this.opts.onError('end', err),
+    );
+  }
+
+  stop(): void {
+    clearInterval(this.ticker);
+  }
+
+  /** One script call per user with running jobs here, all sent at once. */
+  private async renew(): Promise<void> {
+    if (this.running.size === 0) return;
+    const byUser = new Map<string, string[]>();
+    for (const [jobId, userId] of this.running) {
+      const jobs = byUser.get(userId);
+      if (jobs) jobs.push(jobId);
+      else byUser.set(userId, [jobId]);
+    }
+    const { redis, keys } = this.opts;
+    const results = await Promise.allSettled(
+      [...byUser].map(([userId, jobIds]) => renewInflight(redis, keys, userId, jobIds, this.runLeaseMs)),
+    );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) this.opts.onError('renew', failed.reason as Error);
+  }
+}

@@ -5,7 +5,6 @@ import { ApiError } from '../errors/index.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
 import { queueUnavailable } from '../queue/dispatcher.ts';
-import type { JobSubscription } from '../reply/subscription.ts';
 import { type FairShare, fairPriority } from './fair-share.ts';
 import type { GenerationRequest } from './generation-request.ts';
 import { refuseIfPaused } from './pause.ts';
@@ -50,9 +49,8 @@ export interface AdmissionOptions {
  * The gate before the queue: admit or throw. Refusals cheapest first, so a shed request writes
  * nothing: the model served (models/registry.ts), its queue not paused (pause.ts), its depth under
  * the tier's shed point (shedding.ts), then the user's in-flight caps (fair-share.ts) and daily
- * quota (quota.ts). Every refusal is counted (rejections.ts). It also keeps the books of what it
- * granted: the user's place follows the job ({@link hold}), and quota comes back for a job that
- * never ran ({@link refund}).
+ * quota (quota.ts). Every refusal is counted (rejections.ts). It also undoes what it granted to
+ * a job that never ran ({@link neverRan}): its quota and its user's place come back.
  */
 export class Admission {
   constructor(private readonly opts: AdmissionOptions) {}
@@ -71,24 +69,11 @@ export class Admission {
   }
 
   /**
-   * The user's place follows the job: running from each `started`, free once the subscription
-   * closes (ended, abandoned or never enqueued, and before the client reads the end).
-   */
-  hold(req: GenerationRequest, admitted: Admitted, sub: JobSubscription): void {
-    const { userId } = req;
-    if (userId === undefined) return;
-    const { fairShare } = this.opts;
-    sub.onStarted = () => fairShare.started(userId, admitted.jobId);
-    sub.whenClosed.then(() => fairShare.ended(userId, admitted.jobId));
-  }
-
-  /**
-   * The admitted request never reached the queue (the enqueue failed): its quota back, and the 503
-   * counted like any refusal before the queue. Its place is freed by {@link hold} once its
-   * subscription is closed. Returns the error to throw.
+   * The admitted request never reached the queue (the enqueue failed): its quota and its place
+   * back, and the 503 counted like any refusal before the queue. Returns the error to throw.
    */
   notQueued(req: GenerationRequest, admitted: Admitted, err: unknown): ApiError {
-    this.refund(admitted.reservation);
+    this.withdraw(req, admitted);
     const refusal = queueUnavailable(err, this.opts.log, req.requestId);
     this.count(req, refusal);
     return refusal;
@@ -96,12 +81,20 @@ export class Admission {
 
   /** Admitted, then not submitted after all (another request holds its Idempotency-Key): undone. */
   withdraw(req: GenerationRequest, admitted: Admitted): void {
-    this.refund(admitted.reservation);
-    if (req.userId !== undefined) this.opts.fairShare.ended(req.userId, admitted.jobId);
+    this.neverRan({ userId: req.userId, jobId: admitted.jobId, reservation: admitted.reservation });
   }
 
-  /** A job that never ran (removed from the queue) gives its whole reservation back. */
-  refund(reservation: Reservation | undefined): void {
+  /**
+   * A job that never ran (removed from the queue before a worker took it): its whole reservation
+   * and its user's place back. A job that ran is settled, and its place freed, by its worker.
+   */
+  neverRan(job: { userId?: string; jobId: string; reservation?: Reservation }): void {
+    this.refund(job.reservation);
+    if (job.userId !== undefined) this.opts.fairShare.ended(job.userId, job.jobId);
+  }
+
+  /** Gives a quota reservation back whole. */
+  private refund(reservation: Reservation | undefined): void {
     if (!reservation) return;
     this.opts.quota
       .release(reservation)

@@ -1,5 +1,5 @@
 import type { Logger } from '@llmgw/observability';
-import { admitInflight, endInflight, type Keys, renewInflight, startInflight } from '@llmgw/redis';
+import { admitInflight, endInflight, type Keys } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import type { TierLimits } from '../auth/tiers.ts';
 import { ApiError } from '../errors/index.ts';
@@ -20,9 +20,10 @@ import { ApiError } from '../errors/index.ts';
  * starvation guard (queue/queue-watch.ts TOP_PRIORITY), which still lifts any job that waited
  * PRIORITY_AGING_MS above everything.
  *
- * Leases: a waiting entry lasts the queue deadline (a job never waits longer); a running one
- * RUN_LEASE_MS, renewed by the api that follows the job. An api that crashes gives its users'
- * places back within that long; one that lives removes each entry when its job ends.
+ * Leases: a waiting entry lasts the queue deadline (a job never waits longer). Once a worker
+ * starts the job, the worker holds its user's place until the job ends (RunningPlaces in
+ * @llmgw/redis), however its client's connection fares. The api frees a place itself only for a
+ * job that never ran: refused, never enqueued, removed from the queue.
  */
 export const FAIR_BAND = 1000;
 
@@ -31,8 +32,6 @@ export function fairPriority(tierPriority: number, inflight: number): number {
   return (tierPriority - 1) * FAIR_BAND + 2 + Math.min(FAIR_BAND - 2, inflight);
 }
 
-/** A running entry counts this long unless renewed; renewed every third of it. */
-export const RUN_LEASE_MS = 60_000;
 /** Seconds a client at its concurrency cap is asked to wait: one of its jobs may end any moment. */
 const CONCURRENCY_RETRY_AFTER_S = 1;
 
@@ -42,20 +41,10 @@ export interface FairShareOptions {
   log: Logger;
   /** Lease of a waiting entry: QUEUE_TIMEOUT_MS, plus a margin for the removal in flight. */
   waitLeaseMs: number;
-  runLeaseMs?: number;
 }
 
 export class FairShare {
-  /** This process's started jobs (job id → user), whose running leases it renews. */
-  private readonly running = new Map<string, string>();
-  private readonly ticker: NodeJS.Timeout;
-  private readonly runLeaseMs: number;
-
-  constructor(private readonly opts: FairShareOptions) {
-    this.runLeaseMs = opts.runLeaseMs ?? RUN_LEASE_MS;
-    this.ticker = setInterval(() => void this.renew(), Math.max(1, Math.floor(this.runLeaseMs / 3)));
-    this.ticker.unref();
-  }
+  constructor(private readonly opts: FairShareOptions) {}
 
   /**
    * Counts `jobId` against its user's caps, or throws 429 concurrency_limit_exceeded (nothing
@@ -87,41 +76,11 @@ export class FairShare {
     });
   }
 
-  /** The job started on a worker (again, after a requeue: the lease is renewed). */
-  started(userId: string, jobId: string): void {
-    this.running.set(jobId, userId);
-    startInflight(this.opts.redis, this.opts.keys, userId, jobId, this.runLeaseMs).catch((err: Error) =>
-      this.opts.log.warn({ job_id: jobId, err: err.message }, 'inflight_start_failed'),
-    );
-  }
-
-  /** The job ended, was abandoned, or never made it to the queue: its place is free. */
+  /** The job never ran (refused, never enqueued, removed from the queue): its place is free. */
   ended(userId: string, jobId: string): void {
-    this.running.delete(jobId);
     // Failing here (Redis down) leaves the entry to its lease.
     endInflight(this.opts.redis, this.opts.keys, userId, jobId).catch((err: Error) =>
       this.opts.log.warn({ job_id: jobId, err: err.message }, 'inflight_end_failed'),
     );
-  }
-
-  stop(): void {
-    clearInterval(this.ticker);
-  }
-
-  /** One script call per user with running jobs here, all sent at once. */
-  private async renew(): Promise<void> {
-    if (this.running.size === 0) return;
-    const byUser = new Map<string, string[]>();
-    for (const [jobId, userId] of this.running) {
-      const jobs = byUser.get(userId);
-      if (jobs) jobs.push(jobId);
-      else byUser.set(userId, [jobId]);
-    }
-    const { redis, keys } = this.opts;
-    const results = await Promise.allSettled(
-      [...byUser].map(([userId, jobIds]) => renewInflight(redis, keys, userId, jobIds, this.runLeaseMs)),
-    );
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) this.opts.log.warn({ err: String(failed.reason) }, 'inflight_renew_failed');
   }
 }

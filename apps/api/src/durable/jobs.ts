@@ -20,7 +20,7 @@ export interface JobsOptions extends FollowDeps {
   records: Pick<JobRecords, 'get' | 'recent'>;
   log: Pick<EventLog, 'read' | 'end'>;
   dispatcher: Pick<Dispatcher, 'positions' | 'cancel' | 'reservationOf'>;
-  admission: Pick<Admission, 'refund'>;
+  admission: Pick<Admission, 'neverRan'>;
   /** Followers are open requests too: shutdown waits for them, then ends them. */
   open: Pick<OpenChats, 'add'>;
 }
@@ -111,7 +111,7 @@ export class Jobs {
     }
     const reservation = await this.opts.dispatcher.reservationOf(rec.model, jobId);
     const how = await this.opts.dispatcher.cancel(rec.model, jobId, 'cancelled_by_owner');
-    if (how === 'removed') this.opts.admission.refund(reservation);
+    if (how === 'removed') this.opts.admission.neverRan({ userId: rec.userId, jobId, reservation });
     await this.opts.log.end(jobId, 'cancelled', 'cancelled by its owner');
     return { id: jobId, object: 'job', status: 'cancelled' };
   }

@@ -5,8 +5,8 @@ import type { SubmittedChat } from './submitted-chat.ts';
 
 export interface JobCancellerOptions {
   dispatcher: Pick<Dispatcher, 'cancel'>;
-  /** A job removed before it ran gives its quota back. */
-  admission: Pick<Admission, 'refund'>;
+  /** A job removed before it ran gives its quota and its user's place back. */
+  admission: Pick<Admission, 'neverRan'>;
   log: Logger;
   /** RESUME_GRACE_MS: a resumable request's client may come back this long; its worker then cancels. */
   graceMs: number;
@@ -44,7 +44,7 @@ export class JobCanceller {
       (how) => {
         log.info({ job_id: chat.jobId, how, reason }, 'job_abandoned');
         // Removed before it ran: nothing was generated. (A running job is settled by its worker.)
-        if (how === 'removed') admission.refund(chat.reservation);
+        if (how === 'removed') admission.neverRan(chat);
       },
       (err: Error) => log.warn({ job_id: chat.jobId, err: err.message }, 'cancel_failed'),
     );

@@ -14,7 +14,7 @@ import type { SubmittedChat } from './submitted-chat.ts';
 export interface SubmitterOptions {
   hub: Pick<ReplyHub, 'channelOf' | 'open'>;
   dispatcher: Pick<Dispatcher, 'enqueue'>;
-  admission: Pick<Admission, 'hold' | 'notQueued'>;
+  admission: Pick<Admission, 'notQueued'>;
   watch: Pick<QueueWatch, 'watch'>;
   canceller: Pick<JobCanceller, 'cancel'>;
   open: Pick<OpenChats, 'add'>;
@@ -66,12 +66,7 @@ export class Submitter {
       priority: admitted.priority,
     };
     // Subscribed before enqueue: the subscription exists before any worker can see the job.
-    // The user's place follows the subscription from the moment it exists (freed when it closes,
-    // whatever fails next).
-    const subscribing = hub.open(jobId).then((opened) => {
-      admission.hold(req, admitted, opened);
-      return opened;
-    });
+    const subscribing = hub.open(jobId);
     const recording = this.opts.records.create({
       id: jobId,
       userId: req.userId ?? '',
@@ -95,6 +90,7 @@ export class Submitter {
     const chat: SubmittedChat = {
       jobId,
       model: req.model,
+      ...(req.userId !== undefined && { userId: req.userId }),
       sub,
       enqueuedAt,
       enqueuedAtPerf: performance.now(),

@@ -10,6 +10,8 @@ import type { Rendition } from '../wire/rendition.ts';
 export interface SubmittedChat {
   jobId: string;
   model: string;
+  /** Its user (the authenticated caller), whose place the job holds. */
+  userId?: string;
   sub: JobSubscription;
   enqueuedAt: number;
   /** performance.now() once enqueued (or once followed again). */

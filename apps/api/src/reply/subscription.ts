@@ -35,8 +35,6 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
    * then be cancelled, so that no worker starts or re-runs it for a stream nobody reads.
    */
   onGiveUp: ((error: ErrorType, message: string) => void) | undefined;
-  /** Called at each `started` (again after a `requeued`), as it arrives: per-user accounting. */
-  onStarted: (() => void) | undefined;
   lastEventAt: number;
 
   constructor(
@@ -106,10 +104,7 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
       this.requeues++;
       return;
     }
-    if (ev.type === 'started') {
-      this.started = true;
-      this.onStarted?.();
-    }
+    if (ev.type === 'started') this.started = true;
     if (ev.type === 'delta') this.relayedText = true;
     this.push(ev);
   }
