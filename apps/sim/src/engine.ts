@@ -133,7 +133,7 @@ export class Generation {
   abort(): void {
     if (this.done) return;
     this.end();
-    this.engine.stats.aborted++;
+    this.engine.stats.abortSeen();
     this.engine.metrics.recordAborted();
   }
 
@@ -309,7 +309,7 @@ export class Engine {
   /** Fault `timeout`: accept the request and never answer; the client giving up counts as an abort. */
   hang(res: ServerResponse): void {
     res.once('close', () => {
-      this.stats.aborted++;
+      this.stats.abortSeen();
       this.metrics.recordAborted();
     });
   }
