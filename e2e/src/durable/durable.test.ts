@@ -99,8 +99,20 @@ describe('durable generations', () => {
     });
     expect(tail.frames.map((f) => f.raw)).toEqual(original.frames.slice(4).map((f) => f.raw));
 
-    const bad = await fetch(`${second}/v1/jobs/${jobId}/events?after=x`, { headers: stack.authHeaders });
-    expect(bad.status).toBe(400);
+    // Only a plain decimal integer ≥ -1: an empty `after` would otherwise skip frame 0.
+    for (const after of ['x', '', '0x10', '1e3', '+7', '-2', '1.0', ' 1']) {
+      const bad = await fetch(`${second}/v1/jobs/${jobId}/events?after=${encodeURIComponent(after)}`, {
+        headers: stack.authHeaders,
+      });
+      expect(bad.status, `after=${after}`).toBe(400);
+      expect(((await bad.json()) as { error: { param: string } }).error.param).toBe('after');
+    }
+    for (const id of ['', '0x1', '1e1', '+3']) {
+      const bad = await fetch(`${second}/v1/jobs/${jobId}/events`, {
+        headers: { ...stack.authHeaders, 'last-event-id': id },
+      });
+      expect(bad.status, `Last-Event-ID: ${id}`).toBe(400);
+    }
   });
 
   it('Anthropic and seed streams resume too, in their own frame format', async () => {
@@ -187,6 +199,66 @@ describe('durable generations', () => {
     expect(reused.status).toBe(422);
     expect(((await reused.json()) as { error: { code: string } }).error.code).toBe('idempotency_key_reused');
     expect(backendCalls()).toBe(calls + 2);
+  });
+
+  it('concurrent retries with one Idempotency-Key (free tier) attach to the first job instead of taking places; reordered keys are the same body', async () => {
+    const free = await createApiKey(stack.redis, stack.prefix, `free-${randomUUID()}`, 'free');
+    const key = randomUUID();
+    const tool = (schema: Record<string, unknown>) => ({
+      type: 'function',
+      function: { name: 'get_weather', parameters: schema },
+    });
+    const body = ask('Race me', {
+      max_tokens: 8,
+      tools: [tool({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] })],
+      tool_choice: 'none',
+    });
+    const calls = backendCalls();
+    const send = (url: string, b: unknown) =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { ...free.headers, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(b),
+      });
+    const racing = await Promise.all(
+      Array.from({ length: 9 }, (_, i) => send(i % 2 ? second : stack.apiUrl, body)),
+    );
+    expect(racing.map((r) => r.status)).toEqual(Array(9).fill(200));
+    const jobIds = new Set(racing.map((r) => r.headers.get('x-job-id')));
+    expect(jobIds.size).toBe(1);
+    const bodies = await Promise.all(racing.map((r) => r.json()));
+    for (const b of bodies) expect(b).toEqual(bodies[0]);
+    expect(backendCalls()).toBe(calls + 1);
+    // The same request with its keys in another order, at every depth: a replay, not a 422.
+    const reordered = {
+      tool_choice: 'none',
+      tools: [tool({ required: ['city'], properties: { city: { type: 'string' } }, type: 'object' })],
+      max_tokens: 8,
+      seed: 11,
+      messages: [{ content: 'Race me', role: 'user' }],
+      model: DEFAULT_MODEL,
+    };
+    const replay = await send(second, reordered);
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get('x-job-id')).toBe([...jobIds][0]);
+    expect(backendCalls()).toBe(calls + 1);
+  });
+
+  it('JSON nested 10,000 deep: 400 invalid_json (not a 503 that SDKs retry), and no job shows up', async () => {
+    const user = await createApiKey(stack.redis, stack.prefix, `deep-${randomUUID()}`);
+    const deep = `${'['.repeat(10_000)}1${']'.repeat(10_000)}`;
+    const res = await fetch(`${stack.apiUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...user.headers, 'content-type': 'application/json' },
+      body: `{"messages":[{"role":"user","content":"hi"}],"metadata":{"x":${deep}}}`,
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+    const list = (await (await fetch(`${second}/v1/jobs`, { headers: user.headers })).json()) as {
+      data: unknown[];
+    };
+    expect(list.data).toEqual([]);
+    expect(await stack.redis.exists(stack.keys.userJobs(user.userId))).toBe(0);
   });
 
   it('an Idempotency-Key asks for the grace: its stream cut mid-way keeps generating, and the retry (another replica) attaches and ends it', async () => {

@@ -59,9 +59,9 @@ export class Admission {
    * Two Redis round trips: the model's queue (depth, pause flag), then the user's share (in-flight
    * caps and daily quota, sent together). Throws ApiError.
    */
-  async admit(req: GenerationRequest): Promise<Admitted> {
+  async admit(req: GenerationRequest, jobId: string = randomUUID()): Promise<Admitted> {
     try {
-      return await this.decide(req);
+      return await this.decide(req, jobId);
     } catch (err) {
       this.count(req, err);
       throw err;
@@ -101,7 +101,7 @@ export class Admission {
       .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'quota_release_failed'));
   }
 
-  private async decide(req: GenerationRequest): Promise<Admitted> {
+  private async decide(req: GenerationRequest, jobId: string): Promise<Admitted> {
     const { models, queue, log } = this.opts;
     let waiting: number;
     let paused: boolean;
@@ -116,7 +116,6 @@ export class Admission {
     const tier = this.tierOf(req);
     const limits = tierLimits(this.opts.tiers, tier);
     refuseIfShed(req.model, tier, waiting, this.opts);
-    const jobId = randomUUID();
     let inflight = 0;
     let reservation: Reservation | undefined;
     if (req.userId !== undefined) {

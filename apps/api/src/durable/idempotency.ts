@@ -32,9 +32,14 @@ export class Idempotency {
     return header;
   }
 
+  /**
+   * The request's digest: method, path and the body in a canonical form (object keys sorted at
+   * every depth), so that a retry whose client serialized the same body with its keys in another
+   * order (a tool's JSON schema rebuilt from a dict, say) is the same request.
+   */
   static digest(method: string, path: string, body: unknown): string {
     return createHash('sha256')
-      .update(`${method} ${path}\n${JSON.stringify(body)}`)
+      .update(`${method} ${path}\n${canonicalJson(body)}`)
       .digest('hex');
   }
 
@@ -77,4 +82,14 @@ function jobOf(value: string, digest: string): string {
     );
   }
   return jobId;
+}
+
+/** JSON with every object's keys in sorted order; arrays keep theirs (order is meaning there). */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+    return sorted;
+  });
 }

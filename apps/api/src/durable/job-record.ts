@@ -60,6 +60,12 @@ export class JobRecords {
     ]);
   }
 
+  /** A job that never reached the queue: its record and its place in the user's list go. */
+  async remove(jobId: string, userId: string): Promise<void> {
+    const { redis, keys } = this.opts;
+    await Promise.all([redis.del(keys.job(jobId)), redis.zrem(keys.userJobs(userId), jobId)]);
+  }
+
   /** The record, or undefined if there is none (never was, or expired). */
   async get(jobId: string): Promise<JobRecord | undefined> {
     const h = await this.opts.redis.hgetall(this.opts.keys.job(jobId));

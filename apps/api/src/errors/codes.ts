@@ -15,6 +15,8 @@ export const ERROR_STATUS = {
   request_timeout: 408,
   /** The job's log no longer holds its start (JOB_LOG_MAX_EVENTS): it cannot be replayed. */
   job_log_trimmed: 410,
+  /** A concurrent request with the same Idempotency-Key is still being admitted (Stripe's 409). */
+  idempotency_key_in_use: 409,
   payload_too_large: 413,
   /** The same Idempotency-Key came with a different request body. */
   idempotency_key_reused: 422,

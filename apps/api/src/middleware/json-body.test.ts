@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { AppEnv } from '../context.ts';
 import { onErrorHandler } from '../errors/index.ts';
-import { readJsonBody } from './json-body.ts';
+import { MAX_JSON_DEPTH, readJsonBody } from './json-body.ts';
 
 const Order = z.object({
   items: z.array(z.object({ sku: z.string().min(1), qty: z.number().int().min(1) })).min(1),
@@ -98,5 +98,16 @@ describe('readJsonBody', () => {
     expect(body.error).toBe('invalid_request');
     expect(String(body.message)).toMatch(/^body: /);
     expect(body).not.toHaveProperty('param');
+  });
+  it('a body nested deeper than MAX_JSON_DEPTH is a 400 invalid_json; at the limit it is read', async () => {
+    const nest = (levels: number) =>
+      `{"items":[{"sku":"a","qty":1}],"x":${'['.repeat(levels - 1)}1${']'.repeat(levels - 1)}}`;
+    const deep = await send(nest(10_000), 'application/json', '/v1/orders');
+    expect(deep.status).toBe(400);
+    expect(await deep.json()).toMatchObject({
+      error: { code: 'invalid_json', message: `request body nests deeper than ${MAX_JSON_DEPTH} levels` },
+    });
+    expect((await send(nest(MAX_JSON_DEPTH + 1), 'application/json')).status).toBe(400);
+    expect((await send(nest(MAX_JSON_DEPTH), 'application/json')).status).toBe(200);
   });
 });

@@ -60,10 +60,33 @@ export async function readJsonBody<S extends z.ZodType>(c: Context<AppEnv>, sche
   } catch (err) {
     throw new ApiError('invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
   }
+  refuseDeepNesting(value);
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const param = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
   const message = issue ? `${param ?? 'body'}: ${issue.message}` : 'invalid request body';
   throw new ApiError('invalid_request', message, param === undefined ? {} : { param });
+}
+
+/**
+ * How deep a body's arrays and objects may nest. Real requests stay far below (a tool's JSON
+ * schema nests a level per property; OpenAI's strict schemas allow 5 levels); 10,000 levels
+ * overflowed the stack at the enqueue and came back as a 503 that blamed the queue.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** 400 for a body nested deeper than MAX_JSON_DEPTH, found without recursion. */
+function refuseDeepNesting(value: unknown): void {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, depth] = item;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > MAX_JSON_DEPTH) {
+      throw new ApiError('invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
 }

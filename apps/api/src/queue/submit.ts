@@ -18,7 +18,7 @@ export interface SubmitterOptions {
   watch: Pick<QueueWatch, 'watch'>;
   canceller: Pick<JobCanceller, 'cancel'>;
   open: Pick<OpenChats, 'add'>;
-  records: Pick<JobRecords, 'create'>;
+  records: Pick<JobRecords, 'create' | 'remove'>;
   log: Pick<EventLog, 'jobSettings' | 'end'>;
   /** A job not started after this long is removed (the job's `deadline`). */
   queueTimeoutMs: number;
@@ -85,6 +85,7 @@ export class Submitter {
         (s) => s.close(),
         () => {},
       );
+      this.forget(jobId, req.userId ?? '', recording);
       throw admission.notQueued(req, admitted, err);
     }
     const chat: SubmittedChat = {
@@ -112,5 +113,23 @@ export class Submitter {
     // Others were waiting: tell the client where it stands now rather than at the next tick.
     if (admitted.waiting > 0) sub.queued(admitted.waiting + 1);
     return chat;
+  }
+
+  /**
+   * The job never reached the queue: no record of it stays (GET /v1/jobs would list a phantom
+   * `queued` job for its whole TTL), and a retry that attached to it meanwhile (same
+   * Idempotency-Key) gets the end. Best effort: with Redis down, the record expires on its own.
+   */
+  private forget(jobId: string, userId: string, recording: Promise<void>): void {
+    recording
+      .then(async () => {
+        await this.opts.log.end(
+          jobId,
+          'internal_error',
+          'this job could not be queued; send the request again',
+        );
+        await this.opts.records.remove(jobId, userId);
+      })
+      .catch(() => {});
   }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { isEmptyMessage } from '@llmgw/protocol';
 import type { Context } from 'hono';
 import type { GenerationRequest } from '../admission/generation-request.ts';
@@ -61,6 +62,17 @@ function resumeRequested(c: Context<AppEnv>): boolean {
   return c.req.header('idempotency-key') !== undefined || prefers(c.req.header('prefer'), 'resumable');
 }
 
+/** How long a retry waits for the request that holds its Idempotency-Key to submit its job. */
+const CLAIM_WAIT_MS = 5000;
+const CLAIM_POLL_MS = 20;
+
+/**
+ * With an `Idempotency-Key`, the key is claimed before admission: of concurrent retries, one
+ * takes a concurrency place and a quota reservation and submits the job; the others attach to
+ * it (waiting the moment it takes to be submitted) instead of being refused for the places the
+ * first one holds. A claim whose request was refused is released, and a waiting retry then tries
+ * for itself.
+ */
 async function submitOnce(
   c: Context<AppEnv>,
   deps: GenerationDeps,
@@ -73,32 +85,70 @@ async function submitOnce(
   }
   const { userId } = req;
   const digest = Idempotency.digest(c.req.method, c.req.path, body);
-  const earlier = await deps.idempotency.existing(userId, key, digest);
-  if (earlier !== undefined) return attach(c, deps, earlier, req);
-  const admitted = await deps.admission.admit(req);
-  const winner = await deps.idempotency.claim(userId, key, digest, admitted.jobId);
-  if (winner !== undefined) {
-    deps.admission.withdraw(req, admitted);
-    return attach(c, deps, winner, req);
+  const deadline = Date.now() + CLAIM_WAIT_MS;
+  for (;;) {
+    const jobId = randomUUID();
+    const holder = await deps.idempotency.claim(userId, key, digest, jobId);
+    if (holder === undefined) return submitClaimed(deps, req, userId, key, jobId);
+    const attached = await attachWhenSubmitted(c, deps, holder, userId, key, digest, deadline);
+    if (attached) return attached;
   }
+}
+
+/** This request holds the key for `jobId`: admitted and submitted, or the key released. */
+async function submitClaimed(
+  deps: GenerationDeps,
+  req: GenerationRequest,
+  userId: string,
+  key: string,
+  jobId: string,
+): Promise<SubmittedChat> {
   try {
-    return await deps.submitter.submit(req, admitted);
+    return await deps.submitter.submit(req, await deps.admission.admit(req, jobId));
   } catch (err) {
-    await deps.idempotency.release(userId, key, admitted.jobId).catch(() => {});
+    await deps.idempotency.release(userId, key, jobId).catch(() => {});
     throw err;
   }
 }
 
-/** A retry with the same Idempotency-Key: the first try's job, replayed then followed. */
-async function attach(
+/**
+ * Attaches to the job that holds the key once its record exists (it is written before the
+ * enqueue). Undefined when the key was released meanwhile (that request was refused): the caller
+ * claims it again. A holder that neither submits nor releases within CLAIM_WAIT_MS gets a 409.
+ */
+async function attachWhenSubmitted(
   c: Context<AppEnv>,
   deps: GenerationDeps,
-  jobId: string,
-  req: Pick<GenerationRequest, 'userId'>,
-): Promise<SubmittedChat> {
+  holder: string,
+  userId: string,
+  key: string,
+  digest: string,
+  deadline: number,
+): Promise<SubmittedChat | undefined> {
+  for (;;) {
+    try {
+      return await attach(c, deps, holder, userId);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 'not_found')) throw err;
+    }
+    if ((await deps.idempotency.existing(userId, key, digest)) !== holder) return undefined;
+    if (Date.now() > deadline) {
+      throw new ApiError(
+        'idempotency_key_in_use',
+        'another request with this Idempotency-Key is still being admitted; retry shortly',
+        { headers: { 'Retry-After': '1' } },
+      );
+    }
+    await new Promise((r) => setTimeout(r, CLAIM_POLL_MS));
+  }
+}
+
+/** A retry with the same Idempotency-Key: the first try's job, replayed then followed. */
+async function attach(c: Context<AppEnv>, deps: GenerationDeps, jobId: string, userId: string) {
+  const chat = await deps.jobs.follow(jobId, userId);
   c.get('log').info({ job_id: jobId }, 'idempotent_replay');
   c.header('Idempotent-Replayed', 'true');
-  return deps.jobs.follow(jobId, req.userId ?? '');
+  return chat;
 }
 
 /** `Prefer: respond-async` (RFC 7240), among other preferences. */

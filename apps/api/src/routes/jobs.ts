@@ -41,7 +41,7 @@ export function registerJobRoutes(
   app.get(`${base}/:id/events`, async (c) => {
     const lastEventId = c.req.header('last-event-id');
     const after =
-      lastEventId !== undefined && lastEventId !== ''
+      lastEventId !== undefined
         ? intParam(lastEventId, 'Last-Event-ID', -1, -1, Number.MAX_SAFE_INTEGER)
         : intParam(c.req.query('after'), 'after', -1, -1, Number.MAX_SAFE_INTEGER);
     const chat = await deps.jobs.follow(c.req.param('id'), ownerOf(c));
@@ -50,10 +50,14 @@ export function registerJobRoutes(
   });
 }
 
+/**
+ * A plain decimal integer from `min` to `max` (absent: `def`). Not Number()'s reading: it takes
+ * `''` as 0 (an empty `after` would skip frame 0), and `0x10`, `1e3`, `+7` as numbers.
+ */
 function intParam(raw: string | undefined, name: string, def: number, min: number, max: number): number {
   if (raw === undefined) return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
+  const n = /^-?\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new ApiError('invalid_request', `${name} must be an integer from ${min} to ${max}`, {
       param: name,
     });
