@@ -45,6 +45,11 @@ describe('pnpm bench --quick', () => {
       at = section;
     }
     expect(out).toMatch(/\| gateway \(\/chat\) \| api \| 100 \| 100 \| 0 \|/);
+    // LiteLLM's rows: measured where .venv-litellm exists, else why not (--quick never installs it).
+    for (const name of ['latency', 'throughput']) {
+      const section = out.slice(out.indexOf(`## ${name}`));
+      expect(section, out).toMatch(/\| LiteLLM [\d.]+ (\(\d+ workers?\) \| \d+ \| 0 \||\| skipped: )/);
+    }
     // Then the one table of the targets the run measured: those of latency, throughput and idle.
     const targets = out.indexOf('## targets (issue 17)');
     expect(targets, `no targets section after the last scenario in:\n${out}`).toBeGreaterThan(at);

@@ -1,11 +1,19 @@
 /**
  * The paths the latency and throughput scenarios measure side by side, in one run, against one
  * simulator: the simulator directly, nginx in front of it (the floor of any proxy), Portkey's
- * gateway in front of it (a peer), and our gateway on its OpenAI route and on `/chat`. Each is a
- * load-generator {@link Target}; a peer that cannot run here (no nginx) is a row saying why.
+ * gateway and LiteLLM's proxy in front of it (the peers), and our gateway on its OpenAI route and
+ * on `/chat`. Each is a load-generator {@link Target}; a peer that cannot run here (no nginx, no
+ * LiteLLM venv) is a row saying why.
  */
 import { DEFAULT_MODEL } from '@llmgw/config';
 import { openAITarget, runStreams, type StreamSample, seedTarget, type Target } from './load.ts';
+import {
+  type LitellmVenv,
+  litellmPinnedVersion,
+  prepareLitellm,
+  type RunningLitellm,
+  startLitellm,
+} from './peers/litellm.ts';
 import { nginxAvailable, type RunningNginx, startNginx } from './peers/nginx.ts';
 import { portkeyHeaders, portkeyVersion, type RunningPortkey, startPortkey } from './peers/portkey.ts';
 import { type CpuUse, measureCpu } from './probes.ts';
@@ -17,7 +25,7 @@ import {
   startBenchStack,
 } from './stack.ts';
 
-export type PathName = 'direct' | 'nginx' | 'portkey' | 'gatewayV1' | 'gatewayChat';
+export type PathName = 'direct' | 'nginx' | 'portkey' | 'litellm' | 'gatewayV1' | 'gatewayChat';
 
 /** The gateway's paths and the route each measures, in table order (for the targets table). */
 export const GATEWAY_ROUTES = { gatewayV1: '/v1/chat/completions', gatewayChat: '/chat' } as const;
@@ -41,12 +49,11 @@ export type RequestFor = (i: number) => { messages: { role: string; content: str
 export interface PeeredStack {
   stack: BenchStack;
   paths: BenchPath[];
-  /** Every process to measure CPU of: the stack's, nginx's worker, Portkey. */
-  pids: Record<string, number | undefined>;
+  /** Every process to measure CPU of: the stack's, nginx's worker, Portkey, LiteLLM's. */
+  pids: Record<string, number | number[] | undefined>;
   close(): Promise<void>;
 }
 
-/** The bench stack with nginx and Portkey in front of its simulator; paths in table order. */
 /**
  * The stack of a scenario's paths: the simulator's pace and length, and as many simulator slots
  * and worker slots as streams run at once (at least 8).
@@ -69,26 +76,60 @@ export function simulatedStack(cfg: {
   };
 }
 
+/** LiteLLM in front of the simulator, or why it is not (it failed to start: the run goes on). */
+async function startLitellmPeer(simUrl: string): Promise<RunningLitellm | { skipped: string }> {
+  // Made (or found) once per run by bench/src/run.ts; found as it is when a scenario runs alone.
+  const venv: LitellmVenv = await prepareLitellm({ install: false });
+  if (!venv.ok) return { skipped: venv.skipped };
+  try {
+    return await startLitellm(venv, DEFAULT_MODEL, simUrl);
+  } catch (err) {
+    console.error(`[bench] LiteLLM did not start: ${(err as Error).message}`);
+    return { skipped: `skipped: LiteLLM did not start (${(err as Error).message.split('\n')[0]})` };
+  }
+}
+
+/** The bench stack with nginx, Portkey and LiteLLM in front of its simulator; paths in table order. */
 export async function startPeeredStack(opts: BenchStackOptions, request: RequestFor): Promise<PeeredStack> {
   const [stackStarted, portkeyStarted] = await Promise.allSettled([startBenchStack(opts), startPortkey()]);
   const stack = stackStarted.status === 'fulfilled' ? stackStarted.value : undefined;
   const portkey = portkeyStarted.status === 'fulfilled' ? portkeyStarted.value : undefined;
   let nginx: RunningNginx | undefined;
+  let litellm: RunningLitellm | { skipped: string } | undefined;
   const close = async () => {
-    await Promise.all([nginx?.close(), portkey?.close(), stack?.close()]);
+    await Promise.all([
+      nginx?.close(),
+      portkey?.close(),
+      litellm && 'close' in litellm ? litellm.close() : undefined,
+      stack?.close(),
+    ]);
   };
   try {
     if (stackStarted.status === 'rejected') throw stackStarted.reason;
     if (portkeyStarted.status === 'rejected') throw portkeyStarted.reason;
-    if (nginxAvailable()) nginx = await startNginx(stack!.simUrl);
+    // Both need the simulator's address; LiteLLM's start (Python's imports) is the long one.
+    const [nginxStarted, litellmStarted] = await Promise.allSettled([
+      nginxAvailable() ? startNginx(stack!.simUrl) : undefined,
+      startLitellmPeer(stack!.simUrl),
+    ]);
+    if (nginxStarted.status === 'fulfilled') nginx = nginxStarted.value;
+    if (litellmStarted.status === 'fulfilled') litellm = litellmStarted.value;
+    if (nginxStarted.status === 'rejected') throw nginxStarted.reason;
+    if (litellmStarted.status === 'rejected') throw litellmStarted.reason;
   } catch (err) {
     await close();
     throw err;
   }
+  const litellmRunning = litellm && 'close' in litellm ? litellm : undefined;
   return {
     stack: stack!,
-    paths: benchPaths(stack!, nginx, portkey!, request),
-    pids: { ...processPids(stack!), nginx: nginx?.pid, portkey: portkey!.pid },
+    paths: benchPaths(stack!, nginx, portkey!, litellm!, request),
+    pids: {
+      ...processPids(stack!),
+      nginx: nginx?.pid,
+      portkey: portkey!.pid,
+      litellm: litellmRunning?.pids,
+    },
     close,
   };
 }
@@ -97,6 +138,7 @@ function benchPaths(
   stack: BenchStack,
   nginx: RunningNginx | undefined,
   portkey: RunningPortkey,
+  litellm: RunningLitellm | { skipped: string },
   request: RequestFor,
 ): BenchPath[] {
   const openAIBody = (i: number) => ({ model: DEFAULT_MODEL, ...request(i), stream: true });
@@ -122,6 +164,16 @@ function benchPaths(
       label: `Portkey ${portkeyVersion()}`,
       vsDirect: 'added by Portkey',
       target: openAITarget(chatCompletions(portkey.url), openAIBody, () => portkeyHeaders(stack.simUrl)),
+    },
+    {
+      name: 'litellm',
+      vsDirect: 'added by LiteLLM',
+      ...('close' in litellm
+        ? {
+            label: `LiteLLM ${litellm.version} (${litellm.workers} worker${litellm.workers > 1 ? 's' : ''})`,
+            target: openAITarget(chatCompletions(litellm.url), openAIBody),
+          }
+        : { label: `LiteLLM ${litellmPinnedVersion()}`, skipped: litellm.skipped }),
     },
     {
       name: 'gatewayV1',

@@ -77,8 +77,12 @@ const CLK_TCK = (() => {
   return Number.isFinite(n) && n > 0 ? n : 100;
 })();
 
-/** CPU seconds (user + system) a process used so far, from /proc/<pid>/stat; NaN when unreadable. */
-export function cpuSeconds(pid: number | undefined): number {
+/**
+ * CPU seconds (user + system) a process used so far, from /proc/<pid>/stat, or a group of them
+ * added up (a server and its worker processes); NaN when one is unreadable.
+ */
+export function cpuSeconds(pid: number | number[] | undefined): number {
+  if (Array.isArray(pid)) return pid.length ? pid.reduce((a, p) => a + cpuSeconds(p), 0) : Number.NaN;
   if (pid === undefined) return Number.NaN;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -120,11 +124,12 @@ export interface CpuUse {
 }
 
 /**
- * CPU used by each of a set of processes over one phase: the children by pid, this process (the
- * load generator), and Redis (a shared Redis also counts what others ran on it meanwhile).
+ * CPU used by each of a set of processes over one phase: the children by pid (a group of pids is
+ * one process of the table), this process (the load generator), and Redis (a shared Redis also
+ * counts what others ran on it meanwhile).
  */
 export async function measureCpu<T>(
-  pids: Record<string, number | undefined>,
+  pids: Record<string, number | number[] | undefined>,
   redisUrl: string | undefined,
   phase: () => Promise<T>,
 ): Promise<{ result: T; use: CpuUse[]; wallS: number }> {

@@ -1,13 +1,14 @@
 /**
  * `pnpm bench [--quick] [--only name,name]`: starts what it needs (Redis reused or spawned,
- * simulator, worker, api as real processes; nginx and Portkey in front of the simulator for the
- * latency and throughput scenarios), runs each scenario, prints one table per scenario comparing
- * the gateway with the simulator measured directly and with those peers, in the same run, and
- * at the end one table of the hot-path targets (issue 17) the scenarios that ran measured. Exits
+ * simulator, worker, api as real processes; nginx, Portkey and LiteLLM in front of the simulator
+ * for the latency and throughput scenarios; LiteLLM's venv made or updated first, except with
+ * `--quick`), runs each scenario, prints one table per scenario comparing the gateway with the
+ * simulator measured directly and with those peers, in the same run, and at the end one table of the hot-path targets (issue 17) the scenarios that ran measured. Exits
  * non-zero when any request failed (a benchmark of failing requests measured nothing useful).
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { stopAllSpawned } from '@llmgw/e2e/spawned';
+import { prepareLitellm } from './peers/litellm.ts';
 import { stopAllPeers } from './peers/process.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 import { stopBenchRedis } from './stack.ts';
@@ -36,6 +37,9 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(' ')}`,
   );
+  // The peered scenarios run LiteLLM from .venv-litellm: pip only when its requirements changed,
+  // and never for --quick (`pnpm test` runs it), which uses the venv if there or skips LiteLLM.
+  if (!only || only.has('latency') || only.has('throughput')) await prepareLitellm({ install: !quick });
   let failed = 0;
   const targets: TargetResult[] = [];
   for (const s of SCENARIOS) {

@@ -1,8 +1,8 @@
 /**
  * nginx as the floor of any proxy: `proxy_pass` to the simulator with no buffering, over HTTP/1.1
  * keep-alive upstream connections, one worker process (the api is one process too). Whatever a
- * proxy in front of the simulator adds, nginx adds the least of it; the gateway's and Portkey's
- * rows are read against this one as much as against the simulator's.
+ * proxy in front of the simulator adds, nginx adds the least of it; the gateway's, Portkey's and
+ * LiteLLM's rows are read against this one as much as against the simulator's.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

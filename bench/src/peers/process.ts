@@ -1,6 +1,6 @@
 /**
- * A peer (nginx, Portkey) as a real child process: started without a shell, its output kept for
- * the error message should it not come up, stopped by the bench however the run ends (an
+ * A peer (nginx, Portkey, LiteLLM) as a real child process: started without a shell, its output
+ * kept for the error message should it not come up, stopped by the bench however the run ends (an
  * interrupted run stops them through {@link stopAllPeers}, like e2e's `stopAllSpawned`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -19,13 +19,19 @@ export interface PeerProcess {
 
 const live = new Set<PeerProcess>();
 
+/** `env` is added to the bench's own; a variable set to undefined there is left out. */
 export function spawnPeer(
   name: string,
   command: string,
   args: string[],
-  env?: Record<string, string>,
+  env?: Record<string, string | undefined>,
+  opts: { cwd?: string } = {},
 ): PeerProcess {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: opts.cwd,
+    env: Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const keep = (c: Buffer) => {
     out = (out + c.toString()).slice(-4000);

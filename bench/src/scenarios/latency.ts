@@ -163,8 +163,8 @@ const rowsOf = (runs: PathRun[]) =>
   new Map(runs.map((r) => [r.path.name, summarise(r.path.label, r.samples)] as const));
 
 /**
- * TTFT and inter-token gaps on every path of bench/src/paths.ts — the simulator directly, nginx
- * and Portkey in front of it, the gateway (api → Redis → worker → simulator → worker → Redis →
+ * TTFT and inter-token gaps on every path of bench/src/paths.ts — the simulator directly, nginx,
+ * Portkey and LiteLLM in front of it, the gateway (api → Redis → worker → simulator → worker → Redis →
  * api) on /v1/chat/completions and on /chat — in one run, against the same simulator.
  */
 export async function latencyScenario(

@@ -27,14 +27,14 @@ export const THROUGHPUT_FULL: ThroughputConfig = {
   itlMs: 0,
   tokens: 32,
   concurrency: 50,
-  requests: { direct: 12_000, nginx: 8000, portkey: 4000, gatewayV1: 4000, gatewayChat: 4000 },
+  requests: { direct: 12_000, nginx: 8000, portkey: 4000, litellm: 500, gatewayV1: 4000, gatewayChat: 4000 },
 };
 export const THROUGHPUT_QUICK: ThroughputConfig = {
   ttftMs: 0,
   itlMs: 0,
   tokens: 32,
   concurrency: 10,
-  requests: { direct: 100, nginx: 100, portkey: 100, gatewayV1: 100, gatewayChat: 100 },
+  requests: { direct: 100, nginx: 100, portkey: 100, litellm: 100, gatewayV1: 100, gatewayChat: 100 },
 };
 
 export interface ThroughputRow {
