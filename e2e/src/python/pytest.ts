@@ -1,5 +1,15 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,11 +47,10 @@ const PY_ENV = {
 };
 
 /**
- * Makes `.venv-clients` from e2e/python/requirements.txt if it is missing or stale
- * (scripts/python-venv.sh; a no-op when the requirements are installed already). The two runner
- * files load at the same time: a lock directory makes the second wait for the first's install.
+ * Runs `fn` holding `.venv-clients.lock`. The two runner files load at the same time: the second
+ * waits for the first's install and collection, then finds both done.
  */
-export async function ensureClientsVenv(): Promise<void> {
+async function withVenvLock<T>(fn: () => Promise<T>): Promise<T> {
   const lock = `${VENV}.lock`;
   const deadline = Date.now() + VENV_TIMEOUT_MS;
   for (;;) {
@@ -57,17 +66,49 @@ export async function ensureClientsVenv(): Promise<void> {
     }
   }
   try {
-    await run('bash', [join(ROOT, 'scripts/python-venv.sh'), REQUIREMENTS, VENV], {
-      cwd: ROOT,
-      timeout: VENV_TIMEOUT_MS,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    return await fn();
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
 }
 
+/**
+ * Makes `.venv-clients` from e2e/python/requirements.txt if it is missing or stale
+ * (scripts/python-venv.sh; a no-op when the requirements are installed already).
+ */
+async function ensureClientsVenv(): Promise<void> {
+  await run('bash', [join(ROOT, 'scripts/python-venv.sh'), REQUIREMENTS, VENV], {
+    cwd: ROOT,
+    timeout: VENV_TIMEOUT_MS,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}
+
 const pytestArgs = (files: string[]) => ['-m', 'pytest', '-p', 'no:cacheprovider', ...files];
+
+/** Every file under `dir`, sorted. */
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
+    .sort();
+
+/**
+ * The node ids of `files`, collected by pytest (`--collect-only -q`) once per state of e2e/python
+ * and kept in the venv: collecting imports every client (seconds of CPU), and both runner files
+ * collect the same tests. A failed collection is not kept: its output is returned.
+ */
+async function collectOnce(files: string[], env: Record<string, string>): Promise<string[] | string> {
+  const hash = createHash('sha256').update(JSON.stringify([files, process.env.PYTEST_ADDOPTS ?? '']));
+  for (const f of filesUnder(PY_DIR)) hash.update(f).update(readFileSync(f));
+  const cached = join(VENV, `.collected-${hash.digest('hex').slice(0, 16)}.json`);
+  if (existsSync(cached)) return JSON.parse(readFileSync(cached, 'utf8')) as string[];
+  const ids = await collect(files, env);
+  if (typeof ids !== 'string') {
+    for (const old of readdirSync(VENV).filter((f) => f.startsWith('.collected-'))) rmSync(join(VENV, old));
+    writeFileSync(cached, JSON.stringify(ids));
+  }
+  return ids;
+}
 
 /** The pytest node ids of `files` (`pytest --collect-only -q`), or the collection's output if it fails. */
 async function collect(files: string[], env: Record<string, string>): Promise<string[] | string> {
@@ -167,14 +208,16 @@ async function serveKeys(stack: CompatStack): Promise<Server> {
  * loads, each failing with pytest's report and the test's output. pytest runs once, in beforeAll.
  */
 export async function pythonSuite(provider: 'openai' | 'anthropic', files: string[]): Promise<void> {
-  await ensureClientsVenv();
   const staticEnv = {
     LLMGW_BACKEND: provider,
     LLMGW_MODEL: DEFAULT_MODEL,
     LLMGW_REASONING_MODEL: REASONING_MODEL,
     LLMGW_GHOST_MODEL: GHOST_MODEL,
   };
-  const ids = await collect(files, staticEnv);
+  const ids = await withVenvLock(async () => {
+    await ensureClientsVenv();
+    return collectOnce(files, staticEnv);
+  });
 
   describe(`Python clients through the gateway, ${provider} backend`, () => {
     if (typeof ids === 'string') {
