@@ -148,27 +148,54 @@ def test_thinking_blocks_streamed_and_not():
         assert backend_request(m)["thinking"] == body["thinking"]
 
 
-def test_thinking_with_a_tool_round_trip_sends_the_thinking_block_back():
-    # As Anthropic's docs ask of tool use with extended thinking: the assistant turn goes back
-    # whole, its thinking block (and signature) first.
-    c, m = client(), marker()
-    body = {
-        "model": REASONING_MODEL,
-        "max_tokens": 200,
-        "thinking": {"type": "enabled", "budget_tokens": 16},
-        "tools": [TOOL],
-    }
+THINKING_TOOLS = {
+    "model": REASONING_MODEL,
+    "max_tokens": 200,
+    "thinking": {"type": "enabled", "budget_tokens": 16},
+    "tools": [TOOL],
+}
+
+
+def thinking_tool_round_trip(m: str):
+    """Tool use with extended thinking, as Anthropic's docs ask: the assistant turn goes back whole,
+    its thinking block (with its signature) first. Returns the first answer and the second."""
+    c = client()
     messages = [{"role": "user", "content": f"Weather in Paris? {m}"}]
-    first = c.messages.create(**body, messages=messages)
+    first = c.messages.create(**THINKING_TOOLS, messages=messages)
     assert [b.type for b in first.content] == ["thinking", "tool_use"]
     use = first.content[1]
     messages += [
         {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "21 °C"}]},
     ]
-    second = c.messages.create(**{**body, "max_tokens": 30}, messages=messages)
+    return first, c.messages.create(**{**THINKING_TOOLS, "max_tokens": 30}, messages=messages)
+
+
+def test_thinking_with_a_tool_round_trip():
+    m = marker()
+    first, second = thinking_tool_round_trip(m)
     assert [b.type for b in second.content] == ["thinking", "text"]
-    assert [r["id"] for r in sent_tool_results(backend_request(m))] == [use.id]
+    assert [r["id"] for r in sent_tool_results(backend_request(m))] == [first.content[1].id]
+
+
+@pytest.mark.skipif(BACKEND != "anthropic", reason="signatures are Anthropic's; an OpenAI backend has none")
+@pytest.mark.xfail(
+    strict=True,
+    reason="gateway: thinking signatures are not relayed (signature_delta dropped, signature '') and "
+    "thinking blocks are not sent back, which Anthropic's API refuses (400) for tool use with thinking; "
+    "the simulator does not check it",
+)
+def test_thinking_signature_goes_to_the_client_and_back_to_an_anthropic_backend():
+    m = marker()
+    first, _ = thinking_tool_round_trip(m)
+    assert first.content[0].signature  # what the backend signed the thinking with
+    sent = backend_request(m)["messages"]
+    assert sent[1]["role"] == "assistant"
+    assert sent[1]["content"][0] == {
+        "type": "thinking",
+        "thinking": first.content[0].thinking,
+        "signature": first.content[0].signature,
+    }
 
 
 def test_closing_a_stream_early_aborts_at_the_backend():
