@@ -125,6 +125,10 @@ describe('a client that stops frees the backend at once (default settings)', () 
       return at;
     });
     report('openai-node AbortController (non-streaming)', whole);
+    // Recorded as the client's doing (nginx's 499), not as a 5xx of the gateway.
+    await expect
+      .poll(() => stack.logs.find('request_completed').filter((l) => l.status === 499).length)
+      .toBeGreaterThanOrEqual(SAMPLES);
   });
 
   it('Vercel AI SDK: abortSignal', async () => {

@@ -26,6 +26,12 @@ export const ERROR_STATUS = {
   concurrency_limit_exceeded: 429,
   /** Answered by the HTTP server itself, before any route (client-error.ts). */
   request_header_fields_too_large: 431,
+  /**
+   * Not an answer anybody reads: the client closed its connection before its non-streaming
+   * answer, so its job was cancelled. nginx's 499, so that a "stop" shows in the logs and
+   * http_requests_total as the client's doing, not as a 5xx of the gateway.
+   */
+  client_closed_request: 499,
   internal_error: 500,
   backend_error: 502,
   /** No backend could serve it: refused everywhere, or every worker's circuit breaker is open. */

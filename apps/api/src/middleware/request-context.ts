@@ -50,7 +50,8 @@ export function requestContext({ log, metrics }: RequestContextOptions): Middlew
         );
       };
       const outgoing = c.env?.outgoing;
-      if (outgoing && !outgoing.writableFinished) outgoing.once('close', complete);
+      // Closed already (a client that left before its answer): no `close` is coming.
+      if (outgoing && !outgoing.writableFinished && !outgoing.destroyed) outgoing.once('close', complete);
       else complete();
     });
   };

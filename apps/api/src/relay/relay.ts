@@ -153,5 +153,6 @@ async function collect(chat: SubmittedChat, meter: StreamMeter | undefined): Pro
       else if (ev.type === 'error') throw apiErrorFromJob(ev.error, ev.message);
     }
   }
-  throw new ApiError('internal_error', 'the job ended without a result');
+  // The subscription closed before the end: the client left (abandoned, relay/client-link.ts).
+  throw new ApiError('client_closed_request', 'the client closed the connection; its job was cancelled');
 }
