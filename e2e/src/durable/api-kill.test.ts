@@ -51,4 +51,54 @@ describe('durable generations across real processes', () => {
     const joined = [...cut.frames, ...resumed.frames];
     expect(joined.map((f) => f.id)).toEqual(joined.map((_, i) => i));
   });
+
+  it('a rolling restart: the api stops past SHUTDOWN_GRACE_MS, the stream ends with shutting_down, and resumes on the other replica', async () => {
+    await stack?.close('SIGKILL');
+    stack = await startSpawnedStack({
+      redisUrl: inject('redisUrl'),
+      sim: { SIM_TTFT_MS: '5', SIM_ITL_MS: '15', SIM_OUTPUT_TOKENS: '400' },
+      workers: 1,
+      apis: 2,
+      env: { SHUTDOWN_GRACE_MS: '200' },
+    });
+    const { headers } = await stack.createKey('enterprise');
+    const [stopping, survivor] = stack.apiUrls as [string, string];
+    const body = {
+      model: DEFAULT_MODEL,
+      messages: [{ role: 'user', content: 'Survive a deploy' }],
+      max_tokens: 60,
+      seed: 7,
+      stream: true,
+    };
+    const init = { method: 'POST', headers: { ...headers, 'content-type': 'application/json' } };
+    const whole = await readFrames(`${survivor}/v1/chat/completions`, {
+      ...init,
+      body: JSON.stringify(body),
+    });
+    // No Prefer: resumable: the client did not choose this loss, so its job waits for it.
+    const cut = readFrames(`${stopping}/v1/chat/completions`, { ...init, body: JSON.stringify(body) });
+    await new Promise((r) => setTimeout(r, 150));
+    stack.apis[0]!.child.kill('SIGTERM');
+    const ended = await cut;
+    const last = JSON.parse(
+      ended.text
+        .trim()
+        .split('\n')
+        .at(-1)!
+        .replace(/^data: /, ''),
+    ) as {
+      error?: { code?: string };
+    };
+    expect(last.error?.code).toBe('shutting_down');
+    expect(await stack.apis[0]!.exited).toBe(0);
+    const resumed = await readFrames(`${survivor}/v1/jobs/${ended.headers.get('x-job-id')}/events`, {
+      headers: {
+        ...headers,
+        'last-event-id': String(ended.frames.filter((f) => f.id !== undefined).at(-1)!.id),
+      },
+    });
+    expect(resumed.frames.at(-1)!.data).toBe('[DONE]');
+    const numbered = [...ended.frames.filter((f) => f.id !== undefined), ...resumed.frames];
+    expect(chatText(numbered)).toBe(chatText(whole.frames));
+  });
 });
