@@ -46,6 +46,22 @@ const PY_ENV = {
   HF_HUB_OFFLINE: '1',
 };
 
+/** Whether the process that wrote `lock`'s pid still runs (true while the pid is not written yet). */
+function holderAlive(lock: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+  } catch {
+    return true;
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Runs `fn` holding `.venv-clients.lock`. The two runner files load at the same time: the second
  * waits for the first's install and collection, then finds both done.
@@ -56,11 +72,15 @@ async function withVenvLock<T>(fn: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
       mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
       break;
     } catch {
-      // A lock left by a killed run: nobody holds one for longer than an install takes.
-      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > VENV_TIMEOUT_MS) rmSync(lock, { recursive: true, force: true });
+      // A lock left by a killed run: its holder is gone, or it is older than any install.
+      if (
+        !holderAlive(lock) ||
+        Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0) > VENV_TIMEOUT_MS
+      )
+        rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`${lock} held for over ${VENV_TIMEOUT_MS} ms`);
       await new Promise((r) => setTimeout(r, 200));
     }
