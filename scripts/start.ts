@@ -42,9 +42,9 @@ async function main(): Promise<void> {
   }
 
   const at = await chooseAddresses(env, useSim);
-  const redisUrl = await chooseRedis(env, stack);
+  const redis = await chooseRedis(env, stack);
   const launch = (service: ServiceName, extra: Record<string, string | undefined>) =>
-    stack.launch(service, { REDIS_URL: redisUrl, KEY_PREFIX: env.KEY_PREFIX, ...extra });
+    stack.launch(service, { ...redis.env, KEY_PREFIX: env.KEY_PREFIX, ...extra });
 
   let backend: Record<string, string> = {};
   if (useSim) {
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   const key =
     env.AUTH_MODE === 'trusted_headers'
       ? undefined
-      : devKey({ redisUrl, keyPrefix: env.KEY_PREFIX, file: env.LLMGW_DEV_KEY_FILE });
+      : devKey({ redisEnv: redis.env, keyPrefix: env.KEY_PREFIX, file: env.LLMGW_DEV_KEY_FILE });
   printReady({ env, at, useSim, defaultModel, key });
 }
 

@@ -6,7 +6,7 @@ import { REPO_ROOT } from '@llmgw/devkit';
  * The local stack's API key (enterprise tier): created on first start, reused while valid. Kept
  * in `file` (relative to the working directory), by the api's own key CLI.
  */
-export function devKey(opts: { redisUrl: string; keyPrefix: string; file: string }): string {
+export function devKey(opts: { redisEnv: Record<string, string>; keyPrefix: string; file: string }): string {
   const res = spawnSync(
     process.execPath,
     [
@@ -19,7 +19,7 @@ export function devKey(opts: { redisUrl: string; keyPrefix: string; file: string
     ],
     {
       cwd: REPO_ROOT,
-      env: { ...process.env, REDIS_URL: opts.redisUrl, KEY_PREFIX: opts.keyPrefix },
+      env: { ...process.env, ...opts.redisEnv, KEY_PREFIX: opts.keyPrefix },
       encoding: 'utf8',
     },
   );

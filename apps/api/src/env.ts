@@ -7,7 +7,8 @@ import {
   parseEnv,
   port,
   positiveInt,
-  redisUrl,
+  redisEnvFields,
+  redisTargetOf,
 } from '@llmgw/config';
 import { z } from 'zod';
 import { shedPoints, topShedPoint } from './admission/shedding.ts';
@@ -17,7 +18,7 @@ import { loadTiers } from './auth/tiers.ts';
 const ApiEnvFields = z.object({
   PORT: port(8000),
   HOST: z.string().default('0.0.0.0'),
-  REDIS_URL: redisUrl,
+  ...redisEnvFields,
   /**
    * A request-path Redis command unanswered for this long fails (503 service_unavailable), so a
    * hung Redis does not hold every request. Not applied to BullMQ blocking or pub/sub connections.
@@ -126,8 +127,9 @@ const ApiEnvFields = z.object({
 });
 /** The fields, plus the tier table parsed from TIERS_JSON / TIERS_FILE (a bad one names its variable). */
 export const ApiEnvSchema = ApiEnvFields.transform((env, ctx) => {
+  const redis = redisTargetOf(env, ctx);
   try {
-    return { ...env, TIERS: loadTiers(env.TIERS_JSON, env.TIERS_FILE) };
+    return { ...env, redis, TIERS: loadTiers(env.TIERS_JSON, env.TIERS_FILE) };
   } catch (err) {
     ctx.addIssue({
       code: 'custom',

@@ -17,10 +17,10 @@ export interface ApiServer {
  * channel), the parts (compose.ts) and the HTTP server. Used by main.ts and by tests.
  */
 export async function startApiServer(env: ApiEnv, log: Logger, instanceId: string): Promise<ApiServer> {
-  const redis = createRedis(env.REDIS_URL, 'command', `${instanceId}:cmd`, {
+  const redis = createRedis(env.redis, 'command', `${instanceId}:cmd`, {
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
   });
-  const subscriber = createRedis(env.REDIS_URL, 'subscriber', `${instanceId}:sub`);
+  const subscriber = createRedis(env.redis, 'subscriber', `${instanceId}:sub`);
   for (const c of [redis, subscriber]) c.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
   await Promise.all([waitReady(redis), waitReady(subscriber)]);
   const parts = await composeApi({ env, log, redis, subscriber });

@@ -8,7 +8,8 @@ import {
   parseEnv,
   port,
   positiveInt,
-  redisUrl,
+  redisEnvFields,
+  redisTargetOf,
 } from '@llmgw/config';
 import { z } from 'zod';
 import { defaultHealthUrl } from './backend-probe.ts';
@@ -16,7 +17,7 @@ import { defaultHealthUrl } from './backend-probe.ts';
 /** Worker configuration; docs/configuration.md documents each variable. */
 export const WorkerEnvSchema = z
   .object({
-    REDIS_URL: redisUrl,
+    ...redisEnvFields,
     KEY_PREFIX: keyPrefix,
     SIM_PORT: port(8001),
     LLM_PROVIDER: z.enum(['openai', 'anthropic']).default('openai'),
@@ -68,7 +69,8 @@ export const WorkerEnvSchema = z
     /** 1: pass the tier's priority as vLLM's `priority` field (vLLM with --scheduling-policy priority). */
     BACKEND_PRIORITY: bool(false),
   })
-  .transform((env) => {
+  .transform((env, ctx) => {
+    const redis = redisTargetOf(env, ctx);
     const LLM_BASE_URL =
       env.LLM_BASE_URL ?? `http://127.0.0.1:${env.SIM_PORT}${env.LLM_PROVIDER === 'openai' ? '/v1' : ''}`;
     // With no LLM_BASE_URL the backend is the local simulator, which serves /health for both APIs.
@@ -77,7 +79,7 @@ export const WorkerEnvSchema = z
       (env.LLM_BASE_URL
         ? defaultHealthUrl(env.LLM_PROVIDER, LLM_BASE_URL)
         : `http://127.0.0.1:${env.SIM_PORT}/health`);
-    return { ...env, LLM_BASE_URL, LLM_HEALTH_URL };
+    return { ...env, redis, LLM_BASE_URL, LLM_HEALTH_URL };
   });
 export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;
 

@@ -1,3 +1,4 @@
+import type { RedisTarget } from '@llmgw/config';
 import { type Logger, runShutdown } from '@llmgw/observability';
 import { type BreakerState, ControlMessage, WorkerInfo } from '@llmgw/protocol';
 import { createKeys, createRedis, type Keys, quitQuietly, RunningPlaces, waitReady } from '@llmgw/redis';
@@ -14,7 +15,8 @@ import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { createProcessor } from './processor.ts';
 
 export interface WorkerServiceOptions {
-  redisUrl: string;
+  /** REDIS_URL, or the target of the Redis settings (a single primary or Sentinel). */
+  redis: string | RedisTarget;
   keys: Keys;
   models: string[];
   concurrency: number;
@@ -50,7 +52,7 @@ export function workerOptionsFromEnv(
   backend: Backend = createBackend(env),
 ): WorkerServiceOptions {
   return {
-    redisUrl: env.REDIS_URL,
+    redis: env.redis,
     keys: createKeys(env.KEY_PREFIX),
     models: env.WORKER_MODELS,
     concurrency: env.WORKER_CONCURRENCY,
@@ -178,10 +180,10 @@ export class WorkerService {
           );
     if (metricsServer) opts.log.info({ port: metricsServer.port }, 'metrics_listening');
     const name = opts.instanceId;
-    const bull = createRedis(opts.redisUrl, 'worker', `${name}:bull`);
-    const publisher = createRedis(opts.redisUrl, 'publisher', `${name}:pub`);
-    const commands = createRedis(opts.redisUrl, 'command', `${name}:cmd`);
-    const control = createRedis(opts.redisUrl, 'subscriber', `${name}:control`);
+    const bull = createRedis(opts.redis, 'worker', `${name}:bull`);
+    const publisher = createRedis(opts.redis, 'publisher', `${name}:pub`);
+    const commands = createRedis(opts.redis, 'command', `${name}:cmd`);
+    const control = createRedis(opts.redis, 'subscriber', `${name}:control`);
     for (const c of [bull, publisher, commands, control])
       c.on('error', (err) => opts.log.debug({ err: err.message }, 'redis_error'));
     try {

@@ -19,6 +19,12 @@ export interface StackOptions {
   noSim?: boolean;
   /** A Redis of the test's own (one it may stop); default the shared test Redis. */
   redisUrl?: string;
+  /**
+   * Redis settings of the test's own servers instead of a URL (REDIS_SENTINELS, a rediss://
+   * REDIS_URL with REDIS_TLS_CA_FILE, …): every service gets them, and so does the stack's own
+   * connection. Their keys are not removed at close: the servers are the test's.
+   */
+  redisEnv?: Record<string, string>;
   /** Tier of the API key the stack's helpers authenticate with (default enterprise: tests are not about limits). */
   tier?: string;
 }
@@ -60,7 +66,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const logs = new LogCapture();
   const log = createLogger({ service: 'api', instance: 'test', level: 'debug', destination: logs });
   const sim = opts.noSim ? undefined : await startSimulator({ port: 0, ...opts.sim });
-  const baseEnv = stackEnv(redisUrl, prefix);
+  const baseEnv = opts.redisEnv ? { ...opts.redisEnv, KEY_PREFIX: prefix } : stackEnv(redisUrl, prefix);
 
   const workers: WorkerService[] = [];
   const startWorker = async (extra: Record<string, string> = {}) => {
@@ -100,7 +106,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     return server;
   };
   const api = await startApi();
-  const redis = createRedis(redisUrl, 'worker', 'test-assert');
+  const redis = createRedis(parseWorkerEnv(baseEnv).redis, 'worker', 'test-assert');
   const { key: apiKey, headers: authHeaders } = await createApiKey(
     redis,
     prefix,
@@ -137,7 +143,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         await Promise.all(workers.map((w) => w.close(1000)));
         await sim?.close();
         await quitQuietly(redis);
-        await removeStackKeys(redisUrl, prefix);
+        if (!opts.redisEnv) await removeStackKeys(redisUrl, prefix);
       })();
       return closing;
     },

@@ -1,2 +1,3 @@
 export * from './fields.ts';
 export { EnvError, loadEnvOrExit, parseEnv } from './parse-env.ts';
+export * from './redis-env.ts';

@@ -5,6 +5,7 @@ export * from './nginx-args.ts';
 export * from './process-groups.ts';
 export * from './prom-text.ts';
 export * from './redis-server.ts';
+export * from './redis-topologies.ts';
 export * from './spawn-service.ts';
 export * from './sse-client.ts';
 export * from './until.ts';

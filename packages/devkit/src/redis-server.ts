@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -53,6 +53,10 @@ export interface RedisServerOptions {
   persist?: boolean;
   /** Its own process group: a terminal's Ctrl-C does not reach it (see spawnService's `detached`). */
   detached?: boolean;
+  /** More arguments (`--replicaof`, TLS settings, …), after the defaults. */
+  args?: string[];
+  /** TLS only, on this port (the plain port is closed): `url` is `rediss://`, checked with `ca`. */
+  tls?: { port: number; ca: string };
 }
 
 /**
@@ -60,8 +64,9 @@ export interface RedisServerOptions {
  * stop, pause or kill Redis use their own, never the shared one.
  */
 export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<RedisServerHandle> {
-  const port = opts.port ?? (await freePort());
-  const url = `redis://127.0.0.1:${port}`;
+  const port = opts.tls?.port ?? opts.port ?? (await freePort());
+  const url = `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
+  const ready = opts.tls ? tlsReachable(port, opts.tls.ca) : (ms: number) => redisReachable(url, ms);
   let child: ChildProcess | undefined;
   const persistence = opts.persist
     ? ['--dir', persistDir(), '--appendonly', 'yes', '--appendfsync', 'always']
@@ -72,7 +77,8 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
       'redis-server',
       [
         '--port',
-        String(port),
+        opts.tls ? '0' : String(port),
+        ...(opts.tls ? ['--tls-port', String(port)] : []),
         '--bind',
         '127.0.0.1',
         '--save',
@@ -80,6 +86,7 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
         ...persistence,
         '--maxmemory-policy',
         'noeviction',
+        ...(opts.args ?? []),
       ],
       { stdio: 'ignore', detached: opts.detached ?? false },
     );
@@ -88,7 +95,7 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
     while (Date.now() < deadline) {
       if (child.exitCode !== null)
         throw new Error(`redis-server exited with ${child.exitCode} on port ${port}`);
-      if (await redisReachable(url, 200)) return;
+      if (await ready(200)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`redis-server on port ${port} did not answer within 10 s`);
@@ -127,4 +134,28 @@ function persistDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'llmgw-redis-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A PING over TLS, trusting `ca` (a file): for a server with no plain port. */
+function tlsReachable(port: number, ca: string) {
+  return async (timeoutMs: number): Promise<boolean> => {
+    const r = new Redis({
+      host: '127.0.0.1',
+      port,
+      tls: { ca: readFileSync(ca) },
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      return (await r.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      r.disconnect();
+    }
+  };
 }

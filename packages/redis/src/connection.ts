@@ -1,3 +1,4 @@
+import type { RedisTarget } from '@llmgw/config';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
@@ -31,6 +32,9 @@ export function redisOptions(role: ConnectionRole, name: string, opts: Connectio
     connectTimeout: 2000,
     // RESP2 keeps replies in the shapes BullMQ's Lua scripts and our code expect.
     protocol: 2,
+    // A primary demoted by a failover answers writes with READONLY: reconnect (Sentinel then
+    // names the new one) and send the command again.
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
   };
   const timeout = opts.commandTimeoutMs === undefined ? {} : { commandTimeout: opts.commandTimeoutMs };
   switch (role) {
@@ -55,13 +59,39 @@ export function redisOptions(role: ConnectionRole, name: string, opts: Connectio
   }
 }
 
+/**
+ * The one place every Redis connection of every process is made (api, worker, BullMQ,
+ * subscribers, the keys CLI, `pnpm start`): for a URL (`redis://`, `rediss://`) or a target
+ * parsed from the environment (@llmgw/config redis-env.ts: a single primary, or Sentinel).
+ */
 export function createRedis(
-  url: string,
+  target: string | RedisTarget,
   role: ConnectionRole,
   name: string,
   opts: ConnectionOptions = {},
 ): Redis {
-  return new Redis(url, redisOptions(role, name, opts));
+  const base = redisOptions(role, name, opts);
+  if (typeof target === 'string') return new Redis(target, base);
+  const auth = {
+    ...(target.username !== undefined && { username: target.username }),
+    ...(target.password !== undefined && { password: target.password }),
+  };
+  if (target.mode === 'single') {
+    return new Redis(target.url, { ...base, ...auth, ...(target.tls && { tls: target.tls }) });
+  }
+  return new Redis({
+    ...base,
+    ...auth,
+    sentinels: target.sentinels,
+    name: target.name,
+    // The sentinels take the same credentials and TLS as the data nodes (issue 22).
+    ...(target.username !== undefined && { sentinelUsername: target.username }),
+    ...(target.password !== undefined && { sentinelPassword: target.password }),
+    ...(target.tls && { tls: target.tls, sentinelTLS: target.tls, enableTLSForSentinelMode: true }),
+    // Told of a new primary by the sentinels themselves (+switch-master), not only on a reconnect.
+    failoverDetector: true,
+    sentinelReconnectStrategy: (times) => Math.min(times * 100, 1000),
+  });
 }
 
 /** Resolves once the connection is ready, or rejects after `timeoutMs` (startup only). */

@@ -8,7 +8,7 @@
  *                                              <file> while it is valid, else creates and saves one
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadEnvOrExit } from '@llmgw/config';
+import { describeRedisTarget, loadEnvOrExit } from '@llmgw/config';
 import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
 import { ApiKeyStore } from '../auth/api-keys.ts';
 import { isTier } from '../auth/tiers.ts';
@@ -31,10 +31,10 @@ async function main(): Promise<void> {
   const [command, ...args] = process.argv.slice(2).filter((a) => a !== '--');
   if (!command || command === '--help' || command === 'help') fail(USAGE);
   const env = loadEnvOrExit(ApiEnvSchema);
-  const redis = createRedis(env.REDIS_URL, 'command', 'keys-cli');
+  const redis = createRedis(env.redis, 'command', 'keys-cli');
   redis.on('error', () => {});
   try {
-    await waitReady(redis, 3000).catch(() => fail(`cannot reach Redis at ${env.REDIS_URL}`));
+    await waitReady(redis, 3000).catch(() => fail(`cannot reach Redis at ${describeRedisTarget(env.redis)}`));
     const store = new ApiKeyStore(redis, createKeys(env.KEY_PREFIX), 0);
     switch (command) {
       case 'create': {

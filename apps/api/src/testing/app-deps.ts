@@ -67,7 +67,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
   const instanceId = `api-test-${randomUUID().slice(0, 6)}`;
   const logs = new LogCapture();
   const log = createLogger({ service: 'api', instance: instanceId, level: 'debug', destination: logs });
-  const subscriber = createRedis(e.REDIS_URL, 'subscriber', `${instanceId}:sub`);
+  const subscriber = createRedis(e.redis, 'subscriber', `${instanceId}:sub`);
   await waitReady(subscriber);
 
   const parts = await composeApi({ env: e, log, redis, subscriber });

@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { bool } from './fields.ts';
+
+/**
+ * Where every process finds Redis, from the environment, in one of the forms a deployment runs
+ * (docs/configuration.md, "Redis"):
+ *
+ * - `REDIS_URL` (default `redis://127.0.0.1:6379`): one primary; `rediss://` for TLS.
+ * - `REDIS_SENTINELS=host:port,…` + `REDIS_SENTINEL_NAME` (default `mymaster`): Redis Sentinel,
+ *   which the connections follow through a failover.
+ *
+ * `REDIS_USERNAME`, `REDIS_PASSWORD` and the `REDIS_TLS*` settings apply to the data nodes and to
+ * the sentinels alike. A mix of forms is refused, and so is `REDIS_CLUSTER_NODES`: the queues,
+ * scripts and channels are not Cluster-safe yet (issue 22), and a Cluster taken for a primary
+ * would fail request by request with CROSSSLOT instead of at start.
+ */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface RedisTls {
+  /** PEM contents, read once at start (REDIS_TLS_CA_FILE, …). */
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export type RedisTarget =
+  | { mode: 'single'; url: string; username?: string; password?: string; tls?: RedisTls }
+  | {
+      mode: 'sentinel';
+      sentinels: HostPort[];
+      name: string;
+      username?: string;
+      password?: string;
+      tls?: RedisTls;
+    };
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+const hostPorts = z
+  .string()
+  .transform((s, ctx) => {
+    const out: HostPort[] = [];
+    for (const item of s.split(',').map((x) => x.trim())) {
+      if (item === '') continue;
+      const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(item);
+      const port = m ? Number(m[2]) : Number.NaN;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${item}" is not host:port` });
+        return z.NEVER;
+      }
+      out.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    if (out.length === 0) ctx.addIssue({ code: 'custom', message: 'list at least one host:port' });
+    return out;
+  })
+  .optional();
+
+/** The Redis fields every process's env schema spreads into its own. */
+export const redisEnvFields = {
+  REDIS_URL: z
+    .string()
+    .refine((s) => /^rediss?:\/\//.test(s), 'must start with redis:// or rediss://')
+    .optional(),
+  REDIS_SENTINELS: hostPorts,
+  REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
+  REDIS_CLUSTER_NODES: z.string().optional(),
+  REDIS_USERNAME: z.string().optional(),
+  REDIS_PASSWORD: z.string().optional(),
+  /** TLS to a Sentinel deployment (for a single primary, `rediss://` says it). */
+  REDIS_TLS: bool(false),
+  REDIS_TLS_CA_FILE: z.string().optional(),
+  REDIS_TLS_CERT_FILE: z.string().optional(),
+  REDIS_TLS_KEY_FILE: z.string().optional(),
+};
+
+type RedisEnvIn = z.infer<z.ZodObject<typeof redisEnvFields>>;
+
+/**
+ * The connection target of a parsed env, or an issue on `ctx` (in a schema's transform) for a mix
+ * of forms, a Cluster, or a TLS file that cannot be read. `REDIS_URL` comes back defaulted.
+ */
+export function redisTargetOf(env: RedisEnvIn, ctx: z.RefinementCtx): RedisTarget {
+  const fail = (path: string, message: string): RedisTarget => {
+    ctx.addIssue({ code: 'custom', path: [path], message });
+    return { mode: 'single', url: DEFAULT_REDIS_URL };
+  };
+  if (env.REDIS_CLUSTER_NODES !== undefined) {
+    return fail(
+      'REDIS_CLUSTER_NODES',
+      'Redis Cluster is not supported yet; use a single primary (REDIS_URL) or Sentinel (REDIS_SENTINELS)',
+    );
+  }
+  if (env.REDIS_SENTINELS !== undefined && env.REDIS_URL !== undefined) {
+    return fail('REDIS_URL', 'set REDIS_URL or REDIS_SENTINELS, not both');
+  }
+  const files: [keyof RedisTls, string | undefined, string][] = [
+    ['ca', env.REDIS_TLS_CA_FILE, 'REDIS_TLS_CA_FILE'],
+    ['cert', env.REDIS_TLS_CERT_FILE, 'REDIS_TLS_CERT_FILE'],
+    ['key', env.REDIS_TLS_KEY_FILE, 'REDIS_TLS_KEY_FILE'],
+  ];
+  const tls: RedisTls = {};
+  for (const [field, path, name] of files) {
+    if (path === undefined) continue;
+    try {
+      tls[field] = readFileSync(path, 'utf8');
+    } catch (err) {
+      return fail(name, `cannot read ${path}: ${(err as Error).message}`);
+    }
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    return fail(
+      'REDIS_TLS_CERT_FILE',
+      'a client certificate needs both REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE',
+    );
+  }
+  const auth = {
+    ...(env.REDIS_USERNAME !== undefined && { username: env.REDIS_USERNAME }),
+    ...(env.REDIS_PASSWORD !== undefined && { password: env.REDIS_PASSWORD }),
+  };
+  if (env.REDIS_SENTINELS !== undefined) {
+    const secure = env.REDIS_TLS || Object.keys(tls).length > 0;
+    return {
+      mode: 'sentinel',
+      sentinels: env.REDIS_SENTINELS,
+      name: env.REDIS_SENTINEL_NAME,
+      ...auth,
+      ...(secure && { tls }),
+    };
+  }
+  const url = env.REDIS_URL ?? DEFAULT_REDIS_URL;
+  if (env.REDIS_TLS && !url.startsWith('rediss://')) {
+    return fail('REDIS_TLS', 'for a single primary, say TLS with a rediss:// REDIS_URL');
+  }
+  return { mode: 'single', url, ...auth, ...(url.startsWith('rediss://') && { tls }) };
+}
+
+/** Where a target points, for log lines and messages (never the password). */
+export function describeRedisTarget(t: RedisTarget): string {
+  if (t.mode === 'sentinel') {
+    return `sentinel ${t.name} via ${t.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+  }
+  try {
+    const u = new URL(t.url);
+    u.password = '';
+    u.username = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return t.url;
+  }
+}

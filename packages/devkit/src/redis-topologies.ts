@@ -1,0 +1,199 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './free-port.ts';
+import { type RedisServerHandle, spawnRedisServer } from './redis-server.ts';
+import { until } from './until.ts';
+
+// Real Redis deployments for tests, from Debian's redis-server on loopback: a TLS primary with
+// a certificate made here, and a Sentinel group (a primary, one replica, three sentinels). Tests
+// that need them start their own; the shared test Redis is never touched.
+
+const scratch = (name: string) => {
+  const dir = mkdtempSync(join(tmpdir(), `llmgw-${name}-`));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+export interface TestCertificates {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** A CA and a server certificate for 127.0.0.1 and localhost (openssl), as files. */
+export function makeTestCertificates(): TestCertificates {
+  const dir = scratch('tls');
+  const at = (f: string) => join(dir, f);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=llmgw test CA',
+    '-keyout',
+    at('ca.key'),
+    '-out',
+    at('ca.pem'),
+  );
+  ssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    at('server.key'),
+    '-out',
+    at('server.csr'),
+  );
+  writeFileSync(at('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    at('server.csr'),
+    '-CA',
+    at('ca.pem'),
+    '-CAkey',
+    at('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    at('san.ext'),
+    '-out',
+    at('server.pem'),
+  );
+  return { ca: at('ca.pem'), cert: at('server.pem'), key: at('server.key') };
+}
+
+/** A redis-server that speaks TLS only; clients are not asked for certificates. */
+export async function spawnTlsRedis(certs: TestCertificates): Promise<RedisServerHandle> {
+  return spawnRedisServer({
+    tls: { port: await freePort(), ca: certs.ca },
+    args: [
+      '--tls-cert-file',
+      certs.cert,
+      '--tls-key-file',
+      certs.key,
+      '--tls-ca-cert-file',
+      certs.ca,
+      '--tls-auth-clients',
+      'no',
+    ],
+  });
+}
+
+export interface SentinelGroup {
+  /** The variables that point every service at it. */
+  env: { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string };
+  name: string;
+  /** The servers as started: [primary, replica]; after a failover the replica is the primary. */
+  servers: RedisServerHandle[];
+  /** The data node the sentinels name as primary now. */
+  primaryPort(): Promise<number>;
+  /** Waits until the sentinels name a primary other than `port` (a failover), up to `ms`. */
+  failedOverFrom(port: number, ms?: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+const MASTER = 'llmgw';
+
+/**
+ * A primary, one replica and three sentinels (quorum 2) that declare a primary down after 1 s of
+ * silence. Resolves once the replica is in sync and every sentinel knows the other two, so a
+ * failover can start at once.
+ */
+export async function spawnSentinelGroup(): Promise<SentinelGroup> {
+  const primary = await spawnRedisServer();
+  const replica = await spawnRedisServer({
+    args: ['--replicaof', '127.0.0.1', String(primary.port), '--replica-announce-ip', '127.0.0.1'],
+  });
+  const dir = scratch('sentinel');
+  const sentinels: { port: number; child: ChildProcess }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const conf = join(dir, `sentinel-${i}.conf`);
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        'sentinel announce-ip 127.0.0.1',
+        `sentinel monitor ${MASTER} 127.0.0.1 ${primary.port} 2`,
+        `sentinel down-after-milliseconds ${MASTER} 1000`,
+        `sentinel failover-timeout ${MASTER} 5000`,
+        `sentinel parallel-syncs ${MASTER} 1`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+    child.unref();
+    sentinels.push({ port, child });
+  }
+  const ask = async <T>(port: number, ...args: string[]): Promise<T | undefined> => {
+    const r = new Redis({
+      host: '127.0.0.1',
+      port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      return (await r.call(...(args as [string, ...string[]]))) as T;
+    } catch {
+      return undefined;
+    } finally {
+      r.disconnect();
+    }
+  };
+  const primaryPort = async () => {
+    for (const s of sentinels) {
+      const addr = await ask<[string, string]>(s.port, 'SENTINEL', 'get-master-addr-by-name', MASTER);
+      if (addr) return Number(addr[1]);
+    }
+    throw new Error('no sentinel answers');
+  };
+  const ready = await until(async () => {
+    const info = await ask<string>(primary.port, 'INFO', 'replication');
+    if (!info?.includes('connected_slaves:1') || !/slave0:.*state=online/.test(info)) return false;
+    for (const s of sentinels) {
+      const peers = await ask<unknown[]>(s.port, 'SENTINEL', 'sentinels', MASTER);
+      const replicas = await ask<unknown[]>(s.port, 'SENTINEL', 'replicas', MASTER);
+      if (peers?.length !== 2 || replicas?.length !== 1) return false;
+    }
+    return true;
+  }, 20_000);
+  const stop = async () => {
+    for (const s of sentinels) if (s.child.exitCode === null) s.child.kill('SIGKILL');
+    await Promise.all([primary.kill(), replica.kill()]);
+  };
+  if (!ready) {
+    await stop();
+    throw new Error('the sentinel group did not come up within 20 s');
+  }
+  return {
+    env: {
+      REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
+      REDIS_SENTINEL_NAME: MASTER,
+    },
+    name: MASTER,
+    servers: [primary, replica],
+    primaryPort,
+    failedOverFrom: (port, ms = 30_000) =>
+      until(async () => (await primaryPort().catch(() => port)) !== port, ms),
+    stop,
+  };
+}
