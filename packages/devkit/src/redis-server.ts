@@ -68,9 +68,11 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
   const url = `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
   const ready = opts.tls ? tlsReachable(port, opts.tls.ca) : (ms: number) => redisReachable(url, ms);
   let child: ChildProcess | undefined;
+  // A directory of its own even without persistence: a replica writes the RDB of its full sync
+  // there, never into the working directory (the checkout).
   const persistence = opts.persist
     ? ['--dir', persistDir(), '--appendonly', 'yes', '--appendfsync', 'always']
-    : ['--appendonly', 'no'];
+    : ['--dir', persistDir(), '--appendonly', 'no'];
 
   const start = async () => {
     child = spawn(
