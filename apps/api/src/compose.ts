@@ -59,16 +59,18 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     maxAttempts: env.BACKEND_MAX_ATTEMPTS,
     retryBackoffMs: env.BACKEND_RETRY_BACKOFF_MS,
   });
+  const retainMs = env.JOB_RESULT_TTL_S * 1000;
+  const eventLog = new EventLog({ redis, keys, retainMs, maxEvents: env.JOB_LOG_MAX_EVENTS });
   const hub = new ReplyHub({
     subscriber,
     keys,
     log,
     silenceTimeoutMs: env.JOB_SILENCE_TIMEOUT_MS,
     recoveryTimeoutMs: env.JOB_RECOVERY_TIMEOUT_MS,
+    // What pub/sub dropped (a reconnect, a worker that waited for Redis) is in the job's log.
+    readLog: async (jobId) => (await eventLog.read(jobId)).events,
   });
   hub.start();
-  const retainMs = env.JOB_RESULT_TTL_S * 1000;
-  const eventLog = new EventLog({ redis, keys, retainMs, maxEvents: env.JOB_LOG_MAX_EVENTS });
   const records = new JobRecords({ redis, keys, ttlMs: env.QUEUE_TIMEOUT_MS + retainMs });
   const models = new ModelRegistry(redis, keys, 1000, {
     declared: env.MODELS,

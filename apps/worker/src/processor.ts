@@ -191,6 +191,9 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       log.info('reply_channel_gone');
       gone.abort('client_gone');
     };
+    // Redis refused the job's events for too long: its log has a hole, its answer can never be
+    // whole, so the generation stops and the job ends failed (publisher.ts, BACKLOG).
+    pub.onLost = () => gone.abort('events_lost');
     // Its api cancelled it and the control message never came: the marker says so.
     pub.onUnfollowed = () => {
       deps.redis.exists(deps.keys.cancelled(job.id ?? '')).then(
@@ -249,6 +252,11 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
         ttftMs: result.ttftMs,
         genMs: performance.now() - genStart,
       });
+      // The answer's events did not all reach the log: its end was written as an error instead.
+      if (pub.lost) {
+        log.warn({ error_type: 'internal_error', err: pub.lost }, 'job_failed');
+        throw new JobFailed('internal_error', `internal_error: ${pub.lost}`, result.usage);
+      }
       deps.metrics.backendDuration.observe({ model: data.model }, (performance.now() - genStart) / 1000);
       if (result.ttftMs !== undefined)
         deps.metrics.backendTtft.observe({ model: data.model }, result.ttftMs / 1000);
@@ -264,6 +272,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       return { finishReason: result.finishReason, usage: result.usage };
     } catch (err) {
       clearTimeout(firstTokenTimer);
+      if (err instanceof JobFailed) throw err;
       const timedOut = firstToken.signal.aborted && !abort.aborted && !gone.signal.aborted;
       const e = timedOut
         ? new BackendError('backend_timeout', `no first token within ${deps.firstTokenTimeoutMs} ms`)
@@ -271,25 +280,27 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
           ? err
           : mapBackendError(err, signal);
       const type = timedOut ? 'backend_timeout' : signal.aborted ? abortType(signal.reason) : e.type;
+      const message = pub.lost ?? e.message;
       if (BACKEND_FAILURES.has(type)) {
         breaker.failure(`${type}: ${e.message}`);
         // Nothing reached the client yet: the job may go to another worker instead of failing.
         const pastDeadline = data.deadline !== undefined && Date.now() > data.deadline;
-        if (!published && !pastDeadline && (attemptsLeft(job) > 0 || !breaker.isClosed)) {
+        if (!published && !pastDeadline && !pub.lost && (attemptsLeft(job) > 0 || !breaker.isClosed)) {
           deps.metrics.retries.inc({ model: data.model, error_type: type });
           log.warn({ error_type: type, status: e.status, err: e.message, attempt }, 'job_requeued');
           await pub.end({ type: 'requeued', error: type, message: e.message });
           await requeue(job, token, deps.instanceId, !breaker.isClosed);
         }
       }
-      await pub.end({ type: 'error', error: type, message: e.message, usage: e.partialUsage });
-      log.warn({ error_type: type, status: e.status, err: e.message }, 'job_failed');
-      throw new JobFailed(type, `${type}: ${e.message}`, e.partialUsage);
+      await pub.end({ type: 'error', error: type, message, usage: e.partialUsage });
+      log.warn({ error_type: type, status: e.status, err: message }, 'job_failed');
+      throw new JobFailed(type, `${type}: ${message}`, e.partialUsage);
     }
   }
 }
 
-function abortType(reason: unknown): 'cancelled' | 'worker_shutdown' {
+function abortType(reason: unknown): 'cancelled' | 'worker_shutdown' | 'internal_error' {
+  if (reason === 'events_lost') return 'internal_error';
   return typeof reason === 'string' && reason.startsWith('shutdown') ? 'worker_shutdown' : 'cancelled';
 }
 

@@ -97,3 +97,106 @@ describe('JobPublisher', () => {
     expect(gone).toBe(true);
   });
 });
+
+/**
+ * A Redis that refuses writes for a while (restarting, failing over): the events wait in order
+ * and are written once it takes them again, or, past the backlog's bounds, the job loses them and
+ * says so in its end. A fake connection: what matters is the order of the writes it accepted.
+ */
+describe('JobPublisher while Redis refuses its writes', () => {
+  const log = createLogger({ service: 'worker', instance: 'pub-test', level: 'silent' });
+
+  /** PUBLISH only (no log): refused while `down`, else recorded. */
+  function flakyRedis() {
+    const state = { down: false, refused: 0, written: [] as JobEvent[] };
+    const redis = {
+      publish: async (_ch: string, raw: string) => {
+        if (state.down) {
+          state.refused++;
+          throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
+        }
+        state.written.push(decodeEvent(raw)!);
+        return 1;
+      },
+    } as unknown as Redis;
+    return { state, redis };
+  }
+  const done = {
+    type: 'done',
+    finishReason: 'stop',
+    usage: { promptTokens: 1, completionTokens: 9 },
+  } as const;
+  const text = (events: JobEvent[]) =>
+    events.flatMap((e) => (e.type === 'delta' ? e.d.map((d) => (d.k === 'text' ? d.t : '')) : [])).join('');
+
+  it('keeps what Redis refused and writes it, in order, with nothing skipped, once Redis is back', async () => {
+    const { state, redis } = flakyRedis();
+    const p = new JobPublisher(redis, 'ch', 'j', 1, log, 20, { graceMs: -1 });
+    p.started('w-1');
+    p.delta({ k: 'text', t: 'one ' });
+    await until(() => state.written.some((e) => e.type === 'delta'));
+    state.down = true;
+    for (const t of ['two ', 'three ', 'four ']) {
+      p.delta({ k: 'text', t });
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    await until(() => state.refused >= 3);
+    const ending = p.end(done);
+    await new Promise((r) => setTimeout(r, 200));
+    state.down = false;
+    await ending;
+    expect(state.written.map((e) => e.seq)).toEqual(state.written.map((_, i) => i));
+    expect(text(state.written)).toBe('one two three four ');
+    expect(state.written.at(-1)).toMatchObject({ type: 'done' });
+    // Heartbeats (every 20 ms) did not pile up behind the refused write.
+    expect(state.written.filter((e) => e.type === 'heartbeat').length).toBeLessThan(3);
+    expect(p.lost).toBeUndefined();
+  });
+
+  it('past the backlog (time): the events are dropped, the generation told to stop, and the end written is an error saying why', async () => {
+    const { state, redis } = flakyRedis();
+    const p = new JobPublisher(redis, 'ch', 'j', 1, log, 60_000, {
+      graceMs: -1,
+      backlog: { maxMs: 150, maxBytes: 1 << 20 },
+    });
+    let stopped = 0;
+    p.onLost = () => stopped++;
+    p.started('w-1');
+    p.delta({ k: 'text', t: 'kept ' });
+    await until(() => state.written.some((e) => e.type === 'delta'));
+    state.down = true;
+    p.delta({ k: 'text', t: 'dropped ' });
+    await until(() => stopped === 1, 2000);
+    expect(p.lost).toMatch(/could not be written to Redis/);
+    p.delta({ k: 'text', t: 'after ' });
+    state.down = false;
+    await p.end(done);
+    expect(stopped).toBe(1);
+    expect(text(state.written)).toBe('kept ');
+    const end = state.written.at(-1)!;
+    // Its seq leaves the hole visible to every reader; the usage is still what was generated.
+    expect(end).toMatchObject({ type: 'error', error: 'internal_error', usage: done.usage });
+    expect(end.seq).toBeGreaterThan(state.written.at(-2)!.seq + 1);
+  });
+
+  it('past the backlog (bytes of text held): the same, before the time runs out', async () => {
+    const { state, redis } = flakyRedis();
+    const p = new JobPublisher(redis, 'ch', 'j', 1, log, 60_000, {
+      graceMs: -1,
+      backlog: { maxMs: 60_000, maxBytes: 64 },
+    });
+    let stopped = 0;
+    p.onLost = () => stopped++;
+    p.started('w-1');
+    await until(() => state.written.length === 1);
+    state.down = true;
+    p.delta({ k: 'text', t: 'a' });
+    await until(() => state.refused >= 1);
+    for (let i = 0; i < 10; i++) p.delta({ k: 'text', t: 'ten bytes.' });
+    expect(stopped).toBe(1);
+    state.down = false;
+    await p.end({ type: 'error', error: 'cancelled', message: 'stopped' });
+    expect(text(state.written)).toBe('');
+    expect(state.written.at(-1)).toMatchObject({ type: 'error', error: 'cancelled' });
+  });
+});

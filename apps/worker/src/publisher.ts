@@ -22,7 +22,30 @@ export interface Durability {
   log?: { eventsKey: string; metaKey: string; retainMs: number; maxEvents: number };
   /** Nobody following for this long ends the job (onGone); 0: at once; -1: never. */
   graceMs: number;
+  /** How much a job holds while Redis refuses its writes (default {@link BACKLOG}). */
+  backlog?: Backlog;
 }
+
+/**
+ * While Redis refuses a job's writes (restarting, failing over, out of memory), the job's events
+ * wait in this process, in order, and are written once Redis takes them again: for at most
+ * `maxMs` from the first refused write, and at most `maxBytes` of deltas held meanwhile.
+ * Past either, the events held are dropped and the job ends `failed` (`internal_error`), because
+ * a log with a hole in it can never give the whole answer.
+ *
+ * 10 s: the api's JOB_SILENCE_TIMEOUT_MS (10 s by default), after which a follower gives up on a
+ * silent job anyway, and below the job's lock (JOB_LOCK_MS, 15 s), which this worker cannot renew
+ * while Redis is away. 1 MiB of deltas per job: at WORKER_CONCURRENCY 64, at most 64 MiB held.
+ */
+export const BACKLOG: Backlog = { maxMs: 10_000, maxBytes: 1 << 20 };
+export interface Backlog {
+  maxMs: number;
+  maxBytes: number;
+}
+
+/** First retry of a refused write after this long, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 500;
 
 /**
  * Publishes one job's events on its reply channel, in order, with sequence numbers.
@@ -38,6 +61,12 @@ export interface Durability {
  *
  * While nothing was published for `heartbeatMs` (a slow backend), a heartbeat goes out, so the
  * api can tell a slow job from a dead worker.
+ *
+ * Writes go out one at a time, in sequence order, and a write Redis refuses is retried (see
+ * {@link BACKLOG}) before anything after it is written: the log never has a hole that a later
+ * event papers over. Deltas keep merging meanwhile, so the backlog is one pending batch, not one
+ * entry per token. Events that could not be written within the backlog's bounds are dropped,
+ * nothing after them but the job's end is written, and that end is an error ({@link lost}).
  */
 export class JobPublisher {
   private seq = 0;
@@ -45,6 +74,22 @@ export class JobPublisher {
   private inflight: Promise<void> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private ended = false;
+  /** The tail of the write chain: each write starts once the previous one is written (or dropped). */
+  private chain: Promise<void> = Promise.resolve();
+  /** Writes queued or in flight. */
+  private writing = 0;
+  /** Since when Redis has refused this job's writes (undefined: it takes them). */
+  private refusedSince: number | undefined;
+  /** Bytes of deltas pending while a write waits for Redis. */
+  private pendingBytes = 0;
+  private readonly backlog: Backlog;
+
+  /**
+   * Set once events of this job had to be dropped (Redis refused them past the backlog's
+   * bounds): why, in words a client can read. The job's log has a hole from then on; its end is
+   * written as an error with this message, whatever the caller ends it with.
+   */
+  lost: string | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -54,7 +99,9 @@ export class JobPublisher {
     private readonly log: Logger,
     private readonly heartbeatMs: number,
     private readonly durability: Durability = { graceMs: 0 },
-  ) {}
+  ) {
+    this.backlog = durability.backlog ?? BACKLOG;
+  }
 
   private grace: NodeJS.Timeout | undefined;
 
@@ -70,14 +117,24 @@ export class JobPublisher {
    */
   onUnfollowed: (() => void) | undefined;
 
+  /** Called once, when events had to be dropped ({@link lost}): the generation should stop. */
+  onLost: (() => void) | undefined;
+
   started(worker: string): void {
     this.send({ type: 'started', worker });
     this.armHeartbeat();
   }
 
   delta(d: Delta): void {
-    if (this.ended) return;
+    if (this.ended || this.lost) return;
     pushDelta(this.pending, d);
+    if (this.refusedSince !== undefined) {
+      this.pendingBytes += deltaBytes(d);
+      if (this.pendingBytes > this.backlog.maxBytes) {
+        this.drop(`more than ${this.backlog.maxBytes} bytes waited for Redis`);
+        return;
+      }
+    }
     if (!this.inflight && !this.tickScheduled) {
       this.tickScheduled = true;
       setImmediate(this.onTick);
@@ -90,7 +147,10 @@ export class JobPublisher {
     if (!this.inflight && !this.ended && this.pending.length > 0) this.flush();
   };
 
-  /** Sends what is pending, then the terminal event; resolves when it is on the wire. */
+  /**
+   * Sends what is pending, then the terminal event; resolves once it is written (or given up on:
+   * see {@link lost}).
+   */
   async end(event: Terminal): Promise<void> {
     if (this.ended) return;
     this.ended = true;
@@ -111,7 +171,9 @@ export class JobPublisher {
   private publishDeltas(): Promise<void> {
     const d = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     this.armHeartbeat();
+    if (this.lost) return Promise.resolve();
     return this.send({ type: 'delta', d });
   }
 
@@ -119,10 +181,21 @@ export class JobPublisher {
     clearTimeout(this.heartbeat);
     if (this.ended) return;
     this.heartbeat = setTimeout(() => {
-      this.send({ type: 'heartbeat' });
+      // A write still waiting for Redis says more than a heartbeat queued behind it would.
+      if (this.writing === 0 && !this.lost) this.send({ type: 'heartbeat' });
       this.armHeartbeat();
     }, this.heartbeatMs);
     this.heartbeat.unref();
+  }
+
+  /** Gives up on what Redis did not take: the job's text can no longer be whole. */
+  private drop(why: string): void {
+    if (this.lost) return;
+    this.lost = `events of this job could not be written to Redis (${why}); its answer is incomplete`;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.log.error({ job_id: this.jobId, reason: why }, 'job_events_lost');
+    this.onLost?.();
   }
 
   private renewedAt = 0;
@@ -156,19 +229,81 @@ export class JobPublisher {
     this.onUnfollowed?.();
   }
 
-  private async send(body: DistributiveOmit<JobEvent, 'id' | 'seq' | 'attempt'>): Promise<void> {
+  private send(body: DistributiveOmit<JobEvent, 'id' | 'seq' | 'attempt'>): Promise<void> {
     const event = { id: this.jobId, seq: this.seq++, attempt: this.attempt, ...body } as JobEvent;
-    try {
-      const receivers = await this.write(encodeEvent(event), this.renewsTtl(event.type));
-      if (receivers > 0) {
-        clearTimeout(this.grace);
-        this.grace = undefined;
-      } else if (!this.ended) this.nobodyFollows();
-    } catch (err) {
-      // The api notices the gap (sequence numbers) or the silence (heartbeats) and tells its client.
-      this.log.warn({ err, job_id: this.jobId, event: body.type }, 'publish_failed');
+    const renew = this.renewsTtl(event.type);
+    this.writing++;
+    const written = this.chain.then(() => this.writeInOrder(event, renew)).finally(() => this.writing--);
+    this.chain = written;
+    return written;
+  }
+
+  /** Writes one event, retrying while Redis refuses it within the backlog's bounds. Never rejects. */
+  private async writeInOrder(event: JobEvent, renew: boolean): Promise<void> {
+    const terminal = event.type === 'done' || event.type === 'error' || event.type === 'requeued';
+    let delay = RETRY_FIRST_MS;
+    while (true) {
+      // After a hole only the end is worth writing, and it says what happened. Checked at every
+      // try: the job may lose its events while this write waits.
+      if (this.lost && !terminal) return;
+      const ev = this.lost && event.type !== 'error' ? this.lostEnd(event) : event;
+      try {
+        const receivers = await this.write(encodeEvent(ev), renew);
+        if (this.refusedSince !== undefined) {
+          const waited = Date.now() - this.refusedSince;
+          this.log.info({ job_id: this.jobId, waited_ms: waited }, 'publish_recovered');
+          this.refusedSince = undefined;
+        }
+        if (receivers > 0) {
+          clearTimeout(this.grace);
+          this.grace = undefined;
+        } else if (!this.ended) this.nobodyFollows();
+        return;
+      } catch (err) {
+        const now = Date.now();
+        if (this.refusedSince === undefined) {
+          this.refusedSince = now;
+          this.log.warn({ err, job_id: this.jobId, event: event.type }, 'publish_failed_retrying');
+        }
+        const waited = now - this.refusedSince;
+        if (waited >= this.backlog.maxMs) {
+          if (terminal) {
+            // Nothing more to write: the api declares the job lost once it hears nothing.
+            this.log.error(
+              { err, job_id: this.jobId, event: event.type, waited_ms: waited },
+              'publish_failed',
+            );
+            this.lost ??= `the end of this job could not be written to Redis within ${waited} ms`;
+            return;
+          }
+          this.drop(`Redis refused them for ${waited} ms`);
+          // The end, the one write left, gets a backlog of its own.
+          this.refusedSince = undefined;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
     }
   }
+
+  /** The end of a job that lost events: an error saying so, with the usage of a `done`. */
+  private lostEnd(event: JobEvent): JobEvent {
+    return {
+      id: event.id,
+      seq: event.seq,
+      attempt: event.attempt,
+      type: 'error',
+      error: 'internal_error',
+      message: this.lost ?? '',
+      ...(event.type === 'done' && { usage: event.usage }),
+    };
+  }
+}
+
+/** A delta's size in the backlog (its encoding: text, tool arguments, signatures alike). */
+function deltaBytes(d: Delta): number {
+  return Buffer.byteLength(JSON.stringify(d));
 }
 
 /**

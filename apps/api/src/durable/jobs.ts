@@ -52,7 +52,7 @@ export class Jobs {
   async status(jobId: string, owner: Owner): Promise<Record<string, unknown>> {
     const rec = await this.record(jobId, owner);
     const { events, complete } = await this.opts.log.read(jobId);
-    const fold = foldEvents(events);
+    const fold = foldEvents(events, { trimmed: !complete });
     const body: Record<string, unknown> = {
       id: jobId,
       object: 'job',
@@ -89,7 +89,7 @@ export class Jobs {
         return {
           id,
           object: 'job',
-          status: foldEvents(events.events).status,
+          status: foldEvents(events.events, { trimmed: !events.complete }).status,
           model: rec.model,
           created_at: Math.floor(rec.createdAt / 1000),
           async: rec.async,
@@ -105,8 +105,11 @@ export class Jobs {
    */
   async cancel(jobId: string, owner: Owner): Promise<Record<string, unknown>> {
     const rec = await this.record(jobId, owner);
-    const before = foldEvents((await this.opts.log.read(jobId)).events).status;
-    if (before === 'completed' || before === 'failed' || before === 'cancelled') {
+    const logged = await this.opts.log.read(jobId);
+    const fold = foldEvents(logged.events, { trimmed: !logged.complete });
+    // A log with a hole reads `failed` while its job may still run: that one is still stopped.
+    const before = fold.status;
+    if (!fold.unended && (before === 'completed' || before === 'failed' || before === 'cancelled')) {
       return { id: jobId, object: 'job', status: before };
     }
     const reservation = await this.opts.dispatcher.reservationOf(rec.model, jobId);
@@ -124,28 +127,76 @@ interface Fold {
   transcript: Transcript;
   done?: DoneEvent;
   error?: ErrorEvent;
+  /** `failed` for a hole in its log, while the log has no end yet: the job may still run. */
+  unended?: true;
 }
 
-/** A job's logged events → its status (the last attempt's view, as a follower would see it). */
-export function foldEvents(events: readonly JobEvent[]): Fold {
+/**
+ * A job's logged events → its status (the last attempt's view, as a follower would see it).
+ *
+ * Sequence numbers are checked as the live stream checks them (JobSubscription): a duplicate (a
+ * write the worker retried after Redis had taken it) is skipped, and a gap in the attempt that
+ * ends the job (events Redis lost or never took) makes the job `failed` with the reason, never
+ * `completed` with text missing. `trimmed`: the log lost its start (JOB_LOG_MAX_EVENTS), so its
+ * first event is where the check starts.
+ */
+export function foldEvents(events: readonly JobEvent[], opts: { trimmed?: boolean } = {}): Fold {
   let transcript = new Transcript();
   let status: JobStatus = 'queued';
   let attempt = 0;
+  let next = 0;
+  /** The log lost its start: its first event's seq is taken as it is. */
+  let trimmed = opts.trimmed === true;
+  /** Events missing from the current attempt. */
+  let missing = 0;
+  const gap = (usage?: DoneEvent['usage']): Fold => ({
+    status: 'failed',
+    transcript,
+    ...(usage === undefined && { unended: true }),
+    error: {
+      id: events[0]?.id ?? '',
+      seq: -1,
+      attempt,
+      type: 'error',
+      error: 'internal_error',
+      message: `the event log of this job is missing ${missing} event(s): its answer is incomplete`,
+      ...(usage && { usage }),
+    },
+  });
   for (const ev of events) {
-    if (ev.type === 'error') {
+    // The gateway ended the job itself (deadline, lost, cancelled): whatever attempt runs.
+    if (ev.type === 'error' && ev.gateway) {
       return { status: ev.error === 'cancelled' ? 'cancelled' : 'failed', transcript, error: ev };
     }
+    if (ev.attempt < attempt) continue;
     if (ev.attempt > attempt) {
       // A re-run (its worker died) starts the answer over.
       attempt = ev.attempt;
       transcript = new Transcript();
-    } else if (ev.attempt < attempt) continue;
+      next = 0;
+      missing = 0;
+    }
+    if (trimmed) {
+      next = ev.seq;
+      trimmed = false;
+    }
+    if (ev.seq < next) continue;
+    missing += ev.seq - next;
+    next = ev.seq + 1;
+    if (ev.type === 'error') {
+      return { status: ev.error === 'cancelled' ? 'cancelled' : 'failed', transcript, error: ev };
+    }
     if (ev.type === 'started') status = 'in_progress';
-    else if (ev.type === 'requeued') status = 'queued';
-    else if (ev.type === 'delta') {
+    else if (ev.type === 'requeued') {
+      // Nothing of this attempt reached anyone (it ended before its first token): no text lost.
+      status = 'queued';
+      missing = 0;
+    } else if (ev.type === 'delta') {
       status = 'in_progress';
       transcript.add(ev.d);
-    } else if (ev.type === 'done') return { status: 'completed', transcript, done: ev };
+    } else if (ev.type === 'done') {
+      return missing > 0 ? gap(ev.usage) : { status: 'completed', transcript, done: ev };
+    }
   }
-  return { status, transcript };
+  return missing > 0 ? gap() : { status, transcript };
 }

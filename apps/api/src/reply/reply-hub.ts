@@ -1,5 +1,5 @@
 import type { Logger } from '@llmgw/observability';
-import { decodeEvent } from '@llmgw/protocol';
+import { decodeEvent, type JobEvent } from '@llmgw/protocol';
 import type { Keys } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { JobSubscription } from './subscription.ts';
@@ -16,6 +16,12 @@ export interface ReplyHubOptions {
    * re-runs it on another worker once its lock expires, and the client can still take that run.
    */
   recoveryTimeoutMs: number;
+  /**
+   * A job's logged events, oldest first (EventLog.read): what fills a gap in a job's live events,
+   * and what a subscription missed while the subscriber connection was away. Without it, a gap
+   * ends the job's stream.
+   */
+  readLog?: (jobId: string) => Promise<readonly JobEvent[]>;
 }
 
 /**
@@ -24,6 +30,9 @@ export interface ReplyHubOptions {
  * that submitted it, a client resuming it elsewhere, a second viewer. A channel is subscribed
  * while at least one {@link JobSubscription} of this process follows the job. A watchdog ends
  * subscriptions whose job went silent.
+ *
+ * Pub/sub keeps nothing for a subscriber that is away: once the connection is back (Redis
+ * restarted, a network blip), every subscription reads what it missed from its job's log.
  */
 export class ReplyHub {
   private readonly byChannel = new Map<string, Set<JobSubscription>>();
@@ -36,8 +45,20 @@ export class ReplyHub {
     return this.opts.keys.jobChannel(jobId);
   }
 
+  /** The subscriber connection was lost since it was last ready. */
+  private disconnected = false;
+
   start(): void {
-    this.opts.subscriber.on('message', (ch: string, raw: string) => {
+    const { subscriber } = this.opts;
+    subscriber.on('close', () => {
+      this.disconnected = true;
+    });
+    subscriber.on('ready', () => {
+      if (!this.disconnected) return;
+      this.disconnected = false;
+      void this.catchUp();
+    });
+    subscriber.on('message', (ch: string, raw: string) => {
       const subs = this.byChannel.get(ch);
       if (!subs) return;
       const ev = decodeEvent(raw);
@@ -59,7 +80,8 @@ export class ReplyHub {
    */
   async open(jobId: string, opts: { holdLive?: boolean } = {}): Promise<JobSubscription> {
     const channel = this.channelOf(jobId);
-    const sub = new JobSubscription(jobId, (s) => this.drop(channel, s));
+    const { readLog } = this.opts;
+    const sub = new JobSubscription(jobId, (s) => this.drop(channel, s), readLog && (() => readLog(jobId)));
     // Held from the start: a message may arrive in the same read as the SUBSCRIBE reply, before
     // the caller's await resumes.
     if (opts.holdLive) sub.holdLive();
@@ -76,6 +98,24 @@ export class ReplyHub {
       throw err;
     }
     return sub;
+  }
+
+  /**
+   * After a reconnect: once the channels are subscribed again (ioredis resubscribes by itself;
+   * this SUBSCRIBE's reply comes after those), every subscription reads its job's log, so what
+   * was published meanwhile is delivered, in order, before what comes live.
+   */
+  private async catchUp(): Promise<void> {
+    const channels = [...this.byChannel.keys()];
+    if (channels.length === 0 || !this.opts.readLog) return;
+    try {
+      await this.opts.subscriber.subscribe(...channels);
+    } catch {
+      // Gone again: the next `ready` catches up.
+      return;
+    }
+    this.opts.log.info({ jobs: channels.length }, 'reply_channels_resubscribed');
+    for (const subs of this.byChannel.values()) for (const sub of subs) sub.catchUp();
   }
 
   async stop(): Promise<void> {

@@ -106,4 +106,64 @@ describe('JobSubscription', () => {
     const events = await drain(sub);
     expect(last(events)).toMatchObject({ type: 'error', error: 'cancelled' });
   });
+
+  it('a gap is filled from the log: live events held meanwhile, the whole text in order', async () => {
+    // What a worker wrote while this api's subscriber was reconnecting is in the log only.
+    const log = [started(0), token(1, 'a'), token(2, 'b'), token(3, 'c'), token(4, 'd')];
+    let reads = 0;
+    const sub = new JobSubscription(
+      'j',
+      () => {},
+      async () => {
+        reads++;
+        await new Promise((r) => setTimeout(r, 10));
+        return log;
+      },
+    );
+    for (const e of [started(0), token(1, 'a'), token(4, 'd'), token(5, 'e'), done(6)]) sub.deliver(e);
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(last(events)?.type).toBe('done');
+    expect(reads).toBe(1);
+  });
+
+  it('a gap the log cannot fill either ends the stream with an error', async () => {
+    const sub = new JobSubscription(
+      'j',
+      () => {},
+      async () => [started(0), token(1, 'a'), token(3, 'c')],
+    );
+    for (const e of [started(0), token(1, 'a'), token(3, 'c'), done(4)]) sub.deliver(e);
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['a']);
+    expect(last(events)).toMatchObject({ type: 'error', error: 'internal_error' });
+  });
+
+  it("a gap before the job's own error: the stream ends with that error, which says why", async () => {
+    const end = ev(5, 1, { type: 'error', error: 'internal_error', message: 'events could not be written' });
+    const sub = new JobSubscription(
+      'j',
+      () => {},
+      async () => [started(0), token(1, 'a'), end],
+    );
+    for (const e of [started(0), token(1, 'a'), end]) sub.deliver(e);
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['a']);
+    expect(last(events)).toMatchObject({ type: 'error', message: 'events could not be written' });
+  });
+
+  it('catchUp (the subscriber reconnected): what was published meanwhile, the end included, comes from the log', async () => {
+    const sub = new JobSubscription(
+      'j',
+      () => {},
+      async () => [started(0), token(1, 'a'), token(2, 'b'), done(3)],
+    );
+    sub.deliver(started(0));
+    sub.deliver(token(1, 'a'));
+    // Nothing more arrives live: the rest was published while the connection was down.
+    sub.catchUp();
+    const events = await drain(sub);
+    expect(texts(events)).toEqual(['a', 'b']);
+    expect(last(events)?.type).toBe('done');
+  });
 });

@@ -3,8 +3,11 @@ import type { ErrorEvent, ErrorType, JobEvent } from '@llmgw/protocol';
 /**
  * The api's view of one job's event stream, in order and exactly once.
  *
- * - Duplicates (seq already seen) are dropped; a gap (an event lost, e.g. while the subscriber
- *   reconnected) ends the stream with an error rather than silently missing text.
+ * - Duplicates (seq already seen) are dropped. A gap (events published while the subscriber
+ *   was reconnecting, or while the job's worker waited for Redis to come back) is filled from
+ *   the job's event log when there is one ({@link readLog}): live events are held while the log
+ *   is read, then follow it. A gap the log cannot fill either ends the stream with an error
+ *   rather than silently missing text.
  * - A new `attempt` (BullMQ re-ran the job after its worker died) is followed only if nothing
  *   was relayed yet; once text reached the client, a re-run would duplicate it, so the stream
  *   ends with `worker_lost`.
@@ -37,12 +40,20 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
   onGiveUp: ((error: ErrorType, message: string) => void) | undefined;
   lastEventAt: number;
 
+  /**
+   * @param readLog the job's logged events, oldest first (EventLog.read): where a gap is filled
+   *   from. Without it, a gap ends the stream at once.
+   */
   constructor(
     readonly jobId: string,
     private readonly onClose: (sub: JobSubscription) => void,
+    private readonly readLog?: () => Promise<readonly JobEvent[]>,
   ) {
     this.lastEventAt = Date.now();
   }
+
+  /** A read of the log is under way ({@link catchUp}). */
+  private catchingUp = false;
 
   get isEnded(): boolean {
     return this.ended;
@@ -60,12 +71,37 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     this.held ??= [];
   }
 
-  /** Delivers the job's logged events, then whatever arrived live meanwhile. */
+  /**
+   * Delivers the job's logged events, then whatever arrived live meanwhile. A gap found here is
+   * final: the log is all there is.
+   */
   replay(logged: readonly JobEvent[]): void {
     const held = this.held ?? [];
     this.held = undefined;
-    for (const ev of logged) this.accept(ev);
-    for (const ev of held) this.accept(ev);
+    for (const ev of logged) this.accept(ev, false);
+    for (const ev of held) this.accept(ev, false);
+  }
+
+  /**
+   * Reads the job's log and delivers what this subscription missed, live events held meanwhile:
+   * after a gap, and after the subscriber connection came back (what was published while it was
+   * away reached nobody here, and the job's end may be among it).
+   */
+  catchUp(): void {
+    if (!this.readLog || this.catchingUp || this.ended) return;
+    this.catchingUp = true;
+    this.holdLive();
+    this.readLog().then(
+      (logged) => {
+        this.catchingUp = false;
+        this.replay(logged);
+      },
+      () => {
+        // Redis refused the read: what was held is all there is (a gap in it ends the stream).
+        this.catchingUp = false;
+        this.replay([]);
+      },
+    );
   }
 
   /** Called by the hub for every event with this job id. */
@@ -74,7 +110,7 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     else this.accept(ev);
   }
 
-  private accept(ev: JobEvent): void {
+  private accept(ev: JobEvent, mayCatchUp = true): void {
     if (this.ended) return;
     this.lastEventAt = Date.now();
     // The gateway ended the job itself (deadline, lost, cancelled): whatever attempt runs.
@@ -93,7 +129,16 @@ export class JobSubscription implements AsyncIterable<JobEvent[]> {
     }
     if (ev.seq < this.nextSeq) return;
     if (ev.seq > this.nextSeq) {
-      this.fail('internal_error', `lost ${ev.seq - this.nextSeq} event(s) of this stream`);
+      if (mayCatchUp && this.readLog) {
+        // Held with whatever follows; delivered after the log has filled the gap (or not).
+        this.holdLive();
+        this.held?.push(ev);
+        this.catchUp();
+        return;
+      }
+      // The job's own end after the gap says why (its worker could not write what is missing).
+      if (ev.type === 'error') this.push(ev);
+      else this.fail('internal_error', `lost ${ev.seq - this.nextSeq} event(s) of this stream`);
       return;
     }
     this.nextSeq++;
