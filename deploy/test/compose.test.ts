@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseWorkerEnv } from '@llmgw/worker';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { REPO_ROOT, readDockerfile } from './support.ts';
@@ -25,6 +26,7 @@ interface ComposeService {
   image?: string;
   build?: { dockerfile?: string };
   command?: string[] | string;
+  entrypoint?: string[] | string;
   environment?: Record<string, string | null>;
   deploy?: { replicas?: number; resources?: { reservations?: { devices?: unknown[] } } };
   depends_on?: Record<string, { condition?: string }>;
@@ -73,6 +75,30 @@ describe.skipIf(!compose)('docker-compose.yml', () => {
     );
     const gpu = resolvedConfig(['--profile', 'gpu']);
     expect(gpu.services.vllm?.profiles).toEqual(['gpu']);
+  });
+
+  it('deploy/compose/sentinel.yml: a replica and three sentinels, and every api and worker finds Redis through them', () => {
+    const { services } = resolvedConfig(['-f', 'deploy/compose/sentinel.yml']);
+    expect(services['redis-replica']?.command).toEqual(
+      expect.arrayContaining(['--replicaof', 'redis', '6379']),
+    );
+    expect(services['redis-replica']?.command).toEqual(
+      expect.arrayContaining(['--maxmemory-policy', 'noeviction']),
+    );
+    for (const name of ['sentinel1', 'sentinel2', 'sentinel3']) {
+      expect(String(services[name]?.entrypoint)).toContain('sentinel monitor llmgw redis 6379 2');
+    }
+    for (const name of ['api1', 'api2', 'worker']) {
+      const env = Object.fromEntries(
+        Object.entries(services[name]!.environment ?? {}).map(([k, v]) => [k, v ?? undefined]),
+      );
+      // As the process reads it: an empty REDIS_URL is unset, so the sentinels are the only form.
+      expect(parseWorkerEnv(env).redis).toEqual({
+        mode: 'sentinel',
+        name: 'llmgw',
+        sentinels: [1, 2, 3].map((i) => ({ host: `sentinel${i}`, port: 26379 })),
+      });
+    }
   });
 
   it('runs Redis with noeviction and an append-only file', () => {
