@@ -49,6 +49,28 @@ describe('pushDelta (coalescing)', () => {
     expect(merged({ k: 'tool', i: 0, id: 'a' }, { k: 'tool', i: 0, id: 'b' })).toHaveLength(2);
   });
 
+  it('a signature ends its thinking block: merged into it, and later reasoning starts a new delta', () => {
+    expect(
+      merged(
+        { k: 'reasoning', t: 'a' },
+        { k: 'reasoning', t: 'b' },
+        { k: 'reasoning', t: '', sig: 's1' },
+        { k: 'reasoning', t: 'c' },
+        { k: 'reasoning', t: '', redacted: 'r' },
+        { k: 'reasoning', t: 'd', sig: 's2' },
+        { k: 'reasoning', t: '', redacted: 'q' },
+        { k: 'reasoning', t: '', redacted: 'p' },
+      ),
+    ).toEqual([
+      { k: 'reasoning', t: 'ab', sig: 's1' },
+      { k: 'reasoning', t: 'c' },
+      { k: 'reasoning', t: '', redacted: 'r' },
+      { k: 'reasoning', t: 'd', sig: 's2' },
+      { k: 'reasoning', t: '', redacted: 'q' },
+      { k: 'reasoning', t: '', redacted: 'p' },
+    ]);
+  });
+
   it('does not mutate the deltas it was given', () => {
     const first: Delta = { k: 'text', t: 'a' };
     merged(first, { k: 'text', t: 'b' });
@@ -68,10 +90,35 @@ describe('Transcript', () => {
     t.add([{ k: 'tool', i: 1, args: '}' }]);
     expect(t.text).toBe('hi');
     expect(t.reasoning).toBe('think');
+    expect(t.thinking).toEqual([{ type: 'thinking', thinking: 'think', signature: '' }]);
     expect(t.logprobs).toEqual([{ token: 'hi' }]);
     expect(t.toolCalls).toEqual([
       { id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } },
       { id: 'c2', type: 'function', function: { name: 'g', arguments: '{}' } },
     ]);
+  });
+
+  it('keeps thinking blocks apart at their signatures, redacted ones in place; all the text in reasoning', () => {
+    const t = new Transcript();
+    t.add([
+      { k: 'reasoning', t: 'one ' },
+      { k: 'reasoning', t: 'two', sig: 's1' },
+    ]);
+    t.add([
+      { k: 'reasoning', t: '', redacted: 'opaque' },
+      { k: 'text', t: 'x' },
+    ]);
+    t.add([
+      { k: 'reasoning', t: 'three' },
+      { k: 'reasoning', t: '' },
+      { k: 'reasoning', t: '', sig: 's2' },
+    ]);
+    expect(t.thinking).toEqual([
+      { type: 'thinking', thinking: 'one two', signature: 's1' },
+      { type: 'redacted_thinking', data: 'opaque' },
+      { type: 'thinking', thinking: 'three', signature: 's2' },
+    ]);
+    expect(t.reasoning).toBe('one twothree');
+    expect(new Transcript().thinking).toEqual([]);
   });
 });

@@ -1,3 +1,5 @@
+import type { SignedThinking } from './messages.ts';
+
 /**
  * What a generation produces, as typed pieces in the order the backend sent them. One compact
  * JSON object per piece on the reply channel; the api renders them per wire format (seed `/chat`,
@@ -5,14 +7,18 @@
  *
  * - `text`: answer text, with its logprobs entries (OpenAI `choices[].logprobs.content[]`) if asked;
  * - `reasoning`: what a reasoning model thinks before answering (vLLM `reasoning_content` /
- *   `reasoning`, Anthropic `thinking`);
+ *   `reasoning`, Anthropic `thinking`). From an Anthropic backend, also what proves it: `sig` on
+ *   the delta that ends a thinking block (Anthropic's `signature_delta`; its `t` may be empty),
+ *   and `redacted`, a whole `redacted_thinking` block (its `data`; `t` empty). Both are optional
+ *   fields rather than kinds of their own, so that an api of an older release (its renderers
+ *   know only the four kinds) reads such a delta as empty reasoning;
  * - `tool`: one fragment of a tool call, keyed by `i` (the call's index in this answer). The
  *   first fragment of a call has `id` and `name`; later ones only `args` pieces;
  * - `refusal`: OpenAI's refusal text.
  */
 export type Delta =
   | { k: 'text'; t: string; lp?: unknown[] }
-  | { k: 'reasoning'; t: string }
+  | { k: 'reasoning'; t: string; sig?: string; redacted?: string }
   | { k: 'tool'; i: number; id?: string; name?: string; args?: string }
   | { k: 'refusal'; t: string };
 
@@ -20,7 +26,9 @@ export type DeltaKind = Delta['k'];
 
 /**
  * Appends `d` to `out`, merged into the last delta when they are neighbours of the same kind
- * (the same tool call, for fragments): text is concatenated, order is never changed.
+ * (the same tool call, for fragments): text is concatenated, order is never changed. A signed
+ * reasoning delta ends its thinking block, and a redacted one is a block of its own: neither
+ * takes later reasoning in.
  */
 export function pushDelta(out: Delta[], d: Delta): void {
   const last = out[out.length - 1];
@@ -32,7 +40,13 @@ export function pushDelta(out: Delta[], d: Delta): void {
         if (d.lp) l.lp = l.lp ? l.lp.concat(d.lp) : d.lp;
         return;
       }
-      case 'reasoning':
+      case 'reasoning': {
+        const l = last as Extract<Delta, { k: 'reasoning' }>;
+        if (l.sig !== undefined || l.redacted !== undefined || d.redacted !== undefined) break;
+        l.t += d.t;
+        if (d.sig !== undefined) l.sig = d.sig;
+        return;
+      }
       case 'refusal':
         (last as { t: string }).t += d.t;
         return;
@@ -58,12 +72,21 @@ export interface AssembledToolCall {
   function: { name: string; arguments: string };
 }
 
+/** One thinking block of an answer; `signature` is '' when the backend gave none (not Anthropic). */
+export type AssembledThinking =
+  | { type: 'thinking'; thinking: string; signature: string }
+  | Extract<SignedThinking, { type: 'redacted_thinking' }>;
+
 /** A whole answer assembled from its deltas (non-streaming responses). */
 export class Transcript {
   text = '';
+  /** All the reasoning text, whatever its blocks. */
   reasoning = '';
   refusal = '';
   logprobs: unknown[] | undefined;
+  /** The reasoning as thinking blocks, in order: a new one after each signature. */
+  readonly thinking: AssembledThinking[] = [];
+  private openThinking: Extract<AssembledThinking, { type: 'thinking' }> | undefined;
   private readonly calls = new Map<number, AssembledToolCall>();
 
   add(deltas: readonly Delta[]): void {
@@ -74,7 +97,7 @@ export class Transcript {
           if (d.lp) this.logprobs = (this.logprobs ?? []).concat(d.lp);
           break;
         case 'reasoning':
-          this.reasoning += d.t;
+          this.addReasoning(d);
           break;
         case 'refusal':
           this.refusal += d.t;
@@ -91,6 +114,27 @@ export class Transcript {
           break;
         }
       }
+    }
+  }
+
+  private addReasoning(d: Extract<Delta, { k: 'reasoning' }>): void {
+    this.reasoning += d.t;
+    if (d.redacted !== undefined) {
+      this.thinking.push({ type: 'redacted_thinking', data: d.redacted });
+      this.openThinking = undefined;
+      return;
+    }
+    if (d.t === '' && d.sig === undefined) return;
+    let block = this.openThinking;
+    if (!block) {
+      block = { type: 'thinking', thinking: '', signature: '' };
+      this.thinking.push(block);
+      this.openThinking = block;
+    }
+    block.thinking += d.t;
+    if (d.sig !== undefined) {
+      block.signature = d.sig;
+      this.openThinking = undefined;
     }
   }
 

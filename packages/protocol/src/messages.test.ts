@@ -29,6 +29,33 @@ describe('ChatMessage (OpenAI Chat Completions)', () => {
     expect(issues({ role: 'tool', tool_call_id: 'call_1', content: '42' })).toEqual([]);
   });
 
+  it("an assistant's thinking_blocks: signed thinking and redacted thinking, their fields only", () => {
+    const m = ChatMessage.parse({
+      role: 'assistant',
+      content: 'Hi.',
+      thinking_blocks: [
+        { type: 'thinking', thinking: 'Hm.', signature: 'c2ln', cache_control: { type: 'ephemeral' } },
+        { type: 'redacted_thinking', data: 'opaque' },
+      ],
+    });
+    expect(m).toEqual({
+      role: 'assistant',
+      content: 'Hi.',
+      thinking_blocks: [
+        { type: 'thinking', thinking: 'Hm.', signature: 'c2ln' },
+        { type: 'redacted_thinking', data: 'opaque' },
+      ],
+    });
+    const blocks = (thinking_blocks: unknown) =>
+      issues({ role: 'assistant', content: 'Hi.', thinking_blocks });
+    expect(blocks([{ type: 'thinking', thinking: 'Hm.', signature: '' }])[0]).toMatch(
+      /^thinking_blocks\.0\.signature: /,
+    );
+    expect(blocks([{ type: 'thinking', thinking: 'Hm.' }])[0]).toMatch(/^thinking_blocks\.0\.signature: /);
+    expect(blocks([{ type: 'text', text: 'x' }])).toHaveLength(1);
+    expect(blocks(null)).toEqual([]);
+  });
+
   it('keeps fields it does not know (passed to the backend unchanged)', () => {
     const m = ChatMessage.parse({ role: 'user', content: 'x', cache_control: { type: 'ephemeral' } });
     expect(m).toMatchObject({ cache_control: { type: 'ephemeral' } });

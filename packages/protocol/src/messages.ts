@@ -76,6 +76,25 @@ export const UserMessage = z.looseObject({
   content: stringOr(partsOf([TextPart, ImagePart, AudioPart], 'user')),
   name,
 });
+
+/**
+ * Anthropic's thinking blocks as an answer carries them: the thoughts with the `signature`
+ * Anthropic's API gave them, and `redacted_thinking` (thoughts it encrypted, opaque `data`). Only
+ * Anthropic can check them, and it wants them back unchanged in the assistant turn of a tool loop
+ * with thinking on. Exactly these fields: anything else a client put on a block is not relayed.
+ */
+export const ThinkingBlock = z.object({
+  type: z.literal('thinking'),
+  thinking: z.string(),
+  signature: z.string().min(1),
+});
+export const RedactedThinkingBlock = z.object({
+  type: z.literal('redacted_thinking'),
+  data: z.string().min(1),
+});
+export const SignedThinking = z.discriminatedUnion('type', [ThinkingBlock, RedactedThinkingBlock]);
+export type SignedThinking = z.infer<typeof SignedThinking>;
+
 export const AssistantMessage = z.looseObject({
   role: z.literal('assistant'),
   content: stringOr(partsOf([TextPart, RefusalPart], 'assistant')).nullish(),
@@ -84,6 +103,13 @@ export const AssistantMessage = z.looseObject({
   tool_calls: z.array(ToolCall).nullish(),
   /** What the model thought before this answer, when a client sends it back (vLLM, DeepSeek). */
   reasoning_content: z.string().nullish(),
+  /**
+   * The answer's signed thinking, in order (`/v1/messages` puts the client's signed `thinking`
+   * and `redacted_thinking` blocks here; LiteLLM names the same field so). The Anthropic backend
+   * sends them first in this turn; OpenAI-compatible backends never get them. Optional: a job
+   * without it is what older releases wrote, and an older worker does not read it.
+   */
+  thinking_blocks: z.array(SignedThinking).nullish(),
 });
 export const ToolMessage = z.looseObject({
   role: z.literal('tool'),
