@@ -1,6 +1,13 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { DEFAULT_MODEL } from '@llmgw/config';
-import { type ChatMessage, type Delta, type GenerationParams, Transcript } from '@llmgw/protocol';
+import {
+  type ChatMessage,
+  type Delta,
+  type GenerationParams,
+  pushDelta,
+  type SignedThinking,
+  Transcript,
+} from '@llmgw/protocol';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -126,6 +133,49 @@ describe('toAnthropicRequest', () => {
       },
     ]);
     expect(JSON.stringify(body)).not.toContain('two cities');
+  });
+
+  it("with thinking on, sends an assistant turn's signed thinking first, unchanged; with it off, not", () => {
+    const signed = [
+      { type: 'thinking' as const, thinking: 'Two cities.', signature: 'c2lnMQ==' },
+      { type: 'redacted_thinking' as const, data: 'EmwKAhgBEgy' },
+    ];
+    const messages: ChatMessage[] = [
+      { role: 'user', content: 'Weather in Paris?' },
+      {
+        role: 'assistant',
+        content: 'Let me look.',
+        reasoning_content: 'Two cities.',
+        thinking_blocks: signed,
+        tool_calls: [
+          { id: 'toolu_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'toolu_1', content: 'sunny' },
+      // A plain-text assistant turn with thinking is blocks too, not the string shortcut.
+      { role: 'assistant', content: 'Sunny.', thinking_blocks: [signed[0]!] },
+      { role: 'user', content: 'Thanks.' },
+    ];
+    const on = toAnthropicRequest(chat(messages, { thinking: { type: 'enabled', budget_tokens: 1024 } }));
+    expect(on.messages[1]).toEqual({
+      role: 'assistant',
+      content: [
+        ...signed,
+        { type: 'text', text: 'Let me look.' },
+        { type: 'tool_use', id: 'toolu_1', name: 'weather', input: { city: 'Paris' } },
+      ],
+    });
+    expect(on.messages[3]).toEqual({
+      role: 'assistant',
+      content: [signed[0], { type: 'text', text: 'Sunny.' }],
+    });
+    // Copies, not the job's own objects.
+    expect((on.messages[1]!.content as unknown[])[0]).not.toBe(signed[0]);
+    for (const thinking of [undefined, { type: 'disabled' as const }]) {
+      const off = toAnthropicRequest(chat(messages, { ...(thinking && { thinking }) }));
+      expect(JSON.stringify(off.messages)).not.toContain('c2lnMQ==');
+      expect(off.messages[3]).toEqual({ role: 'assistant', content: 'Sunny.' });
+    }
   });
 
   it('an assistant turn of tool calls only, with blank arguments, and refusals', () => {
@@ -399,6 +449,7 @@ describe('AnthropicStreamReader', () => {
     ]);
     expect(deltas).toEqual([
       { k: 'reasoning', t: 'Two cities.' },
+      { k: 'reasoning', t: '', sig: 'c2ln' },
       { k: 'text', t: 'Checking.' },
       { k: 'tool', i: 0, id: 'toolu_a', name: 'weather', args: '' },
       { k: 'tool', i: 0, args: '{"city":' },
@@ -415,7 +466,7 @@ describe('AnthropicStreamReader', () => {
 
   it('reports blocks and deltas it does not relay, once each, and skips the deltas of dropped blocks', () => {
     const { deltas, dropped } = readAll([
-      start(0, { type: 'redacted_thinking', data: 'opaque' }),
+      start(0, { type: 'redacted_thinking', data: 'opaque' }), // relayed: see the next test
       start(1, { type: 'server_tool_use', id: 'srvtoolu_1', name: 'web_search', input: {} }),
       delta(1, { type: 'input_json_delta', partial_json: '{"query":"x"}' }),
       start(2, { type: 'text', text: '' }),
@@ -423,12 +474,55 @@ describe('AnthropicStreamReader', () => {
       delta(2, { type: 'text_delta', text: 'Found it.' }),
       delta(2, { type: 'some_future_delta' }),
     ]);
-    expect(deltas).toEqual([{ k: 'text', t: 'Found it.' }]);
+    expect(deltas).toEqual([
+      { k: 'reasoning', t: '', redacted: 'opaque' },
+      { k: 'text', t: 'Found it.' },
+    ]);
     expect(dropped).toEqual([
-      'content_block.redacted_thinking',
       'content_block.server_tool_use',
       'delta.citations_delta',
       'delta.some_future_delta',
+    ]);
+  });
+
+  it('relays signatures (streamed, or on a whole block) and redacted thinking, which count no tokens', () => {
+    const { deltas, dropped, reader } = readAll([
+      start(0, { type: 'thinking', thinking: '', signature: '' }),
+      delta(0, { type: 'thinking_delta', thinking: 'First.' }),
+      delta(0, { type: 'signature_delta', signature: 'c2lnMQ==' }),
+      start(1, { type: 'redacted_thinking', data: 'EmwKAhgBEgy' }),
+      start(2, { type: 'thinking', thinking: 'Whole.', signature: 'c2lnMg==' }),
+      start(3, { type: 'thinking', thinking: '', signature: '' }),
+      // An empty signature proves nothing: not relayed.
+      delta(3, { type: 'signature_delta', signature: '' }),
+      start(4, { type: 'text', text: '' }),
+      delta(4, { type: 'text_delta', text: 'Done.' }),
+    ]);
+    expect(deltas).toEqual([
+      { k: 'reasoning', t: 'First.' },
+      { k: 'reasoning', t: '', sig: 'c2lnMQ==' },
+      { k: 'reasoning', t: '', redacted: 'EmwKAhgBEgy' },
+      { k: 'reasoning', t: 'Whole.', sig: 'c2lnMg==' },
+      { k: 'text', t: 'Done.' },
+    ]);
+    expect(dropped).toEqual([]);
+    // First., Whole. and Done.: a signature or a redacted block is not a token of the answer.
+    expect(reader.completionTokens).toBe(3);
+    // As the publisher coalesces them: a signature ends its block, a redacted block stands alone.
+    const coalesced: Delta[] = [];
+    for (const d of deltas) pushDelta(coalesced, d);
+    expect(coalesced).toEqual([
+      { k: 'reasoning', t: 'First.', sig: 'c2lnMQ==' },
+      { k: 'reasoning', t: '', redacted: 'EmwKAhgBEgy' },
+      { k: 'reasoning', t: 'Whole.', sig: 'c2lnMg==' },
+      { k: 'text', t: 'Done.' },
+    ]);
+    const t = new Transcript();
+    t.add(coalesced);
+    expect(t.thinking).toEqual([
+      { type: 'thinking', thinking: 'First.', signature: 'c2lnMQ==' },
+      { type: 'redacted_thinking', data: 'EmwKAhgBEgy' },
+      { type: 'thinking', thinking: 'Whole.', signature: 'c2lnMg==' },
     ]);
   });
 
@@ -610,7 +704,7 @@ describe('Anthropic backend against the simulator', () => {
     expect(JSON.parse(transcript.text)).toEqual({});
   });
 
-  it('streams thinking as reasoning deltas before the text, ignoring the signature', async () => {
+  it('streams thinking as reasoning deltas before the text, the last one with its signature', async () => {
     const { deltas, dropped, transcript } = await run([{ role: 'user', content: 'Think first.' }], {
       max_tokens: 64,
       thinking: { type: 'enabled', budget_tokens: 1024 },
@@ -621,5 +715,58 @@ describe('Anthropic backend against the simulator', () => {
     const lastReasoning = deltas.findLastIndex((d) => d.k === 'reasoning');
     const firstText = deltas.findIndex((d) => d.k === 'text');
     expect(lastReasoning).toBeLessThan(firstText);
+    expect(deltas[lastReasoning]).toEqual({
+      k: 'reasoning',
+      t: '',
+      sig: expect.stringMatching(/^[\w+/]{20,}=*$/),
+    });
+    expect(transcript.thinking).toEqual([
+      {
+        type: 'thinking',
+        thinking: transcript.reasoning,
+        signature: (deltas[lastReasoning] as { sig: string }).sig,
+      },
+    ]);
+  });
+
+  it('continues a tool loop with thinking only when the thinking goes back (the simulator checks, as Anthropic)', async () => {
+    const thinking = { type: 'enabled' as const, budget_tokens: 1024 };
+    const ask: ChatMessage = { role: 'user', content: 'Weather in Paris?' };
+    const asked = await run([ask], { max_tokens: 64, tools: [weather], thinking });
+    expect(asked.res.finishReason).toBe('tool_calls');
+    const [block] = asked.transcript.thinking;
+    if (block?.type !== 'thinking') throw new Error('expected a thinking block');
+    expect(block.signature).toMatch(/.{20}/);
+    const calls = asked.transcript.toolCalls;
+    const turn = (thinking_blocks?: SignedThinking[]): ChatMessage[] => [
+      ask,
+      {
+        role: 'assistant',
+        content: null,
+        reasoning_content: asked.transcript.reasoning,
+        ...(thinking_blocks && { thinking_blocks }),
+        tool_calls: calls.map((c) => ({ ...c, function: { ...c.function } })),
+      },
+      ...calls.map((c) => ({ role: 'tool' as const, tool_call_id: c.id, content: '18°C, sunny' })),
+    ];
+    const answered = await run(turn([block]), { tools: [weather], thinking });
+    expect(answered.transcript.text.length).toBeGreaterThan(0);
+    const sent = sim!.requests().at(-1)!.body as { messages: { content: unknown[] }[] };
+    expect(sent.messages[1]!.content[0]).toEqual(block);
+
+    const refused = await run(turn(), { tools: [weather], thinking }).catch(
+      (e: unknown) => e as BackendError,
+    );
+    expect(refused).toBeInstanceOf(BackendError);
+    expect((refused as BackendError).type).toBe('backend_bad_request');
+    expect((refused as BackendError).message).toMatch(/must start with a thinking block/);
+    const forged = await run(turn([{ ...block, signature: 'Zm9yZ2Vk' }]), {
+      tools: [weather],
+      thinking,
+    }).catch((e: unknown) => e as BackendError);
+    expect((forged as BackendError).message).toMatch(/Invalid `signature`/);
+    // Without thinking, no thinking is needed.
+    const plain = await run(turn(), { tools: [weather] });
+    expect(plain.transcript.text.length).toBeGreaterThan(0);
   });
 });

@@ -28,7 +28,11 @@ const badRequest = (message: string) => new BackendError('backend_bad_request', 
  * - user parts become text and image blocks (a `data:` URL → a base64 source, http(s) → a url
  *   source); audio input is refused, Anthropic has none;
  * - assistant text and refusals become text blocks, `tool_calls` become `tool_use` blocks (the
- *   arguments parsed: Anthropic wants the input object). `reasoning_content` is not sent: a
+ *   arguments parsed: Anthropic wants the input object). With thinking on, the message's
+ *   `thinking_blocks` (signed thinking and redacted_thinking, as Anthropic gave them) come first
+ *   in its turn, unchanged: Anthropic refuses a tool loop whose last assistant turn does not start
+ *   with its thinking. With thinking off they are not sent (Anthropic does not need them, and
+ *   refuses thinking in a final assistant turn then). `reasoning_content` is never sent: a
  *   thinking block needs the signature Anthropic gave it, which OpenAI clients do not keep;
  * - tool messages become `tool_result` blocks of a user message;
  * - consecutive messages of one role are merged, since Anthropic requires user and assistant to
@@ -48,10 +52,11 @@ const badRequest = (message: string) => new BackendError('backend_bad_request', 
 export function toAnthropicRequest(req: GenerateRequest): CreateParams {
   const system: string[] = [];
   const turns: Turn[] = [];
+  const thinks = req.params.thinking !== undefined && req.params.thinking.type !== 'disabled';
   if (req.kind === 'completion') appendTurn(turns, 'user', req.prompt ?? '');
   else {
     for (const m of req.messages) {
-      const content = contentOf(m);
+      const content = contentOf(m, thinks);
       if (content.role === 'system') {
         if (content.text !== '') system.push(content.text);
       } else appendTurn(turns, content.role, content.content);
@@ -155,8 +160,11 @@ function appendTurn(turns: Turn[], role: Turn['role'], content: string | Block[]
 
 const asBlocks = (c: string | Block[]): Block[] => (typeof c === 'string' ? [{ type: 'text', text: c }] : c);
 
-/** One message in Anthropic terms: system text, or a turn's blocks (a plain string stays a string). */
-function contentOf(m: ChatMessage): Turn | { role: 'system'; text: string } {
+/**
+ * One message in Anthropic terms: system text, or a turn's blocks (a plain string stays a string).
+ * `thinks`: an assistant message's signed thinking goes first in its turn.
+ */
+function contentOf(m: ChatMessage, thinks: boolean): Turn | { role: 'system'; text: string } {
   switch (m.role) {
     case 'system':
     case 'developer':
@@ -173,10 +181,12 @@ function contentOf(m: ChatMessage): Turn | { role: 'system'; text: string } {
     }
     case 'assistant': {
       const calls = m.tool_calls ?? [];
-      if (typeof m.content === 'string' && calls.length === 0 && !m.refusal) {
+      const thoughts = thinks ? (m.thinking_blocks ?? []) : [];
+      if (typeof m.content === 'string' && calls.length === 0 && !m.refusal && thoughts.length === 0) {
         return { role: 'assistant', content: m.content };
       }
-      const blocks: Block[] = [];
+      // Copies: the request must not share objects with the job it was made from.
+      const blocks: Block[] = thoughts.map((b) => ({ ...b }));
       if (typeof m.content === 'string') pushText(blocks, m.content);
       else {
         for (const part of m.content ?? []) pushText(blocks, part.type === 'text' ? part.text : part.refusal);
@@ -244,7 +254,10 @@ function toolChoiceOf(
 /**
  * Turns the events of one streamed answer into deltas. Anthropic numbers content blocks across
  * kinds; tool calls are numbered among themselves (`i` = 0, 1, … in this answer), as OpenAI does.
- * Blocks and deltas the gateway does not relay (redacted thinking, server tool use, citations, any
+ * A thinking block's signature (its `signature_delta`, or the `signature` a block starts with when
+ * it comes whole) is a reasoning delta with `sig`, which ends that block for the api; a
+ * `redacted_thinking` block is one reasoning delta with `redacted` (its data). Neither counts as a
+ * completion token. Blocks and deltas the gateway does not relay (server tool use, citations, any
  * future type) are reported to `onDropped` once each, and their later deltas skipped quietly.
  *
  * With `structured` (the name of a structured output's tool, {@link structuredOutputTool}), that
@@ -259,8 +272,11 @@ export class AnthropicStreamReader {
   deltas = 0;
   stopReason: string | null = null;
   stopSequence: string | undefined;
-  /** Anthropic block index → what it is: text, thinking, a tool call's `i`, the structured output, or dropped. */
-  private readonly blocks = new Map<number, 'text' | 'thinking' | 'json' | 'dropped' | number>();
+  /**
+   * Anthropic block index → what it is: text, thinking, redacted thinking, a tool call's `i`, the
+   * structured output, or dropped.
+   */
+  private readonly blocks = new Map<number, 'text' | 'thinking' | 'redacted' | 'json' | 'dropped' | number>();
   private tools = 0;
 
   constructor(
@@ -305,7 +321,14 @@ export class AnthropicStreamReader {
         break;
       case 'thinking':
         this.blocks.set(index, 'thinking');
-        if (block.thinking) this.emit({ k: 'reasoning', t: block.thinking });
+        if (block.signature) {
+          this.hooks.onDelta({ k: 'reasoning', t: block.thinking, sig: block.signature });
+          if (block.thinking) this.deltas++;
+        } else if (block.thinking) this.emit({ k: 'reasoning', t: block.thinking });
+        break;
+      case 'redacted_thinking':
+        this.blocks.set(index, 'redacted');
+        this.hooks.onDelta({ k: 'reasoning', t: '', redacted: block.data });
         break;
       case 'tool_use': {
         if (this.structured !== undefined && block.name === this.structured) {
@@ -326,7 +349,8 @@ export class AnthropicStreamReader {
 
   private delta(index: number, delta: Anthropic.RawContentBlockDelta): void {
     const block = this.blocks.get(index);
-    if (block === 'dropped') return;
+    // A redacted block is whole at its start: nothing may follow it.
+    if (block === 'dropped' || block === 'redacted') return;
     switch (delta.type) {
       case 'text_delta':
         if (delta.text) this.emit({ k: 'text', t: delta.text });
@@ -340,7 +364,10 @@ export class AnthropicStreamReader {
         else if (typeof block === 'number') this.emit({ k: 'tool', i: block, args: delta.partial_json });
         return;
       case 'signature_delta':
-        // Proves the thinking block to Anthropic when sent back; OpenAI clients have no place for it.
+        // Proves the thinking block to Anthropic when it is sent back in a later turn.
+        if (block === 'thinking' && delta.signature) {
+          this.hooks.onDelta({ k: 'reasoning', t: '', sig: delta.signature });
+        }
         return;
       default:
         this.hooks.onDropped(`delta.${(delta as { type: string }).type}`);

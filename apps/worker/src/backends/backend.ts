@@ -25,7 +25,7 @@ export interface GenerateHooks {
   onDelta(delta: Delta): void;
   /**
    * Something the backend sent that the gateway does not relay (a field name, e.g.
-   * `delta.audio`, or `content_block.redacted_thinking`): counted and logged, never silently lost.
+   * `delta.audio`, or `content_block.server_tool_use`): counted and logged, never silently lost.
    */
   onDropped(what: string): void;
 }

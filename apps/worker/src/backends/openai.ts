@@ -1,4 +1,4 @@
-import type { Delta, GenerationParams } from '@llmgw/protocol';
+import type { ChatMessage, Delta, GenerationParams } from '@llmgw/protocol';
 import type { Backend, GenerateHooks, GenerateRequest, GenerateResult } from './backend.ts';
 import { cancelled, mapBackendError } from './map-error.ts';
 import { ssePost } from './sse-post.ts';
@@ -63,12 +63,15 @@ function samplingOf(p: GenerationParams): Record<string, unknown> {
   return out;
 }
 
-/** A chat request as the backend gets it: the messages unchanged, tools and friends passed on. */
+/**
+ * A chat request as the backend gets it: the messages unchanged but for `thinking_blocks`,
+ * tools and friends passed on.
+ */
 export function toChatRequest(req: GenerateRequest): RequestBody {
   const p = req.params;
   const body: Record<string, unknown> = {
     model: req.model,
-    messages: req.messages,
+    messages: withoutSignedThinking(req.messages),
     stream: true,
     stream_options: { include_usage: true },
     ...samplingOf(p),
@@ -87,6 +90,20 @@ export function toChatRequest(req: GenerateRequest): RequestBody {
     if (p[key] !== undefined) body[key] = p[key];
   }
   return body;
+}
+
+/**
+ * The messages without their `thinking_blocks`: Anthropic's signed thinking, which only Anthropic
+ * reads (the reasoning text is still there, as `reasoning_content`). The same array when no
+ * message has any, as nearly always.
+ */
+function withoutSignedThinking(messages: ChatMessage[]): ChatMessage[] {
+  if (!messages.some((m) => m.role === 'assistant' && m.thinking_blocks != null)) return messages;
+  return messages.map((m) => {
+    if (m.role !== 'assistant' || m.thinking_blocks == null) return m;
+    const { thinking_blocks: _, ...rest } = m;
+    return rest;
+  });
 }
 
 /** A legacy completion request; `logprobs` there is the number of alternatives per token. */
