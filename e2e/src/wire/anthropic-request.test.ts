@@ -158,6 +158,7 @@ describe('fromMessagesRequest', () => {
         role: 'assistant',
         content: 'That is Paris; checking.',
         reasoning_content: 'Looks like Paris.',
+        thinking_blocks: [{ type: 'thinking', thinking: 'Looks like Paris.', signature: 'c2lnbmF0dXJl' }],
         tool_calls: [
           {
             id: 'toolu_01',
@@ -221,7 +222,7 @@ describe('fromMessagesRequest', () => {
     ]);
   });
 
-  it('marks error results, moves result images after the results, drops redacted thinking', () => {
+  it('marks error results, moves result images after the results, keeps redacted thinking', () => {
     const out = translate({
       ...base,
       messages: [
@@ -255,6 +256,7 @@ describe('fromMessagesRequest', () => {
       {
         role: 'assistant',
         content: null,
+        thinking_blocks: [{ type: 'redacted_thinking', data: 'opaque' }],
         tool_calls: [
           { id: 'r1', type: 'function', function: { name: 'read', arguments: '{"path":"a.png"}' } },
           { id: 'r2', type: 'function', function: { name: 'read', arguments: '{"path":"b.txt"}' } },
@@ -270,7 +272,43 @@ describe('fromMessagesRequest', () => {
         ],
       },
     ]);
-    expect(JSON.stringify(out)).not.toContain('opaque');
+  });
+
+  it('keeps signed thinking blocks in order, exactly; an unsigned one is reasoning text only', () => {
+    const turn = (content: unknown[]) =>
+      translate({
+        ...base,
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content },
+        ],
+      }).messages[1];
+    expect(
+      turn([
+        { type: 'thinking', thinking: 'One.', signature: 'c2lnMQ==', cache_control: { type: 'ephemeral' } },
+        { type: 'redacted_thinking', data: 'EmwKAhgB' },
+        { type: 'thinking', thinking: 'Two.', signature: 'c2lnMg==' },
+        { type: 'text', text: 'Hello.' },
+      ]),
+    ).toEqual({
+      role: 'assistant',
+      content: 'Hello.',
+      reasoning_content: 'One.\n\nTwo.',
+      thinking_blocks: [
+        { type: 'thinking', thinking: 'One.', signature: 'c2lnMQ==' },
+        { type: 'redacted_thinking', data: 'EmwKAhgB' },
+        { type: 'thinking', thinking: 'Two.', signature: 'c2lnMg==' },
+      ],
+    });
+    // The `signature: ""` of an answer from an OpenAI-compatible backend proves nothing to Anthropic.
+    for (const unsigned of [{ signature: '' }, {}]) {
+      expect(
+        turn([
+          { type: 'thinking', thinking: 'Hm.', ...unsigned },
+          { type: 'text', text: 'Hello.' },
+        ]),
+      ).toEqual({ role: 'assistant', content: 'Hello.', reasoning_content: 'Hm.' });
+    }
   });
 
   it('maps every tool_choice', () => {
@@ -300,8 +338,8 @@ describe('fromMessagesRequest then the Anthropic backend', () => {
       system: 'You are a weather bot.\n\nAnswer in one line.',
       messages: [
         roundTrip.messages[0],
-        // Thinking is not sent back: it would need its signature (see toAnthropicRequest).
-        { role: 'assistant', content: roundTrip.messages[1]!.content.slice(1) },
+        // The whole turn, its signed thinking first (thinking is on).
+        roundTrip.messages[1],
         {
           role: 'user',
           content: [

@@ -1,4 +1,4 @@
-import type { ChatMessage, ContentPart, GenerationParams, ToolCall } from '@llmgw/protocol';
+import type { ChatMessage, ContentPart, GenerationParams, SignedThinking, ToolCall } from '@llmgw/protocol';
 import { z } from 'zod';
 import { MAX_COMPLETION_TOKENS } from './openai-request.ts';
 
@@ -167,8 +167,11 @@ export interface TranslatedMessages {
  *   right after the run of results (OpenAI's tool messages carry text only, and must directly
  *   follow the assistant's calls);
  * - an assistant turn's text becomes its content (null with tool calls and no text), `tool_use`
- *   blocks its `tool_calls` (the input serialized), `thinking` its `reasoning_content`. Signatures
- *   and `redacted_thinking` are dropped: the job has no place for them;
+ *   blocks its `tool_calls` (the input serialized), `thinking` its `reasoning_content`; thinking
+ *   blocks with a signature, and `redacted_thinking` blocks, are also kept as they are, in order,
+ *   in its `thinking_blocks`, which the Anthropic backend sends back (a tool loop with thinking
+ *   needs them). A thinking block without a signature (`""`: an OpenAI-compatible backend's) is
+ *   reasoning text only: Anthropic would refuse it;
  * - parameters: `stop_sequences` → `stop`, `metadata.user_id` → `user`, tools and `tool_choice` in
  *   OpenAI's shapes, `disable_parallel_tool_use` → `parallel_tool_calls: false`; `max_tokens`,
  *   temperature, top_p, top_k and `thinking` as they are.
@@ -230,6 +233,7 @@ function imagePart(b: ImageBlock): UserPart {
 function assistantMessage(blocks: AssistantBlock[]): ChatMessage {
   const texts: string[] = [];
   const thoughts: string[] = [];
+  const signed: SignedThinking[] = [];
   const calls: ToolCall[] = [];
   for (const b of blocks) {
     switch (b.type) {
@@ -238,6 +242,7 @@ function assistantMessage(blocks: AssistantBlock[]): ChatMessage {
         break;
       case 'thinking':
         thoughts.push(b.thinking);
+        if (b.signature) signed.push({ type: 'thinking', thinking: b.thinking, signature: b.signature });
         break;
       case 'tool_use':
         calls.push({
@@ -247,6 +252,7 @@ function assistantMessage(blocks: AssistantBlock[]): ChatMessage {
         });
         break;
       case 'redacted_thinking':
+        if (b.data !== '') signed.push({ type: 'redacted_thinking', data: b.data });
         break;
     }
   }
@@ -259,6 +265,7 @@ function assistantMessage(blocks: AssistantBlock[]): ChatMessage {
     content,
     ...(calls.length > 0 && { tool_calls: calls }),
     ...(thoughts.length > 0 && { reasoning_content: thoughts.join('\n\n') }),
+    ...(signed.length > 0 && { thinking_blocks: signed }),
   };
 }
 

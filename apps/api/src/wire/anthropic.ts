@@ -9,14 +9,16 @@ export interface MessageIdentity {
 
 const sse = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
 
-type BlockKind = 'text' | 'thinking' | 'tool_use';
+type BlockKind = 'text' | 'thinking' | 'redacted_thinking' | 'tool_use';
 
 /**
  * `/v1/messages` events, as Anthropic streams them: `message_start`, `ping`, then one content
  * block per run of deltas of one kind (`text` ← text and refusals, `thinking` ← reasoning,
  * `tool_use` ← one tool call, its arguments as `input_json_delta`), each opened with
  * `content_block_start` and closed with `content_block_stop`; `message_delta` with the stop
- * reason and usage, `message_stop`. Logprobs have no place in this format and are not sent.
+ * reason and usage, `message_stop`. A thinking block's signature (an Anthropic backend's) is its
+ * `signature_delta`, right before its `content_block_stop`; the next reasoning opens a new block.
+ * A `redacted_thinking` block is started with its `data` and stopped at once, as Anthropic does. Logprobs have no place in this format and are not sent.
  * `input_tokens` is not known before the backend's usage arrives: 0 in `message_start`, the real
  * count in `message_delta` (the SDKs take it from there).
  */
@@ -48,9 +50,15 @@ export function anthropicFrames(idn: MessageIdentity, requestId: string): FrameF
         return head + delta({ type: 'text_delta', text: d.t });
       }
       case 'reasoning': {
-        const head =
+        if (d.redacted !== undefined) {
+          return start('redacted_thinking', { type: 'redacted_thinking', data: d.redacted }) + close();
+        }
+        if (d.t === '' && d.sig === undefined) return '';
+        let out =
           open === 'thinking' ? '' : start('thinking', { type: 'thinking', thinking: '', signature: '' });
-        return head + delta({ type: 'thinking_delta', thinking: d.t });
+        if (d.t !== '') out += delta({ type: 'thinking_delta', thinking: d.t });
+        if (d.sig !== undefined) out += delta({ type: 'signature_delta', signature: d.sig }) + close();
+        return out;
       }
       case 'tool': {
         let head = '';
@@ -113,10 +121,12 @@ function inputOf(args: string): unknown {
   }
 }
 
-/** The non-streaming `message`: thinking, text and tool_use blocks in that order. */
+/**
+ * The non-streaming `message`: thinking (each block with its signature, '' when the backend gave
+ * none) and redacted_thinking blocks, text and tool_use blocks in that order.
+ */
 export function anthropicBody(idn: MessageIdentity, t: Transcript, done: DoneEvent) {
-  const content: Record<string, unknown>[] = [];
-  if (t.reasoning) content.push({ type: 'thinking', thinking: t.reasoning, signature: '' });
+  const content: Record<string, unknown>[] = t.thinking.map((b) => ({ ...b }));
   const text = t.text + t.refusal;
   if (text) content.push({ type: 'text', text });
   for (const call of t.toolCalls) {

@@ -13,7 +13,8 @@ export interface ChunkIdentity {
  * `/v1/chat/completions` chunks, field for field what vLLM streams: `delta.content` (with
  * `logprobs`), `delta.reasoning_content` and `delta.reasoning` (vLLM renamed the field; clients
  * read one or the other, so both are sent), `delta.tool_calls` fragments, `delta.refusal`, and
- * `finish_reason` as the backend gave it. The constant head of every chunk is built once.
+ * `finish_reason` as the backend gave it. Anthropic's thinking signatures have no place in this
+ * format and are not sent. The constant head of every chunk is built once.
  */
 export function openAIChatFrames(idn: ChunkIdentity, includeUsage: boolean, requestId: string): FrameFormat {
   const head = `data: {"id":${JSON.stringify(idn.id)},"object":"chat.completion.chunk","created":${idn.created},"model":${JSON.stringify(idn.model)},"system_fingerprint":null,"choices":[`;
@@ -44,6 +45,8 @@ function deltaChunk(d: Delta, chunk: (delta: string, logprobs?: string) => strin
         d.lp ? `{"content":${JSON.stringify(d.lp)},"refusal":null}` : 'null',
       );
     case 'reasoning': {
+      // Anthropic's signatures and redacted thinking have no field in OpenAI's format: not sent.
+      if (d.t === '') return '';
       const t = JSON.stringify(d.t);
       return chunk(`{"reasoning_content":${t},"reasoning":${t}}`);
     }

@@ -16,7 +16,11 @@ export function seedFrames(requestId: string): FrameFormat {
     open: () => '',
     deltas: (deltas) => {
       let out = '';
-      for (const d of deltas) out += `data: ${JSON.stringify(seedFrame(d))}\n\n`;
+      for (const d of deltas) {
+        // A thinking signature or redacted thinking alone (Anthropic's) has no frame.
+        if (d.k === 'reasoning' && d.t === '') continue;
+        out += `data: ${JSON.stringify(seedFrame(d))}\n\n`;
+      }
       return out;
     },
     done: () => 'data: [DONE]\n\n',
