@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isReasoningModel } from './reasoning.ts';
+import { isReasoningModel, thinkingSignature } from './reasoning.ts';
 import { contentText, IMAGE_TOKENS, type PromptPart } from './text.ts';
 import { chooseTools, type ToolDefinition } from './tool-calls.ts';
 
@@ -144,4 +144,37 @@ export function messagesToolChoice(body: MessagesRequest): ToolDefinition[] {
 /** Extended thinking: asked for with `thinking: {type:'enabled'}`, or always on a reasoning model. */
 export function messagesThinks(body: MessagesRequest): boolean {
   return body.thinking?.type === 'enabled' || isReasoningModel(body.model);
+}
+
+/** Anthropic's own words (docs.claude.com, extended thinking with tool use). */
+const THINKING_FIRST =
+  'When `thinking` is enabled, a final `assistant` message must start with a thinking block ' +
+  '(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include ' +
+  'thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please ' +
+  'consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking';
+
+/**
+ * What Anthropic's API refuses (400) about the thinking a client sends back, so that a client or
+ * gateway that loses it is caught: with `thinking` on (`enabled` or `adaptive`), the last
+ * assistant message, when it calls tools (a tool loop under way), must start with a `thinking` or
+ * `redacted_thinking` block, and each of its thinking blocks must carry the signature this
+ * simulator gave those thoughts ({@link thinkingSignature}). With thinking off, or a last
+ * assistant turn without tool_use, nothing is checked. Undefined when the request is fine.
+ */
+export function messagesThinkingError(body: MessagesRequest): string | undefined {
+  const mode = body.thinking?.type;
+  if (mode !== 'enabled' && mode !== 'adaptive') return undefined;
+  const at = body.messages.findLastIndex((m) => m.role === 'assistant');
+  const content = at < 0 ? undefined : body.messages[at]!.content;
+  if (typeof content !== 'object' || !content.some((b) => b.type === 'tool_use')) return undefined;
+  const first = content[0]!.type;
+  if (first !== 'thinking' && first !== 'redacted_thinking') {
+    return `messages.${at}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${first}\`. ${THINKING_FIRST}`;
+  }
+  for (const [i, b] of content.entries()) {
+    if (b.type === 'thinking' && b.signature !== thinkingSignature(b.thinking ?? '')) {
+      return `messages.${at}.content.${i}: Invalid \`signature\` in \`thinking\` block`;
+    }
+  }
+  return undefined;
 }

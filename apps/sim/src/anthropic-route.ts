@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import {
   messagesPromptParts,
   messagesRequestSchema,
+  messagesThinkingError,
   messagesThinks,
   messagesToolChoice,
 } from './anthropic-request.ts';
@@ -202,6 +203,8 @@ export const messagesRoute: Route = {
     if (!ctx.options.models.includes(body.model)) {
       throw new SimError('not_found', `model: ${body.model}`);
     }
+    const thinkingError = messagesThinkingError(body);
+    if (thinkingError !== undefined) throw new SimError('bad_request', thinkingError);
     const parts = messagesPromptParts(body);
     const inputTokens = estimatePromptTokens(parts);
     const hash = promptHash(parts);

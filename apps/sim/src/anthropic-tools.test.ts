@@ -344,4 +344,81 @@ describe('tool_use and thinking on /v1/messages', () => {
     expect(full.content).toMatchObject([{ type: 'text' }]);
     expect(full.stop_reason).toBe('max_tokens');
   });
+
+  it('refuses a tool loop with thinking on whose last assistant turn does not start with its signed thinking, as Anthropic does', async () => {
+    const thinking = { type: 'enabled' as const, budget_tokens: 1024 };
+    const first = await client.messages.create({
+      model: REASONER,
+      max_tokens: 200,
+      thinking,
+      messages: ask,
+      tools: [weather],
+    });
+    expect(first.content.map((b) => b.type)).toEqual(['thinking', 'tool_use']);
+    const [thought, use] = first.content;
+    if (thought?.type !== 'thinking' || use?.type !== 'tool_use')
+      throw new Error('expected thinking, tool_use');
+    const loop = (assistant: Anthropic.ContentBlockParam[]) =>
+      client.messages.create({
+        model: REASONER,
+        max_tokens: 8,
+        thinking,
+        tools: [weather],
+        messages: [
+          ...ask,
+          { role: 'assistant', content: assistant },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '21 °C' }] },
+        ],
+      });
+    const refusal = (assistant: Anthropic.ContentBlockParam[]) =>
+      loop(assistant).then(
+        () => undefined,
+        (e: unknown) => e as BadRequestError,
+      );
+
+    // The whole turn back, its thinking first and unchanged: answered.
+    const second = await loop(first.content);
+    expect(second.content.map((b) => b.type)).toEqual(['thinking', 'text']);
+    // A redacted block first is a thinking block too.
+    await loop([{ type: 'redacted_thinking', data: 'opaque' }, use]);
+
+    const dropped = await refusal([use]);
+    expect(dropped).toBeInstanceOf(BadRequestError);
+    expect(dropped?.error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect(dropped?.message).toContain(
+      'messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block',
+    );
+    const late = await refusal([{ type: 'text', text: 'Checking.' }, thought, use]);
+    expect(late?.message).toContain('but found `text`');
+    for (const signature of ['', 'Zm9yZ2Vk']) {
+      const forged = await refusal([{ ...thought, signature }, use]);
+      expect(forged?.message).toContain('messages.1.content.0: Invalid `signature` in `thinking` block');
+    }
+    const altered = await refusal([{ ...thought, thinking: `${thought.thinking} more` }, use]);
+    expect(altered?.message).toContain('Invalid `signature`');
+
+    // Thinking off (absent or disabled): a turn without its thinking is fine, as at Anthropic.
+    for (const off of [{}, { thinking: { type: 'disabled' as const } }]) {
+      const plain = await client.messages.create({
+        model: REASONER,
+        max_tokens: 8,
+        tools: [weather],
+        ...off,
+        messages: [
+          ...ask,
+          { role: 'assistant', content: [use] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '21 °C' }] },
+        ],
+      });
+      expect(plain.content.at(-1)?.type).toBe('text');
+    }
+    // A last assistant turn without tool_use (a finished answer, then a new question) is not checked.
+    const next = await client.messages.create({
+      model: REASONER,
+      max_tokens: 8,
+      thinking,
+      messages: [...ask, { role: 'assistant', content: 'Sunny.' }, { role: 'user', content: 'And Rome?' }],
+    });
+    expect(next.content[0]?.type).toBe('thinking');
+  });
 });
