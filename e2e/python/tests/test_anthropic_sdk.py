@@ -179,13 +179,8 @@ def test_thinking_with_a_tool_round_trip():
 
 
 @pytest.mark.skipif(BACKEND != "anthropic", reason="signatures are Anthropic's; an OpenAI backend has none")
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway: thinking signatures are not relayed (signature_delta dropped, signature '') and "
-    "thinking blocks are not sent back, which Anthropic's API refuses (400) for tool use with thinking; "
-    "the simulator does not check it",
-)
 def test_thinking_signature_goes_to_the_client_and_back_to_an_anthropic_backend():
+    """The simulator refuses the second turn without it, as Anthropic's API does (400)."""
     m = marker()
     first, _ = thinking_tool_round_trip(m)
     assert first.content[0].signature  # what the backend signed the thinking with
