@@ -33,6 +33,26 @@ describe.each(['openai', 'anthropic'] as const)(
 
     const ask: Anthropic.MessageParam = { role: 'user', content: 'What is the weather in Paris?' };
 
+    it('messages.countTokens: an estimate that grows with the prompt and its tools; nothing generated', async () => {
+      const calls = stack.backendRequests().length;
+      const short = await client.messages.countTokens({ model: DEFAULT_MODEL, messages: [ask] });
+      const long = await client.messages.countTokens({
+        model: DEFAULT_MODEL,
+        system: 'Answer in French, in full sentences, with sources.',
+        messages: [
+          ask,
+          { role: 'assistant', content: 'Let me check.' },
+          { role: 'user', content: 'Thanks!' },
+        ],
+        tools: [
+          { name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } },
+        ],
+      });
+      expect(short.input_tokens).toBeGreaterThan(0);
+      expect(long.input_tokens).toBeGreaterThan(short.input_tokens);
+      expect(stack.backendRequests().length).toBe(calls);
+    });
+
     it('streams text: the SDK assembles the same message as the non-streaming answer', async () => {
       const body = {
         model: DEFAULT_MODEL,

@@ -1,3 +1,4 @@
+import { estimatePromptTokens } from '../admission/quota.ts';
 import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import { fromMessagesRequest, MessagesRequest } from '../wire/anthropic-request.ts';
@@ -26,4 +27,16 @@ export function registerMessages(app: GatewayApp, deps: GenerationDeps): void {
       body,
     );
   });
+
+  // Claude Code and LangChain's ChatAnthropic ask before they send. No tokenizer here: the same
+  // estimate the daily quota reserves (~4 characters a token, images at a flat rate), which errs
+  // high; the backend's own count settles the quota after each job.
+  app.post('/v1/messages/count_tokens', async (c) => {
+    const body = await readJsonBody(c, CountTokensRequest);
+    const req = fromMessagesRequest({ ...body, max_tokens: 1, stream: false });
+    return c.json({ input_tokens: estimatePromptTokens(req) });
+  });
 }
+
+/** A Messages request without `max_tokens`, as `count_tokens` takes it. */
+const CountTokensRequest = MessagesRequest.omit({ max_tokens: true, stream: true });
