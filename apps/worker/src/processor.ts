@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { type Backend, BackendError } from './backends/backend.ts';
 import { mapBackendError } from './backends/map-error.ts';
 import { attemptsLeft, BACKEND_FAILURES, handBack, Requeued, requeue } from './failover.ts';
+import { isSummary, type JobSummary, keepSummaryOnly, summarize } from './job-summary.ts';
 import type { JobOutcome, WorkerMetrics } from './metrics.ts';
 import { JobPublisher } from './publisher.ts';
 import { settleQuotaEventually } from './quota-settler.ts';
@@ -61,6 +62,12 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
   // `length` is 3 (see ARCHITECTURE.md), which is what makes cancelJob() abort the backend call.
   return async function processChatJob(job: Job, token: string | undefined, signal?: AbortSignal) {
     const jobId = job.id ?? 'unknown';
+    // It ended already (its data is the summary): handed out again by a stalled-job check that
+    // raced its end. Nothing to run, nobody to tell.
+    if (isSummary(job.data)) {
+      deps.log.warn({ job_id: jobId, ended: job.data.ended }, 'job_already_ended');
+      throw new UnrecoverableError('job already ended');
+    }
     const parsed = ChatJob.safeParse(job.data);
     if (!parsed.success) {
       const version = (job.data as { v?: unknown } | null)?.v;
@@ -88,6 +95,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
           message,
         });
       }
+      await keepSummary(job, summarize(job.data, 'invalid', { error: 'invalid_job' }), deps.log);
       throw new UnrecoverableError('invalid job payload');
     }
     const data = parsed.data;
@@ -99,6 +107,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       // Nothing was generated: the whole reservation goes back, and the user's place.
       if (data.quota) await settle(data.quota, undefined, log);
       if (data.userId !== undefined) await deps.places.end(data.userId, jobId);
+      await keepSummary(job, summarize(job.data, 'cancelled', { error: 'cancelled' }), log);
       throw new UnrecoverableError('cancelled before start');
     }
     if (data.failedOn?.includes(deps.instanceId) && (await deps.otherWorkerServes(data.model))) {
@@ -134,13 +143,21 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       throw err;
     } finally {
       deps.metrics.jobEnded(data.model, outcomeOf(failure), failure === 'requeued' ? undefined : failure);
-      // A requeued job is settled, and its place freed, by the attempt that ends it.
+      // A requeued job is settled, and its place freed, by the attempt that ends it; it keeps
+      // its payload for that attempt. Any other end is final: BullMQ keeps the summary only.
       if (failure !== 'requeued') {
         if (data.quota) await settle(data.quota, usage, log);
         if (data.userId !== undefined) void deps.places.end(data.userId, jobId);
+        const ended = outcomeOf(failure) as JobSummary['ended'];
+        await keepSummary(job, summarize(job.data, ended, { error: failure, usage }), log);
       }
     }
   };
+
+  /** The job's payload goes; what Bull Board should still show stays (job-summary.ts). */
+  async function keepSummary(job: Job, summary: JobSummary, log: Logger): Promise<void> {
+    if (!(await keepSummaryOnly(job, summary))) log.warn({ job_id: job.id }, 'job_summary_failed');
+  }
 
   /**
    * The reservation made at admission becomes the real usage: prompt (the backend's count, else
@@ -311,7 +328,12 @@ class JobFailed extends UnrecoverableError {
     message: string,
     readonly usage: Usage | undefined,
   ) {
-    super(message);
+    // BullMQ keeps it as the failed job's failedReason, for each of up to KEEP_FAILED jobs: a
+    // backend's error message is cut at 1,000 characters there (the client got it whole).
+    super(message.length > 1000 ? `${message.slice(0, 1000)}…` : message);
+    // An outcome, not a bug: BullMQ keeps this as the job's stacktrace too; the frames would say
+    // nothing that failedReason does not.
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 
