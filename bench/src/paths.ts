@@ -79,7 +79,7 @@ export function simulatedStack(cfg: {
 /** LiteLLM in front of the simulator, or why it is not (it failed to start: the run goes on). */
 async function startLitellmPeer(simUrl: string): Promise<RunningLitellm | { skipped: string }> {
   // Made (or found) once per run by bench/src/run.ts; found as it is when a scenario runs alone.
-  const venv: LitellmVenv = await prepareLitellm({ install: false });
+  const venv: LitellmVenv = await prepareLitellm({ quick: true });
   if (!venv.ok) return { skipped: venv.skipped };
   try {
     return await startLitellm(venv, DEFAULT_MODEL, simUrl);

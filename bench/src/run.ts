@@ -38,8 +38,9 @@ async function main(): Promise<void> {
         .join(' ')}`,
   );
   // The peered scenarios run LiteLLM from .venv-litellm: pip only when its requirements changed,
-  // and never for --quick (`pnpm test` runs it), which uses the venv if there or skips LiteLLM.
-  if (!only || only.has('latency') || only.has('throughput')) await prepareLitellm({ install: !quick });
+  // and never for --quick (`pnpm test` runs it), which uses the venv if there (1 worker) or skips
+  // LiteLLM.
+  if (!only || only.has('latency') || only.has('throughput')) await prepareLitellm({ quick });
   let failed = 0;
   const targets: TargetResult[] = [];
   for (const s of SCENARIOS) {

@@ -5,8 +5,8 @@
  * master key, no callbacks, no retries, no background health checks, no telemetry, the model cost
  * map read from the package, no Hugging Face tokenizer download (the simulator's model name has
  * "llama-3" in it, which would make LiteLLM fetch one to count a stream's tokens), errors-only
- * logs and no access log. Its uvicorn workers: BENCH_LITELLM_WORKERS, else
- * {@link LITELLM_DEFAULT_WORKERS}.
+ * logs, no access log, and keep-alive connections kept as long as nginx keeps them. Its uvicorn
+ * workers: BENCH_LITELLM_WORKERS, else {@link litellmWorkers}'s default.
  *
  * `pnpm bench` makes or updates the venv first (idempotent: pip runs only when the requirements
  * changed); `--quick` never installs, so that `pnpm test` spends no minutes on pip: without the
@@ -23,11 +23,15 @@ export const LITELLM_REQUIREMENTS = join(REPO_ROOT, 'bench/requirements-litellm.
 export const LITELLM_VENV = join(REPO_ROOT, '.venv-litellm');
 const VENV_SCRIPT = join(REPO_ROOT, 'scripts/python-venv.sh');
 
-/** uvicorn workers (`--num_workers`) unless BENCH_LITELLM_WORKERS says otherwise. */
-export const LITELLM_DEFAULT_WORKERS = 1;
-
-export const litellmWorkers = (): number => {
-  const n = Number(process.env.BENCH_LITELLM_WORKERS ?? LITELLM_DEFAULT_WORKERS);
+/**
+ * uvicorn workers (`--num_workers`), unless BENCH_LITELLM_WORKERS says otherwise: 2 on the 2 cores
+ * of the bench machine. LiteLLM is CPU-bound in one process (a core per worker), and 2 carried
+ * 1.0–1.7× what 1 did (bench/RESULTS.md): 1.0 when one worker accepts every connection of a
+ * burst, as uvicorn's workers share one listening socket and the first awake takes the lot.
+ * `--quick` runs 1: it proves the path works, and a second worker doubles the start (13–17 s).
+ */
+export const litellmWorkers = (quick: boolean): number => {
+  const n = Number(process.env.BENCH_LITELLM_WORKERS ?? (quick ? 1 : 2));
   if (!Number.isInteger(n) || n < 1) {
     throw new Error(
       `BENCH_LITELLM_WORKERS must be a whole number ≥ 1 (got ${process.env.BENCH_LITELLM_WORKERS})`,
@@ -55,7 +59,9 @@ function installedVersion(): string | undefined {
   return undefined;
 }
 
-export type LitellmVenv = { ok: true; bin: string; version: string } | { ok: false; skipped: string };
+export type LitellmVenv =
+  | { ok: true; python: string; version: string; workers: number }
+  | { ok: false; skipped: string };
 
 let prepared: Promise<LitellmVenv> | undefined;
 
@@ -80,13 +86,19 @@ function runVenvScript(): Promise<string | undefined> {
 }
 
 /**
- * The venv to run LiteLLM from: made or updated by scripts/python-venv.sh when `install`, found
- * as it is otherwise. Once per run (both peered scenarios use the first answer).
+ * The venv to run LiteLLM from, and its workers: made or updated by scripts/python-venv.sh, found
+ * as it is with `quick`. Once per run (both peered scenarios use the first answer).
  */
-export function prepareLitellm({ install }: { install: boolean }): Promise<LitellmVenv> {
+export function prepareLitellm({ quick }: { quick: boolean }): Promise<LitellmVenv> {
   prepared ??= (async (): Promise<LitellmVenv> => {
     const bin = join(LITELLM_VENV, 'bin/litellm');
-    if (install) {
+    let workers: number;
+    try {
+      workers = litellmWorkers(quick);
+    } catch (err) {
+      return { ok: false, skipped: `skipped: ${(err as Error).message}` };
+    }
+    if (!quick) {
       if (!existsSync(join(LITELLM_VENV, '.requirements.sha256'))) {
         console.error('[bench] installing LiteLLM into .venv-litellm (scripts/python-venv.sh, once)');
       }
@@ -100,7 +112,7 @@ export function prepareLitellm({ install }: { install: boolean }): Promise<Litel
     }
     const version = installedVersion();
     if (!existsSync(bin) || !version) return { ok: false, skipped: 'skipped: LiteLLM not in .venv-litellm' };
-    return { ok: true, bin, version };
+    return { ok: true, python: join(LITELLM_VENV, 'bin/python'), version, workers };
   })();
   return prepared;
 }
@@ -185,23 +197,36 @@ function processTree(pid: number): number[] {
 const STOP_GRACE_MS = 10_000;
 
 /**
+ * `litellm …` as its console script runs it (`run_server`, the CLI), from `python -c`. With 2+
+ * workers uvicorn starts each by multiprocessing's spawn, which first imports the parent's main
+ * module again: the console script imports all of LiteLLM at its top, seconds of CPU before the
+ * worker answers the supervisor's health ping, and the supervisor kills a worker that has not
+ * answered in 5 s. On 2 busy cores that is every worker, forever. A `-c` program is not
+ * imported again; the worker imports the app after it started answering.
+ */
+const LAUNCHER =
+  'import sys; from litellm import run_server; sys.argv[0] = "litellm"; sys.exit(run_server())';
+
+/**
  * LiteLLM from `venv` in front of the simulator at `simUrl` (no `/v1`), serving `model`, on a
  * free port of 127.0.0.1: resolves once each of its workers finished its startup.
  */
 export async function startLitellm(
-  venv: { bin: string; version: string },
+  venv: { python: string; version: string; workers: number },
   model: string,
   simUrl: string,
 ): Promise<RunningLitellm> {
   const dir = mkdtempSync(join(tmpdir(), 'llmgw-bench-litellm-'));
   const port = await freePort();
-  const workers = litellmWorkers();
+  const { workers } = venv;
   writeFileSync(join(dir, 'config.yaml'), litellmConfig(model, simUrl));
   writeFileSync(join(dir, 'log.json'), JSON.stringify(LOG_CONFIG));
   const peer = spawnPeer(
     'litellm',
-    venv.bin,
+    venv.python,
     [
+      '-c',
+      LAUNCHER,
       '--config',
       join(dir, 'config.yaml'),
       '--port',
@@ -212,6 +237,10 @@ export async function startLitellm(
       String(workers),
       '--telemetry',
       'False',
+      // uvicorn's default is 5 s: a client reusing a connection as it closes it gets a reset, and
+      // on a loaded machine that happened a few times per run (nginx's is 65 s).
+      '--keepalive_timeout',
+      '75',
       '--log_config',
       join(dir, 'log.json'),
     ],
