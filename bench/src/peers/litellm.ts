@@ -26,8 +26,8 @@ const VENV_SCRIPT = join(REPO_ROOT, 'scripts/python-venv.sh');
 /**
  * uvicorn workers (`--num_workers`), unless BENCH_LITELLM_WORKERS says otherwise: 2 on the 2 cores
  * of the bench machine. LiteLLM is CPU-bound in one process (a core per worker), and 2 carried
- * 1.0–1.7× what 1 did (bench/RESULTS.md): 1.0 when one worker accepts every connection of a
- * burst, as uvicorn's workers share one listening socket and the first awake takes the lot.
+ * 0.97–1.7× what 1 did (bench/RESULTS.md): the same when one worker accepts every connection of
+ * a burst, as uvicorn's workers share one listening socket and the first awake takes the lot.
  * `--quick` runs 1: it proves the path works, and a second worker doubles the start (13–17 s).
  */
 export const litellmWorkers = (quick: boolean): number => {
