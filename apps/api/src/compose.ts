@@ -51,7 +51,7 @@ export interface ApiParts {
  * server; tests drive `app.request()` on the same parts.
  */
 export async function composeApi({ env, log, redis, subscriber }: ComposeOptions): Promise<ApiParts> {
-  const keys = createKeys(env.KEY_PREFIX);
+  const keys = createKeys(env.KEY_PREFIX, { cluster: env.redis.mode === 'cluster' });
   const dispatcher = new Dispatcher({
     redis,
     keys,

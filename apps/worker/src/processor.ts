@@ -1,6 +1,6 @@
 import type { Logger } from '@llmgw/observability';
 import { ChatJob, type ChatResult, type ErrorType, JOB_VERSION, type Usage } from '@llmgw/protocol';
-import type { Keys, RunningPlaces } from '@llmgw/redis';
+import { claimAttempt, type Keys, type RunningPlaces } from '@llmgw/redis';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Backend, BackendError } from './backends/backend.ts';
@@ -40,6 +40,11 @@ export interface ProcessorDeps {
   logPrompts: boolean;
   /** The user's place of each job it runs, held from its start to its end (not its client's). */
   places: Pick<RunningPlaces, 'start' | 'end'>;
+  /**
+   * Sentinel or Cluster: each attempt is claimed (claimAttempt) before its backend call, so that a
+   * job BullMQ hands out again after a failover lost its move to active does not run twice.
+   */
+  replicated?: boolean;
 }
 
 export type ChatProcessor = (
@@ -102,10 +107,14 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     const log = deps.log.child({ request_id: data.requestId, job_id: jobId, model: data.model });
     // The api gave up on this job (its client left, its stream was declared lost): never run it,
     // not even as a stalled job's re-run on another worker.
-    if (deps.isCancelled(jobId) || (await deps.redis.exists(deps.keys.cancelled(jobId))) === 1) {
-      log.info('job_cancelled_before_start');
-      // Nothing was generated: the whole reservation goes back, and the user's place.
-      if (data.quota) await settle(data.quota, undefined, log);
+    const cancelled = deps.isCancelled(jobId)
+      ? 'cancelled'
+      : await deps.redis.get(deps.keys.cancelled(jobId));
+    if (cancelled !== null) {
+      log.info({ reason: cancelled }, 'job_cancelled_before_start');
+      // Nothing was generated: the whole reservation goes back, and the user's place. A job whose
+      // enqueue failed for its api (`not_queued`) had its reservation back with the 503.
+      if (data.quota && cancelled !== 'not_queued') await settle(data.quota, undefined, log);
       if (data.userId !== undefined) await deps.places.end(data.userId, jobId);
       await keepSummary(job, summarize(job.data, 'cancelled', { error: 'cancelled' }), log);
       throw new UnrecoverableError('cancelled before start');
@@ -115,6 +124,14 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       await handBack(job, token);
     }
     const attempt = job.attemptsStarted;
+    if (
+      deps.replicated &&
+      !(await claimAttempt(deps.redis, deps.keys.jobAttempt(jobId, attempt), deps.instanceId))
+    ) {
+      // The run that claimed it goes on elsewhere, and settles the quota and the place.
+      log.warn({ attempt }, 'job_attempt_already_ran');
+      throw new UnrecoverableError('this attempt already ran: a Redis failover handed the job out again');
+    }
     const pub = new JobPublisher(deps.publisher, data.replyTo, jobId, attempt, log, deps.heartbeatMs, {
       graceMs: data.graceMs,
       ...(data.log && {

@@ -8,7 +8,7 @@ import {
   pushDelta,
   type RequeuedEvent,
 } from '@llmgw/protocol';
-import { withScripts } from '@llmgw/redis';
+import { publishJobEvent, writeJobEvent } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 
 type Terminal =
@@ -318,15 +318,15 @@ function writeEvent(
   log: Durability['log'],
   renew: boolean,
 ): Promise<number> {
-  if (!log) return redis.publish(channel, raw);
-  return withScripts(redis).jobEvent(
-    log.eventsKey,
-    log.metaKey,
-    raw,
+  if (!log) return publishJobEvent(redis, channel, raw);
+  return writeJobEvent(redis, {
+    eventsKey: log.eventsKey,
+    metaKey: log.metaKey,
     channel,
-    log.maxEvents,
-    renew ? log.retainMs : 0,
-  );
+    raw,
+    maxEvents: log.maxEvents,
+    renewTtlMs: renew ? log.retainMs : 0,
+  });
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

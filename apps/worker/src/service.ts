@@ -53,7 +53,7 @@ export function workerOptionsFromEnv(
 ): WorkerServiceOptions {
   return {
     redis: env.redis,
-    keys: createKeys(env.KEY_PREFIX),
+    keys: createKeys(env.KEY_PREFIX, { cluster: env.redis.mode === 'cluster' }),
     models: env.WORKER_MODELS,
     concurrency: env.WORKER_CONCURRENCY,
     fetchers: env.WORKER_FETCHERS,
@@ -289,6 +289,7 @@ export class WorkerService {
       metrics: this.metrics,
       logPrompts: opts.logPrompts,
       places: this.places,
+      replicated: typeof opts.redis !== 'string' && opts.redis.mode !== 'single',
     });
     for (const model of opts.models) {
       const workers = splitSlots(opts.concurrency, opts.fetchers).map((concurrency) => {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApiKeyStore } from '@llmgw/api';
 import { deleteKeysWithPrefix } from '@llmgw/devkit';
-import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
+import { createKeys, createRedis, type Keys, quitQuietly, waitReady } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 
 /** `test`: a test's stack; `bench`: a benchmark run's (both may share a Redis with others). */
@@ -29,14 +29,18 @@ export interface StackApiKey {
   headers: Record<string, string>;
 }
 
-/** A new API key of `tier` for `userId` under `prefix`, through the api's own key store. */
+/**
+ * A new API key of `tier` for `userId` under `prefix` (or a stack's `keys`, e.g. a Cluster's),
+ * through the api's own key store.
+ */
 export async function createApiKey(
   redis: Redis,
-  prefix: string,
+  prefix: string | Keys,
   userId: string,
   tier = 'enterprise',
 ): Promise<StackApiKey> {
-  const { key } = await new ApiKeyStore(redis, createKeys(prefix)).create(userId, tier);
+  const keys = typeof prefix === 'string' ? createKeys(prefix) : prefix;
+  const { key } = await new ApiKeyStore(redis, keys).create(userId, tier);
   return { key, userId, headers: { authorization: `Bearer ${key}` } };
 }
 

@@ -106,10 +106,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     return server;
   };
   const api = await startApi();
-  const redis = createRedis(parseWorkerEnv(baseEnv).redis, 'worker', 'test-assert');
+  const target = parseWorkerEnv(baseEnv).redis;
+  const keys = createKeys(prefix, { cluster: target.mode === 'cluster' });
+  const redis = createRedis(target, 'worker', 'test-assert');
   const { key: apiKey, headers: authHeaders } = await createApiKey(
     redis,
-    prefix,
+    keys,
     'test-user',
     opts.tier ?? 'enterprise',
   );
@@ -123,7 +125,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     prefix,
     redisUrl,
     redis,
-    keys: createKeys(prefix),
+    keys,
     logs,
     log,
     startWorker,

@@ -63,12 +63,29 @@ describe('Redis connection settings', () => {
     });
   });
 
+  it('Cluster: some of its nodes, and the same credentials and TLS for every node', () => {
+    expect(parse({ REDIS_CLUSTER_NODES: 'n1:7000,n2:7001', REDIS_PASSWORD: 'pw', REDIS_TLS: 'yes' })).toEqual(
+      {
+        mode: 'cluster',
+        nodes: [
+          { host: 'n1', port: 7000 },
+          { host: 'n2', port: 7001 },
+        ],
+        password: 'pw',
+        tls: {},
+      },
+    );
+  });
+
   it.each([
     [
       { REDIS_URL: 'redis://a:6379', REDIS_SENTINELS: 's1:26379' },
-      'REDIS_URL: set REDIS_URL or REDIS_SENTINELS, not both',
+      'REDIS_SENTINELS: set one of REDIS_URL, REDIS_SENTINELS, not several',
     ],
-    [{ REDIS_CLUSTER_NODES: 'n1:7000' }, 'REDIS_CLUSTER_NODES: Redis Cluster is not supported yet'],
+    [
+      { REDIS_SENTINELS: 's1:26379', REDIS_CLUSTER_NODES: 'n1:7000' },
+      'REDIS_CLUSTER_NODES: set one of REDIS_SENTINELS, REDIS_CLUSTER_NODES, not several',
+    ],
     [{ REDIS_SENTINELS: 's1:26379,s2' }, 'REDIS_SENTINELS: "s2" is not host:port'],
     [{ REDIS_SENTINELS: ',' }, 'REDIS_SENTINELS: list at least one host:port'],
     [{ REDIS_URL: 'http://a' }, 'REDIS_URL: must start with redis:// or rediss://'],

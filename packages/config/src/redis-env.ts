@@ -10,10 +10,12 @@ import { bool } from './fields.ts';
  * - `REDIS_SENTINELS=host:port,…` + `REDIS_SENTINEL_NAME` (default `mymaster`): Redis Sentinel,
  *   which the connections follow through a failover.
  *
- * `REDIS_USERNAME`, `REDIS_PASSWORD` and the `REDIS_TLS*` settings apply to the data nodes and to
- * the sentinels alike. A mix of forms is refused, and so is `REDIS_CLUSTER_NODES`: the queues,
- * scripts and channels are not Cluster-safe yet (issue 22), and a Cluster taken for a primary
- * would fail request by request with CROSSSLOT instead of at start.
+ * - `REDIS_CLUSTER_NODES=host:port,…`: Redis Cluster (some of its masters; the rest are found).
+ *   The keys then carry the hash tags of a Cluster (packages/redis keys.ts), and job channels are
+ *   sharded.
+ *
+ * `REDIS_USERNAME`, `REDIS_PASSWORD` and the `REDIS_TLS*` settings apply to every node, the
+ * sentinels included. A mix of forms is refused.
  */
 export interface HostPort {
   host: string;
@@ -36,7 +38,8 @@ export type RedisTarget =
       username?: string;
       password?: string;
       tls?: RedisTls;
-    };
+    }
+  | { mode: 'cluster'; nodes: HostPort[]; username?: string; password?: string; tls?: RedisTls };
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -67,10 +70,10 @@ export const redisEnvFields = {
     .optional(),
   REDIS_SENTINELS: hostPorts,
   REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
-  REDIS_CLUSTER_NODES: z.string().optional(),
+  REDIS_CLUSTER_NODES: hostPorts,
   REDIS_USERNAME: z.string().optional(),
   REDIS_PASSWORD: z.string().optional(),
-  /** TLS to a Sentinel deployment (for a single primary, `rediss://` says it). */
+  /** TLS to a Sentinel deployment or a Cluster (for a single primary, `rediss://` says it). */
   REDIS_TLS: bool(false),
   REDIS_TLS_CA_FILE: z.string().optional(),
   REDIS_TLS_CERT_FILE: z.string().optional(),
@@ -88,15 +91,10 @@ export function redisTargetOf(env: RedisEnvIn, ctx: z.RefinementCtx): RedisTarge
     ctx.addIssue({ code: 'custom', path: [path], message });
     return { mode: 'single', url: DEFAULT_REDIS_URL };
   };
-  if (env.REDIS_CLUSTER_NODES !== undefined) {
-    return fail(
-      'REDIS_CLUSTER_NODES',
-      'Redis Cluster is not supported yet; use a single primary (REDIS_URL) or Sentinel (REDIS_SENTINELS)',
-    );
-  }
-  if (env.REDIS_SENTINELS !== undefined && env.REDIS_URL !== undefined) {
-    return fail('REDIS_URL', 'set REDIS_URL or REDIS_SENTINELS, not both');
-  }
+  const forms = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter(
+    (k) => env[k] !== undefined,
+  );
+  if (forms.length > 1) return fail(forms[1]!, `set one of ${forms.join(', ')}, not several`);
   const files: [keyof RedisTls, string | undefined, string][] = [
     ['ca', env.REDIS_TLS_CA_FILE, 'REDIS_TLS_CA_FILE'],
     ['cert', env.REDIS_TLS_CERT_FILE, 'REDIS_TLS_CERT_FILE'],
@@ -121,8 +119,11 @@ export function redisTargetOf(env: RedisEnvIn, ctx: z.RefinementCtx): RedisTarge
     ...(env.REDIS_USERNAME !== undefined && { username: env.REDIS_USERNAME }),
     ...(env.REDIS_PASSWORD !== undefined && { password: env.REDIS_PASSWORD }),
   };
+  const secure = env.REDIS_TLS || Object.keys(tls).length > 0;
+  if (env.REDIS_CLUSTER_NODES !== undefined) {
+    return { mode: 'cluster', nodes: env.REDIS_CLUSTER_NODES, ...auth, ...(secure && { tls }) };
+  }
   if (env.REDIS_SENTINELS !== undefined) {
-    const secure = env.REDIS_TLS || Object.keys(tls).length > 0;
     return {
       mode: 'sentinel',
       sentinels: env.REDIS_SENTINELS,
@@ -140,6 +141,7 @@ export function redisTargetOf(env: RedisEnvIn, ctx: z.RefinementCtx): RedisTarge
 
 /** Where a target points, for log lines and messages (never the password). */
 export function describeRedisTarget(t: RedisTarget): string {
+  if (t.mode === 'cluster') return `cluster via ${t.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   if (t.mode === 'sentinel') {
     return `sentinel ${t.name} via ${t.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
   }

@@ -197,3 +197,129 @@ export async function spawnSentinelGroup(): Promise<SentinelGroup> {
     stop,
   };
 }
+
+export interface RedisClusterHandle {
+  /** The variable that points every service at it (the three masters; the rest are found). */
+  env: { REDIS_CLUSTER_NODES: string };
+  /** The six servers as started: masters first, then their replicas. */
+  servers: RedisServerHandle[];
+  /** Ports of the nodes that are masters now. */
+  masterPorts(): Promise<number[]>;
+  /** Waits until every slot is served again (cluster_state:ok on every live node), up to `ms`. */
+  healthy(ms?: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster of three masters and three replicas (`redis-cli --cluster create
+ * --cluster-replicas 1`), a node declared failed after 1 s. Resolves once every node reports
+ * cluster_state:ok and every replica is in sync.
+ */
+export async function spawnRedisCluster(): Promise<RedisClusterHandle> {
+  const dir = scratch('cluster');
+  const servers: RedisServerHandle[] = [];
+  for (let i = 0; i < 6; i++) {
+    const port = await freePort();
+    servers.push(
+      await spawnRedisServer({
+        port,
+        args: [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--cluster-node-timeout',
+          '1000',
+          '--cluster-announce-ip',
+          '127.0.0.1',
+          // A replica syncs at once rather than after the default 5 s: one not in sync yet would
+          // not take over from its master.
+          '--repl-diskless-sync-delay',
+          '0',
+        ],
+      }),
+    );
+  }
+  execFileSync(
+    'redis-cli',
+    [
+      '--cluster',
+      'create',
+      ...servers.map((s) => `127.0.0.1:${s.port}`),
+      '--cluster-replicas',
+      '1',
+      '--cluster-yes',
+    ],
+    { stdio: 'ignore', timeout: 30_000 },
+  );
+  const ask = async <T>(port: number, ...args: string[]): Promise<T | undefined> => {
+    const r = new Redis({
+      host: '127.0.0.1',
+      port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      return (await r.call(...(args as [string, ...string[]]))) as T;
+    } catch {
+      return undefined;
+    } finally {
+      r.disconnect();
+    }
+  };
+  const live = () => servers.filter((s) => s.pid !== undefined);
+  const healthy = (ms = 30_000) =>
+    until(
+      async () => {
+        for (const s of live()) {
+          const info = await ask<string>(s.port, 'CLUSTER', 'INFO');
+          if (!info?.includes('cluster_state:ok')) return false;
+        }
+        return true;
+      },
+      ms,
+      100,
+    );
+  // Every replica in sync with its master, so that a failover can start at once.
+  const inSync = () =>
+    until(
+      async () => {
+        for (const s of servers) {
+          const repl = await ask<string>(s.port, 'INFO', 'replication');
+          if (repl?.includes('role:slave') && !repl.includes('master_link_status:up')) return false;
+        }
+        return true;
+      },
+      30_000,
+      100,
+    );
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.kill()));
+  };
+  if (!(await healthy()) || !(await inSync())) {
+    await stop();
+    throw new Error('the cluster did not reach cluster_state:ok with its replicas in sync within 30 s');
+  }
+  return {
+    env: {
+      REDIS_CLUSTER_NODES: servers
+        .slice(0, 3)
+        .map((s) => `127.0.0.1:${s.port}`)
+        .join(','),
+    },
+    servers,
+    masterPorts: async () => {
+      const ports: number[] = [];
+      for (const s of live()) {
+        const role = await ask<unknown[]>(s.port, 'ROLE');
+        if (role?.[0] === 'master') ports.push(s.port);
+      }
+      return ports;
+    },
+    healthy,
+    stop,
+  };
+}

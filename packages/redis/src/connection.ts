@@ -1,5 +1,5 @@
 import type { RedisTarget } from '@llmgw/config';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /**
  * The three kinds of Redis connection a process opens, each with the options its role needs:
@@ -76,6 +76,7 @@ export function createRedis(
     ...(target.username !== undefined && { username: target.username }),
     ...(target.password !== undefined && { password: target.password }),
   };
+  if (target.mode === 'cluster') return createCluster(target, role, base, auth);
   if (target.mode === 'single') {
     return new Redis(target.url, { ...base, ...auth, ...(target.tls && { tls: target.tls }) });
   }
@@ -92,6 +93,37 @@ export function createRedis(
     failoverDetector: true,
     sentinelReconnectStrategy: (times) => Math.min(times * 100, 1000),
   });
+}
+
+/**
+ * Redis Cluster: the role's options split between the Cluster (offline queue, auto-pipelining,
+ * sharded subscribers) and each node's connection. Typed as a Redis: the commands, scripts,
+ * pipelines of one slot and pub/sub this gateway uses are the same on both, and BullMQ takes
+ * either. Subscribers get sharded pub/sub (SSUBSCRIBE, one connection per shard).
+ */
+function createCluster(
+  target: Extract<RedisTarget, { mode: 'cluster' }>,
+  role: ConnectionRole,
+  base: RedisOptions,
+  auth: Pick<RedisOptions, 'username' | 'password'>,
+): Redis {
+  const { enableOfflineQueue, enableAutoPipelining, retryStrategy: _, ...node } = base;
+  const cluster = new Cluster(target.nodes, {
+    redisOptions: { ...node, ...auth, ...(target.tls && { tls: target.tls }) },
+    ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
+    ...(enableAutoPipelining === true && { enableAutoPipelining }),
+    ...(role === 'subscriber' && { shardedSubscribers: true }),
+    // Reconnect forever, at most every 1 s, as a single primary does.
+    clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+  });
+  return cluster as unknown as Redis;
+}
+
+/** Whether a connection is a Redis Cluster one (its job channels are then sharded). */
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true;
 }
 
 /** Resolves once the connection is ready, or rejects after `timeoutMs` (startup only). */

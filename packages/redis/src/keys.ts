@@ -29,11 +29,30 @@
  *   P:job:{<jobId>}:events       stream: every event of the job in order (the durable event log),
  *                                MAXLEN JOB_LOG_MAX_EVENTS, PX JOB_RESULT_TTL_S after the last event
  *   P:job:{<jobId>}:ch           pub/sub channel: the job's events live (every follower subscribes)
+ *   P:job:{<jobId>}:ran:<n>      string, PX 1 h (Sentinel and Cluster only): attempt n of the job
+ *                                started at a backend; written with WAIT 1, so that a run BullMQ
+ *                                repeats after a failover lost its move to active is refused
  *   P:jobs:{<user>}              sorted set: the user's recent jobs, member = job id, score = ms
  *   P:idem:{<user>}:<sha256>     string, EX 24 h: `<jobId> <request digest>` of an Idempotency-Key
  *
  * Keys of one job share the hash tag `{<jobId>}` and keys of one user `{<user>}`: on Redis
  * Cluster each group lives in one slot, so a pipeline or script over one group never crosses slots.
+ *
+ * On Redis Cluster (`createKeys(prefix, { cluster: true })`, REDIS_CLUSTER_NODES), two more groups
+ * get a hash tag, and so a slot, of their own:
+ *
+ *   P:q:{chat.<model>}:…         each model's BullMQ queue, under its own tag: BullMQ's scripts
+ *                                touch one queue's keys only, and the queues spread over the masters
+ *   P:{P}:…                      the deployment's global keys (control, worker, models,
+ *                                models:seen, model:…:workers, apikey:…, apikeys, adminlogin:…):
+ *                                one slot, so a worker's registration (MULTI), the models MGET and
+ *                                model-forget-3.lua stay within it
+ *
+ * and job channels use sharded pub/sub (SPUBLISH/SSUBSCRIBE, routed by the channel's `{<jobId>}`
+ * slot), so a publish counts the followers that exist. Cancellations go on the plain control
+ * channel, which a Cluster broadcasts to every node, so they reach every worker. The slots:
+ * a job's keys and channel {<jobId>}; a user's {<user>}; a model's queue {chat.<model>}; the
+ * rest {P}; `P:cancelled:<jobId>` is a key alone (one command each).
  *
  * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
  * anybody else's on a shared Redis.
@@ -62,35 +81,50 @@ export interface Keys {
   job(jobId: string): string;
   jobEvents(jobId: string): string;
   jobChannel(jobId: string): string;
+  jobAttempt(jobId: string, attempt: number): string;
   userJobs(userId: string): string;
   idempotency(userId: string, keySha256: string): string;
 }
 
 const QUEUE_PREFIX = 'chat.';
 
-export function createKeys(prefix: string): Keys {
+export function createKeys(prefix: string, opts: { cluster?: boolean } = {}): Keys {
+  const cluster = opts.cluster === true;
+  if (cluster && /[{}]/.test(prefix)) {
+    throw new Error(
+      `KEY_PREFIX '${prefix}' has braces: on Redis Cluster the gateway sets the hash tags itself`,
+    );
+  }
+  // The global keys' group: one slot of their own on a Cluster, unchanged otherwise.
+  const g = cluster ? `${prefix}:{${prefix}}` : prefix;
   return {
     prefix,
     bullPrefix: `${prefix}:q`,
-    queueName: (model) => `${QUEUE_PREFIX}${encodeURIComponent(model)}`,
-    modelOfQueue: (name) =>
-      name.startsWith(QUEUE_PREFIX) ? decodeURIComponent(name.slice(QUEUE_PREFIX.length)) : undefined,
-    controlChannel: `${prefix}:control`,
-    worker: (instanceId) => `${prefix}:worker:${instanceId}`,
-    models: `${prefix}:models`,
-    modelsSeen: `${prefix}:models:seen`,
-    modelWorkers: (model) => `${prefix}:model:${encodeURIComponent(model)}:workers`,
-    apiKey: (sha256) => `${prefix}:apikey:${sha256}`,
-    apiKeys: `${prefix}:apikeys`,
+    queueName: (model) =>
+      cluster
+        ? `{${QUEUE_PREFIX}${encodeURIComponent(model)}}`
+        : `${QUEUE_PREFIX}${encodeURIComponent(model)}`,
+    modelOfQueue: (raw) => {
+      const name = cluster && raw.startsWith('{') && raw.endsWith('}') ? raw.slice(1, -1) : raw;
+      return name.startsWith(QUEUE_PREFIX) ? decodeURIComponent(name.slice(QUEUE_PREFIX.length)) : undefined;
+    },
+    controlChannel: `${g}:control`,
+    worker: (instanceId) => `${g}:worker:${instanceId}`,
+    models: `${g}:models`,
+    modelsSeen: `${g}:models:seen`,
+    modelWorkers: (model) => `${g}:model:${encodeURIComponent(model)}:workers`,
+    apiKey: (sha256) => `${g}:apikey:${sha256}`,
+    apiKeys: `${g}:apikeys`,
     // The user id is a hash tag: on Redis Cluster a user's keys share a slot.
     rateLimit: (userId) => `${prefix}:rl:{${encodeURIComponent(userId)}}`,
     quota: (userId, day) => `${prefix}:quota:{${encodeURIComponent(userId)}}:${day}`,
-    adminLoginFailures: (address) => `${prefix}:adminlogin:${encodeURIComponent(address)}`,
+    adminLoginFailures: (address) => `${g}:adminlogin:${encodeURIComponent(address)}`,
     inflight: (userId, state) => `${prefix}:inflight:{${encodeURIComponent(userId)}}:${state}`,
     cancelled: (jobId) => `${prefix}:cancelled:${jobId}`,
     job: (jobId) => `${prefix}:job:{${jobId}}`,
     jobEvents: (jobId) => `${prefix}:job:{${jobId}}:events`,
     jobChannel: (jobId) => `${prefix}:job:{${jobId}}:ch`,
+    jobAttempt: (jobId, attempt) => `${prefix}:job:{${jobId}}:ran:${attempt}`,
     userJobs: (userId) => `${prefix}:jobs:{${encodeURIComponent(userId)}}`,
     idempotency: (userId, sha) => `${prefix}:idem:{${encodeURIComponent(userId)}}:${sha}`,
   };

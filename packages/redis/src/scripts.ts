@@ -60,6 +60,7 @@ interface ScriptCommands {
     channel: string,
     maxEvents: number,
     renewTtlMs: number,
+    sharded: 0 | 1,
   ): Promise<number>;
   modelForget(
     modelsKey: string,

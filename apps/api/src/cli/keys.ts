@@ -35,7 +35,11 @@ async function main(): Promise<void> {
   redis.on('error', () => {});
   try {
     await waitReady(redis, 3000).catch(() => fail(`cannot reach Redis at ${describeRedisTarget(env.redis)}`));
-    const store = new ApiKeyStore(redis, createKeys(env.KEY_PREFIX), 0);
+    const store = new ApiKeyStore(
+      redis,
+      createKeys(env.KEY_PREFIX, { cluster: env.redis.mode === 'cluster' }),
+      0,
+    );
     switch (command) {
       case 'create': {
         const user = flag(args, 'user') ?? fail(`create needs --user\n${USAGE}`);

@@ -1,5 +1,5 @@
 import { decodeEvent, type ErrorType, encodeEvent, type JobEvent } from '@llmgw/protocol';
-import { type Keys, withScripts } from '@llmgw/redis';
+import { type Keys, writeJobEvent } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 
 export interface EventLogOptions {
@@ -46,13 +46,13 @@ export class EventLog {
   async end(jobId: string, error: ErrorType, message: string): Promise<void> {
     const { redis, keys, retainMs, maxEvents } = this.opts;
     const raw = encodeEvent({ id: jobId, seq: 0, attempt: 0, type: 'error', error, message, gateway: true });
-    await withScripts(redis).jobEvent(
-      keys.jobEvents(jobId),
-      keys.job(jobId),
+    await writeJobEvent(redis, {
+      eventsKey: keys.jobEvents(jobId),
+      metaKey: keys.job(jobId),
+      channel: keys.jobChannel(jobId),
       raw,
-      keys.jobChannel(jobId),
       maxEvents,
-      retainMs,
-    );
+      renewTtlMs: retainMs,
+    });
   }
 }

@@ -98,20 +98,33 @@ export class Dispatcher {
    */
   async positions(jobs: { model: string; jobId: string }[]): Promise<(number | undefined)[]> {
     if (jobs.length === 0) return [];
-    const pipe = this.opts.redis.pipeline();
-    for (const { model, jobId } of jobs) {
-      const { keys } = this.queue(model);
-      pipe.llen(keys.wait!).lpos(keys.wait!, jobId).zrank(keys.prioritized!, jobId);
-    }
-    const res = (await pipe.exec()) ?? [];
-    return jobs.map((_, i) => {
-      const llen = Number(res[i * 3]?.[1] ?? 0);
-      const lpos = res[i * 3 + 1]?.[1] as number | null;
-      const zrank = res[i * 3 + 2]?.[1] as number | null;
-      if (lpos !== null && lpos !== undefined) return llen - lpos;
-      if (zrank !== null && zrank !== undefined) return llen + zrank + 1;
-      return undefined;
+    // One pipeline per model: a model's queue is one slot on a Cluster, two models may not be.
+    const byModel = new Map<string, number[]>();
+    jobs.forEach(({ model }, i) => {
+      const at = byModel.get(model);
+      if (at) at.push(i);
+      else byModel.set(model, [i]);
     });
+    const out: (number | undefined)[] = new Array(jobs.length).fill(undefined);
+    await Promise.all(
+      [...byModel].map(async ([model, indexes]) => {
+        const { keys } = this.queue(model);
+        const pipe = this.opts.redis.pipeline();
+        for (const i of indexes) {
+          const { jobId } = jobs[i]!;
+          pipe.llen(keys.wait!).lpos(keys.wait!, jobId).zrank(keys.prioritized!, jobId);
+        }
+        const res = (await pipe.exec()) ?? [];
+        indexes.forEach((i, n) => {
+          const llen = Number(res[n * 3]?.[1] ?? 0);
+          const lpos = res[n * 3 + 1]?.[1] as number | null;
+          const zrank = res[n * 3 + 2]?.[1] as number | null;
+          if (lpos !== null && lpos !== undefined) out[i] = llen - lpos;
+          else if (zrank !== null && zrank !== undefined) out[i] = llen + zrank + 1;
+        });
+      }),
+    );
+    return out;
   }
 
   /** Raises a waiting job's priority (the starvation guard); false if the job is gone. */

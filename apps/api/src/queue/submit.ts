@@ -13,7 +13,7 @@ import type { SubmittedChat } from './submitted-chat.ts';
 
 export interface SubmitterOptions {
   hub: Pick<ReplyHub, 'channelOf' | 'open'>;
-  dispatcher: Pick<Dispatcher, 'enqueue'>;
+  dispatcher: Pick<Dispatcher, 'enqueue' | 'cancel'>;
   admission: Pick<Admission, 'notQueued'>;
   watch: Pick<QueueWatch, 'watch'>;
   canceller: Pick<JobCanceller, 'cancel'>;
@@ -25,6 +25,9 @@ export interface SubmitterOptions {
   /** RESUME_GRACE_MS: how long a job keeps generating for nobody (its client may come back). */
   graceMs: number;
 }
+
+/** The cancel reason of a job whose enqueue failed (its client got a 503, its quota came back). */
+export const NOT_QUEUED = 'not_queued';
 
 /** Puts an admitted request on its model's queue, its job's channel subscribed first. */
 export class Submitter {
@@ -85,7 +88,7 @@ export class Submitter {
         (s) => s.close(),
         () => {},
       );
-      this.forget(jobId, req.userId ?? '', recording);
+      this.forget(jobId, req.model, req.userId ?? '', recording);
       throw admission.notQueued(req, admitted, err);
     }
     const chat: SubmittedChat = {
@@ -120,7 +123,11 @@ export class Submitter {
    * `queued` job for its whole TTL), and a retry that attached to it meanwhile (same
    * Idempotency-Key) gets the end. Best effort: with Redis down, the record expires on its own.
    */
-  private forget(jobId: string, userId: string, recording: Promise<void>): void {
+  private forget(jobId: string, model: string, userId: string, recording: Promise<void>): void {
+    // A failed enqueue may still land (a timed-out command that a failover sends again later):
+    // the job is marked cancelled, so that no worker runs it for a client that got its 503.
+    // Its quota came back with the 503 (admission.notQueued); the worker gives nothing back again.
+    this.opts.dispatcher.cancel(model, jobId, NOT_QUEUED).catch(() => {});
     recording
       .then(async () => {
         await this.opts.log.end(

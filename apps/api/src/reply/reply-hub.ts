@@ -1,6 +1,6 @@
 import type { Logger } from '@llmgw/observability';
 import { decodeEvent, type JobEvent } from '@llmgw/protocol';
-import type { Keys } from '@llmgw/redis';
+import { isCluster, type Keys } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { JobSubscription } from './subscription.ts';
 
@@ -33,12 +33,31 @@ export interface ReplyHubOptions {
  *
  * Pub/sub keeps nothing for a subscriber that is away: once the connection is back (Redis
  * restarted, a network blip), every subscription reads what it missed from its job's log.
+ *
+ * On Redis Cluster the channels are sharded (SSUBSCRIBE, one subscriber per shard, each channel
+ * in its job's slot), as the workers publish them (writeJobEvent).
  */
 export class ReplyHub {
   private readonly byChannel = new Map<string, Set<JobSubscription>>();
   private watchdog: NodeJS.Timeout | undefined;
+  private readonly sharded: boolean;
 
-  constructor(private readonly opts: ReplyHubOptions) {}
+  constructor(private readonly opts: ReplyHubOptions) {
+    this.sharded = isCluster(opts.subscriber);
+  }
+
+  /** SUBSCRIBE, or one SSUBSCRIBE per channel on a Cluster (each channel has its own slot). */
+  private async subscribe(channels: string[]): Promise<void> {
+    const { subscriber } = this.opts;
+    if (!this.sharded) await subscriber.subscribe(...channels);
+    else await Promise.all(channels.map((ch) => subscriber.ssubscribe(ch)));
+  }
+
+  private async unsubscribe(channels: string[]): Promise<void> {
+    const { subscriber } = this.opts;
+    if (!this.sharded) await subscriber.unsubscribe(...channels);
+    else await Promise.all(channels.map((ch) => subscriber.sunsubscribe(ch)));
+  }
 
   /** The channel a job's worker publishes on (the job's `replyTo`). */
   channelOf(jobId: string): string {
@@ -58,7 +77,7 @@ export class ReplyHub {
       this.disconnected = false;
       void this.catchUp();
     });
-    subscriber.on('message', (ch: string, raw: string) => {
+    subscriber.on(this.sharded ? 'smessage' : 'message', (ch: string, raw: string) => {
       const subs = this.byChannel.get(ch);
       if (!subs) return;
       const ev = decodeEvent(raw);
@@ -92,7 +111,7 @@ export class ReplyHub {
     }
     subs.add(sub);
     try {
-      await this.opts.subscriber.subscribe(channel);
+      await this.subscribe([channel]);
     } catch (err) {
       sub.close();
       throw err;
@@ -109,7 +128,7 @@ export class ReplyHub {
     const channels = [...this.byChannel.keys()];
     if (channels.length === 0 || !this.opts.readLog) return;
     try {
-      await this.opts.subscriber.subscribe(...channels);
+      await this.subscribe(channels);
     } catch {
       // Gone again: the next `ready` catches up.
       return;
@@ -124,7 +143,7 @@ export class ReplyHub {
     this.byChannel.clear();
     if (channels.length === 0) return;
     try {
-      await this.opts.subscriber.unsubscribe(...channels);
+      await this.unsubscribe(channels);
     } catch {
       // Redis may be gone at shutdown; nothing to clean up then.
     }
@@ -134,7 +153,7 @@ export class ReplyHub {
     const subs = this.byChannel.get(channel);
     if (!subs?.delete(sub) || subs.size > 0) return;
     this.byChannel.delete(channel);
-    this.opts.subscriber.unsubscribe(channel).catch(() => {});
+    this.unsubscribe([channel]).catch(() => {});
   }
 
   private checkSilence(): void {

@@ -8,6 +8,7 @@
   ARGV[2]  the job's channel
   ARGV[3]  the log's cap (entries; the oldest go)
   ARGV[4]  TTL to set on both keys, ms; 0: leave the TTLs as they are
+  ARGV[5]  1: Redis Cluster, publish with SPUBLISH (the channel shares the keys' {<jobId>} slot)
 
   Returns the number of subscribers the publish reached.
 ]]
@@ -16,5 +17,8 @@ local ttl = tonumber(ARGV[4])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl)
   redis.call('PEXPIRE', KEYS[2], ttl)
+end
+if ARGV[5] == '1' then
+  return redis.call('SPUBLISH', ARGV[2], ARGV[1])
 end
 return redis.call('PUBLISH', ARGV[2], ARGV[1])
