@@ -2,7 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { freePort } from './free-port.ts';
 
 export interface RedisServerHandle {
@@ -26,19 +26,26 @@ export function redisServerAvailable(): boolean {
 }
 
 /** True when a Redis answers PING at `url` within `timeoutMs`. */
-export async function redisReachable(url: string, timeoutMs = 1000): Promise<boolean> {
-  const r = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
+export function redisReachable(url: string, timeoutMs = 1000): Promise<boolean> {
+  return askOnce(new Redis(url, oneShot(timeoutMs)), 'PING').then((r) => r === 'PONG');
+}
+
+/** A connection that tries once, never retries, and reports failure as `undefined` (askOnce). */
+export const oneShot = (timeoutMs = 1000): RedisOptions => ({
+  lazyConnect: true,
+  connectTimeout: timeoutMs,
+  maxRetriesPerRequest: 0,
+  retryStrategy: () => null,
+});
+
+/** Connects `r` (made with {@link oneShot}), sends one command, disconnects: its reply, or undefined. */
+export async function askOnce<T>(r: Redis, ...args: [string, ...string[]]): Promise<T | undefined> {
   r.on('error', () => {});
   try {
     await r.connect();
-    return (await r.ping()) === 'PONG';
+    return (await r.call(...args)) as T;
   } catch {
-    return false;
+    return undefined;
   } finally {
     r.disconnect();
   }
@@ -140,24 +147,9 @@ function persistDir(): string {
 
 /** A PING over TLS, trusting `ca` (a file): for a server with no plain port. */
 function tlsReachable(port: number, ca: string) {
-  return async (timeoutMs: number): Promise<boolean> => {
-    const r = new Redis({
-      host: '127.0.0.1',
-      port,
-      tls: { ca: readFileSync(ca) },
-      lazyConnect: true,
-      connectTimeout: timeoutMs,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    r.on('error', () => {});
-    try {
-      await r.connect();
-      return (await r.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      r.disconnect();
-    }
-  };
+  return async (timeoutMs: number): Promise<boolean> =>
+    (await askOnce(
+      new Redis({ host: '127.0.0.1', port, tls: { ca: readFileSync(ca) }, ...oneShot(timeoutMs) }),
+      'PING',
+    )) === 'PONG';
 }

@@ -4,12 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.ts';
-import { type RedisServerHandle, spawnRedisServer } from './redis-server.ts';
+import { askOnce, oneShot, type RedisServerHandle, spawnRedisServer } from './redis-server.ts';
 import { until } from './until.ts';
 
 // Real Redis deployments for tests, from Debian's redis-server on loopback: a TLS primary with
 // a certificate made here, and a Sentinel group (a primary, one replica, three sentinels). Tests
 // that need them start their own; the shared test Redis is never touched.
+
+/** One command to a node on loopback: its reply, or undefined if it does not answer. */
+const ask = <T>(port: number, ...args: [string, ...string[]]) =>
+  askOnce<T>(new Redis({ host: '127.0.0.1', port, ...oneShot() }), ...args);
 
 const scratch = (name: string) => {
   const dir = mkdtempSync(join(tmpdir(), `llmgw-${name}-`));
@@ -141,24 +145,6 @@ export async function spawnSentinelGroup(): Promise<SentinelGroup> {
     child.unref();
     sentinels.push({ port, child });
   }
-  const ask = async <T>(port: number, ...args: string[]): Promise<T | undefined> => {
-    const r = new Redis({
-      host: '127.0.0.1',
-      port,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    r.on('error', () => {});
-    try {
-      await r.connect();
-      return (await r.call(...(args as [string, ...string[]]))) as T;
-    } catch {
-      return undefined;
-    } finally {
-      r.disconnect();
-    }
-  };
   const primaryPort = async () => {
     for (const s of sentinels) {
       const addr = await ask<[string, string]>(s.port, 'SENTINEL', 'get-master-addr-by-name', MASTER);
@@ -252,24 +238,6 @@ export async function spawnRedisCluster(): Promise<RedisClusterHandle> {
     ],
     { stdio: 'ignore', timeout: 30_000 },
   );
-  const ask = async <T>(port: number, ...args: string[]): Promise<T | undefined> => {
-    const r = new Redis({
-      host: '127.0.0.1',
-      port,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    r.on('error', () => {});
-    try {
-      await r.connect();
-      return (await r.call(...(args as [string, ...string[]]))) as T;
-    } catch {
-      return undefined;
-    } finally {
-      r.disconnect();
-    }
-  };
   const live = () => servers.filter((s) => s.pid !== undefined);
   const healthy = (ms = 30_000) =>
     until(
