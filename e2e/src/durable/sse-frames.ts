@@ -43,10 +43,15 @@ export async function readFrames(
     return out;
   }
   const decoder = new TextDecoder();
+  // A reader, not `for await`: leaving a for-await loop cancels the body, which closes the
+  // connection, and `keepOpen` must not (the client stops reading, it does not leave).
+  const reader = res.body.getReader();
   let buf = '';
   try {
-    for await (const chunk of res.body) {
-      buf += decoder.decode(chunk as Uint8Array, { stream: true });
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value as Uint8Array, { stream: true });
       let end = buf.indexOf('\n\n');
       while (end !== -1) {
         const raw = buf.slice(0, end + 2);
