@@ -7,20 +7,14 @@ import json
 
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
-from langchain_core.tools import tool
 from pydantic import BaseModel
 
+from langchain_tools import get_weather
 from support import API_KEY, API_URL, BACKEND, MODEL, REASONING_MODEL, backend_request, marker
 
 
 def chat(**kwargs) -> ChatAnthropic:
     return ChatAnthropic(**{"model": MODEL, "base_url": API_URL, "api_key": API_KEY, "max_tokens": 10, **kwargs})
-
-
-@tool
-def get_weather(city: str, unit: str) -> str:
-    """Current weather in a city; unit is celsius or fahrenheit."""
-    return json.dumps({"city": city, "temp": 21, "unit": unit})
 
 
 def test_invoke_and_stream_give_the_same_text():

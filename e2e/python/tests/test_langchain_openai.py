@@ -3,14 +3,13 @@ both stacks (LLMGW_BACKEND)."""
 
 from __future__ import annotations
 
-import json
 
 from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
-from langchain_core.tools import tool
 from langchain_deepseek import ChatDeepSeek
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
+from langchain_tools import get_weather
 from support import (
     API_KEY,
     API_URL,
@@ -31,12 +30,6 @@ def chat(**kwargs) -> ChatOpenAI:
     return ChatOpenAI(
         **{"model": MODEL, "base_url": f"{API_URL}/v1", "api_key": API_KEY, "max_tokens": 10, **kwargs}
     )
-
-
-@tool
-def get_weather(city: str, unit: str) -> str:
-    """Current weather in a city; unit is celsius or fahrenheit."""
-    return json.dumps({"city": city, "temp": 21, "unit": unit})
 
 
 def test_invoke_and_stream_give_the_same_text():
