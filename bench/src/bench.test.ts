@@ -10,6 +10,7 @@ const TABLES = {
   cancel: '| path | ok | failed | p50 ms | p99 ms | p99 upper bound ms | resolution p50 ms |',
   ratelimit:
     '| operation | concurrent callers | ok | failed | per second | latency p50 ms | latency p99 ms |',
+  redis: '| topology | ok | failed | jobs/s | Redis CPU µs/job (masters) |',
 };
 
 describe('pnpm bench --quick', () => {
@@ -50,10 +51,17 @@ describe('pnpm bench --quick', () => {
       const section = out.slice(out.indexOf(`## ${name}`));
       expect(section, out).toMatch(/\| LiteLLM [\d.]+ (\(\d+ workers?\) \| \d+ \| 0 \||\| skipped: )/);
     }
+    // The Redis scenario: both topologies served every stream, and on the Cluster each model's
+    // queue is on a master of its own.
+    const redis = out.slice(out.indexOf('## redis'));
+    expect(redis, out).toMatch(/\| one primary \| 30 \| 0 \|/);
+    expect(redis, out).toMatch(/\| Sentinel, primary \+ replica \| 30 \| 0 \|/);
+    expect(redis, out).toMatch(/\| Cluster, 3 masters \+ 3 replicas \| 30 \| 0 \|/);
+    expect(redis.match(/\| Cluster[^|]*\| \d+ \| master \| queue sim-/g), out).toHaveLength(3);
     // Then the one table of the targets the run measured: those of latency, throughput and idle.
     const targets = out.indexOf('## targets (issue 17)');
     expect(targets, `no targets section after the last scenario in:\n${out}`).toBeGreaterThan(at);
     expect(out.indexOf('| measure | measured | target | met |', targets)).toBeGreaterThan(targets);
     expect(out.slice(targets)).toMatch(/\| api RSS with 100 idle streams \(\/chat\) \| [\d.]+ MB \|/);
-  }, 90_000);
+  }, 150_000);
 });

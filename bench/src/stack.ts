@@ -19,6 +19,8 @@ export interface BenchStackOptions {
   api?: Record<string, string>;
   workers?: number;
   apis?: number;
+  /** Another Redis than the bench's (a server or Cluster of the scenario's own): its variables. */
+  redisEnv?: Record<string, string>;
 }
 
 /** A spawned stack that always has its simulator process. */
@@ -83,7 +85,7 @@ export async function stopBenchRedis(): Promise<void> {
 /** The real processes, as deployed: simulator, worker(s), api(s), each its own node process. */
 export async function startBenchStack(opts: BenchStackOptions): Promise<BenchStack> {
   const stack = await startSpawnedStack({
-    redisUrl: await benchRedis(),
+    ...(opts.redisEnv ? { redisUrl: '', redisEnv: opts.redisEnv } : { redisUrl: await benchRedis() }),
     kind: 'bench',
     sim: opts.sim,
     worker: opts.worker,

@@ -3,6 +3,7 @@ import { CANCEL_FULL, CANCEL_QUICK, cancelScenario } from './cancel.ts';
 import { IDLE_FULL, IDLE_QUICK, idleScenario } from './idle.ts';
 import { LATENCY_FULL, LATENCY_QUICK, latencyScenario } from './latency.ts';
 import { RATELIMIT_FULL, RATELIMIT_QUICK, rateLimitScenario } from './ratelimit.ts';
+import { REDIS_FULL, REDIS_QUICK, redisScenario } from './redis.ts';
 import { THROUGHPUT_FULL, THROUGHPUT_QUICK, throughputScenario } from './throughput.ts';
 
 export interface Scenario {
@@ -37,4 +38,5 @@ export const SCENARIOS: Scenario[] = [
   scenario('idle', idleScenario, IDLE_QUICK, IDLE_FULL),
   scenario('cancel', cancelScenario, CANCEL_QUICK, CANCEL_FULL),
   scenario('ratelimit', rateLimitScenario, RATELIMIT_QUICK, RATELIMIT_FULL),
+  scenario('redis', redisScenario, REDIS_QUICK, REDIS_FULL),
 ];

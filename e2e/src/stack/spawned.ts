@@ -11,6 +11,12 @@ import {
 export interface SpawnedStackOptions {
   /** The Redis every service uses (tests: `inject('redisUrl')`; the bench: bench/src/redis.ts). */
   redisUrl: string;
+  /**
+   * Instead of `redisUrl`, the variables of another connection form (REDIS_CLUSTER_NODES, …, see
+   * packages/config redis-env.ts) for every service. The servers are the caller's: their keys are
+   * not removed at close, and `createKey` is not available.
+   */
+  redisEnv?: Record<string, string>;
   /** Which prefix the stack gets (common.ts `stackPrefix`); default `test`. */
   kind?: StackKind;
   /**
@@ -104,7 +110,11 @@ function exitedTails(services: SpawnedService[]): string[] {
 export async function startSpawnedStack(opts: SpawnedStackOptions): Promise<SpawnedStack> {
   const { redisUrl } = opts;
   const prefix = stackPrefix(opts.kind ?? 'test');
-  const env: Record<string, string> = { ...stackEnv(redisUrl, prefix), LOG_LEVEL: 'info', ...opts.env };
+  const env: Record<string, string> = {
+    ...(opts.redisEnv ? { ...opts.redisEnv, KEY_PREFIX: prefix } : stackEnv(redisUrl, prefix)),
+    LOG_LEVEL: 'info',
+    ...opts.env,
+  };
   const nodeArgs = opts.nodeArgs ?? [];
   const services: SpawnedService[] = [];
   const workers: SpawnedService[] = [];
@@ -162,7 +172,7 @@ export async function startSpawnedStack(opts: SpawnedStackOptions): Promise<Spaw
   const close = (signal: NodeJS.Signals = 'SIGTERM') => {
     closing ??= (async () => {
       await Promise.all(services.map((s) => s.stop(signal)));
-      await removeStackKeys(redisUrl, prefix);
+      if (!opts.redisEnv) await removeStackKeys(redisUrl, prefix);
     })();
     return closing;
   };
@@ -196,8 +206,10 @@ export async function startSpawnedStack(opts: SpawnedStackOptions): Promise<Spaw
       await startedOrExplain([a.ready]);
       return a.api;
     },
-    createKey: (tier = 'enterprise', userId = `user-${users++}`) =>
-      createApiKeyAt(redisUrl, prefix, userId, tier),
+    createKey: async (tier = 'enterprise', userId = `user-${users++}`) => {
+      if (opts.redisEnv) throw new Error('createKey needs the stack on a redisUrl');
+      return createApiKeyAt(redisUrl, prefix, userId, tier);
+    },
     close,
   };
 }

@@ -51,6 +51,10 @@ export async function askOnce<T>(r: Redis, ...args: [string, ...string[]]): Prom
   }
 }
 
+/** {@link askOnce} of the server on 127.0.0.1:`port` (PING, INFO, CLUSTER INFO, SENTINEL …). */
+export const askPort = <T>(port: number, ...args: [string, ...string[]]): Promise<T | undefined> =>
+  askOnce<T>(new Redis({ host: '127.0.0.1', port, ...oneShot() }), ...args);
+
 export interface RedisServerOptions {
   port?: number;
   /**
@@ -114,6 +118,9 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
+      // Unref'd since its start: waiting for its exit must keep a process with nothing else to do
+      // (the bench, between two scenarios) alive, or it ends before the server is gone.
+      c.ref();
       c.kill(signal);
       // A paused (SIGSTOPped) server only acts on SIGTERM once continued.
       if (signal !== 'SIGKILL') c.kill('SIGCONT');
@@ -139,11 +146,22 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
   };
 }
 
-function persistDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'llmgw-redis-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+/** Temporary directories to remove when this process exits (one exit listener for all of them). */
+const scratchDirs = new Set<string>();
+
+/** A new temporary directory `llmgw-<name>-…`, removed when this process exits. */
+export function scratchDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `llmgw-${name}-`));
+  if (scratchDirs.size === 0) {
+    process.once('exit', () => {
+      for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  scratchDirs.add(dir);
   return dir;
 }
+
+const persistDir = () => scratchDir('redis');
 
 /** A PING over TLS, trusting `ca` (a file): for a server with no plain port. */
 function tlsReachable(port: number, ca: string) {

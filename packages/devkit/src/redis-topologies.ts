@@ -1,25 +1,18 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { freePort } from './free-port.ts';
-import { askOnce, oneShot, type RedisServerHandle, spawnRedisServer } from './redis-server.ts';
+import {
+  askPort as ask,
+  type RedisServerHandle,
+  scratchDir as scratch,
+  spawnRedisServer,
+} from './redis-server.ts';
 import { until } from './until.ts';
 
 // Real Redis deployments for tests, from Debian's redis-server on loopback: a TLS primary with
 // a certificate made here, and a Sentinel group (a primary, one replica, three sentinels). Tests
 // that need them start their own; the shared test Redis is never touched.
-
-/** One command to a node on loopback: its reply, or undefined if it does not answer. */
-const ask = <T>(port: number, ...args: [string, ...string[]]) =>
-  askOnce<T>(new Redis({ host: '127.0.0.1', port, ...oneShot() }), ...args);
-
-const scratch = (name: string) => {
-  const dir = mkdtempSync(join(tmpdir(), `llmgw-${name}-`));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-};
 
 export interface TestCertificates {
   ca: string;
@@ -191,6 +184,8 @@ export interface RedisClusterHandle {
   servers: RedisServerHandle[];
   /** Ports of the nodes that are masters now. */
   masterPorts(): Promise<number[]>;
+  /** Port of the master whose slots hold `key` now (CLUSTER KEYSLOT, then CLUSTER SLOTS). */
+  masterOf(key: string): Promise<number>;
   /** Waits until every slot is served again (cluster_state:ok on every live node), up to `ms`. */
   healthy(ms?: number): Promise<boolean>;
   stop(): Promise<void>;
@@ -286,6 +281,14 @@ export async function spawnRedisCluster(): Promise<RedisClusterHandle> {
         if (role?.[0] === 'master') ports.push(s.port);
       }
       return ports;
+    },
+    async masterOf(key) {
+      const asker = live()[0]!.port;
+      const slot = await ask<number>(asker, 'CLUSTER', 'KEYSLOT', key);
+      const ranges = await ask<[number, number, [string, number]][]>(asker, 'CLUSTER', 'SLOTS');
+      const owner = ranges?.find(([from, to]) => slot !== undefined && slot >= from && slot <= to);
+      if (!owner) throw new Error(`no node of the cluster serves the slot of ${key}`);
+      return owner[2][1];
     },
     healthy,
     stop,
