@@ -15,6 +15,7 @@ import { registerJobs } from './routes/jobs.ts';
 import { registerMessages } from './routes/messages.ts';
 import { registerModels } from './routes/models.ts';
 import { registerOpenAIChat } from './routes/openai-chat.ts';
+import { registerOpenApi } from './routes/openapi.ts';
 
 /** Builds the HTTP app (what tests drive); main.ts wires real dependencies and starts it. */
 export function createApp(deps: AppDeps): GatewayApp {
@@ -52,6 +53,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerMessages(app, deps);
   registerModels(app, deps);
   registerJobs(app, deps);
+  // Public, no key: the document of the routes above (generated from them at its first request).
+  registerOpenApi(app);
 
   app.notFound(notFoundHandler(allowedMethods(app.routes)));
   app.onError(onErrorHandler);

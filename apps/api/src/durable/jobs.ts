@@ -1,4 +1,5 @@
 import { type DoneEvent, type ErrorEvent, type JobEvent, Transcript } from '@llmgw/protocol';
+import type { z } from 'zod';
 import type { Admission } from '../admission/admission.ts';
 import { ApiError } from '../errors/index.ts';
 import type { Dispatcher } from '../queue/dispatcher.ts';
@@ -8,6 +9,7 @@ import { openAIUsage } from '../wire/frames.ts';
 import { bodyOf } from '../wire/rendition.ts';
 import type { EventLog } from './event-log.ts';
 import { type FollowDeps, follow } from './follow.ts';
+import type { JobCancelled, JobStatusBody, JobSummary } from './job-bodies.ts';
 import type { JobRecord, JobRecords } from './job-record.ts';
 
 export type JobStatus = 'queued' | 'in_progress' | 'completed' | 'failed' | 'cancelled';
@@ -49,11 +51,11 @@ export class Jobs {
   }
 
   /** `GET /v1/jobs/{id}`: where it stands, and once completed the same body as a non-streaming answer. */
-  async status(jobId: string, owner: Owner): Promise<Record<string, unknown>> {
+  async status(jobId: string, owner: Owner): Promise<z.input<typeof JobStatusBody>> {
     const rec = await this.record(jobId, owner);
     const { events, complete } = await this.opts.log.read(jobId);
     const fold = foldEvents(events, { trimmed: !complete });
-    const body: Record<string, unknown> = {
+    const body: z.input<typeof JobStatusBody> = {
       id: jobId,
       object: 'job',
       status: fold.status,
@@ -80,7 +82,7 @@ export class Jobs {
   }
 
   /** `GET /v1/jobs`: the user's recent jobs, newest first. */
-  async list(userId: string, limit: number): Promise<Record<string, unknown>[]> {
+  async list(userId: string, limit: number): Promise<z.input<typeof JobSummary>[]> {
     const ids = await this.opts.records.recent(userId, limit);
     const rows = await Promise.all(
       ids.map(async (id) => {
@@ -88,7 +90,7 @@ export class Jobs {
         if (!rec) return undefined;
         return {
           id,
-          object: 'job',
+          object: 'job' as const,
           status: foldEvents(events.events, { trimmed: !events.complete }).status,
           model: rec.model,
           created_at: Math.floor(rec.createdAt / 1000),
@@ -103,7 +105,7 @@ export class Jobs {
    * `POST /v1/jobs/{id}/cancel`: removed if it waits (its quota back), aborted by its worker if
    * it runs; the end goes into its log, so every follower sees it. A finished job stays as it is.
    */
-  async cancel(jobId: string, owner: Owner): Promise<Record<string, unknown>> {
+  async cancel(jobId: string, owner: Owner): Promise<z.input<typeof JobCancelled>> {
     const rec = await this.record(jobId, owner);
     const logged = await this.opts.log.read(jobId);
     const fold = foldEvents(logged.events, { trimmed: !logged.complete });

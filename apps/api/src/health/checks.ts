@@ -1,5 +1,6 @@
-import { type BackendHealthBody, backendHealthBody, type WorkerInfo } from '@llmgw/protocol';
+import { type BackendHealthBody, BreakerState, backendHealthBody, type WorkerInfo } from '@llmgw/protocol';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import type { ModelRegistry } from '../models/registry.ts';
 import type { Dispatcher } from '../queue/dispatcher.ts';
 
@@ -16,30 +17,55 @@ export interface HealthDeps {
   isShuttingDown(): boolean;
 }
 
-export interface HealthReport {
-  status: HealthStatus;
-  checks: {
-    redis: { status: 'ok' | 'error'; latency_ms?: number; error?: string };
-    models: Record<
-      string,
-      {
-        status: 'ok' | 'degraded' | 'unavailable';
-        workers: {
-          instance: string;
-          busy: number;
-          concurrency: number;
-          backend: BackendHealthBody;
-          /** Set while this worker's circuit breaker for the model is open: it takes no jobs. */
-          breaker?: NonNullable<WorkerInfo['breakers']>[string];
-        }[];
-        queue_depth?: number;
-      }
-    >;
-  };
-  queue_depth: number;
-  shutting_down: boolean;
-  timestamp: number;
-}
+/** `/health`'s body; the type is the schema's, so the OpenAPI document states what is sent. */
+export const HealthReport = z
+  .object({
+    status: z.enum(['healthy', 'degraded', 'unhealthy']),
+    checks: z.object({
+      redis: z.object({
+        status: z.enum(['ok', 'error']),
+        latency_ms: z.number().optional(),
+        error: z.string().optional(),
+      }),
+      models: z.record(
+        z.string(),
+        z.object({
+          status: z.enum(['ok', 'degraded', 'unavailable']),
+          workers: z.array(
+            z.object({
+              instance: z.string(),
+              busy: z.number(),
+              concurrency: z.number(),
+              backend: z.object({
+                status: z.enum(['ok', 'error', 'unknown']),
+                latency_ms: z.number().optional(),
+                detail: z.string().optional(),
+                checked_at: z.number(),
+              }) satisfies z.ZodType<BackendHealthBody>,
+              /** Set while this worker's circuit breaker for the model is open: it takes no jobs. */
+              breaker: BreakerState.optional(),
+            }),
+          ),
+          queue_depth: z.number().optional(),
+        }),
+      ),
+    }),
+    queue_depth: z.number(),
+    shutting_down: z.boolean(),
+    timestamp: z.number(),
+  })
+  .meta({ id: 'HealthReport' });
+export type HealthReport = z.infer<typeof HealthReport>;
+
+/** `/ready`'s body. */
+export const ReadyReport = z
+  .object({
+    ready: z.boolean(),
+    reason: z.enum(['shutting_down', 'redis_unreachable', 'queue_full']).optional(),
+    queue_depth: z.number().optional(),
+  })
+  .meta({ id: 'ReadyReport' });
+export type ReadyReport = z.infer<typeof ReadyReport>;
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -112,12 +138,6 @@ export async function checkHealth(deps: HealthDeps): Promise<HealthReport> {
     report.status = 'unhealthy';
   }
   return report;
-}
-
-export interface ReadyReport {
-  ready: boolean;
-  reason?: 'shutting_down' | 'redis_unreachable' | 'queue_full';
-  queue_depth?: number;
 }
 
 /**

@@ -1,7 +1,15 @@
+import { describeRoute } from 'hono-openapi';
 import { z } from 'zod';
 import { ApiError } from '../errors/index.ts';
 import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
+import {
+  API_KEY_SECURITY,
+  generationHeaders,
+  generationResponses,
+  jsonRequest,
+} from '../openapi/describe.ts';
+import { TextCompletion, TextCompletionFrame } from '../wire/openai-completions.ts';
 import { refineSampling, SamplingFields, samplingParams } from '../wire/openai-request.ts';
 import { type GenerationDeps, generate } from './generation.ts';
 
@@ -36,10 +44,19 @@ export const CompletionRequest = z
       .nullable()
       .optional(),
   })
-  .superRefine(refineSampling);
+  .superRefine(refineSampling)
+  .meta({ id: 'CompletionRequest' });
 
 export function registerCompletions(app: GatewayApp, deps: GenerationDeps): void {
-  app.post('/v1/completions', async (c) => {
+  const doc = describeRoute({
+    tags: ['generation'],
+    summary: 'OpenAI legacy text completions, one prompt per request',
+    security: API_KEY_SECURITY,
+    parameters: generationHeaders(false),
+    requestBody: jsonRequest(CompletionRequest),
+    responses: generationResponses('openai', { body: TextCompletion, frame: TextCompletionFrame }),
+  });
+  app.post('/v1/completions', doc, async (c) => {
     const body = await readJsonBody(c, CompletionRequest);
     const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!;
     if (prompt === '')

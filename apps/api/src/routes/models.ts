@@ -1,11 +1,21 @@
 import type { WorkerInfo } from '@llmgw/protocol';
+import { describeRoute } from 'hono-openapi';
+import { z } from 'zod';
 import { clip } from '../clip.ts';
 import { ApiError } from '../errors/index.ts';
 import type { AppDeps, GatewayApp } from '../hono-app.ts';
+import { API_KEY_SECURITY, errorResponses, GUARDED, json } from '../openapi/describe.ts';
 
-const modelObject = (id: string, workers: WorkerInfo[]) => ({
+export const ModelObject = z
+  .object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })
+  .meta({ id: 'Model' });
+export const ModelList = z
+  .object({ object: z.literal('list'), data: z.array(ModelObject) })
+  .meta({ id: 'ModelList' });
+
+const modelObject = (id: string, workers: WorkerInfo[]): z.infer<typeof ModelObject> => ({
   id,
-  object: 'model',
+  object: 'model' as const,
   created: Math.floor(Math.min(...workers.map((w) => w.startedAt)) / 1000),
   owned_by: 'llm-gateway',
 });
@@ -15,15 +25,33 @@ const modelObject = (id: string, workers: WorkerInfo[]) => ({
  * `GET /v1/models/{id}`: one of them (`client.models.retrieve()`); 404 `model_not_found` otherwise.
  */
 export function registerModels(app: GatewayApp, deps: Pick<AppDeps, 'models'>): void {
-  app.get('/v1/models', async (c) => {
+  const listDoc = describeRoute({
+    tags: ['models'],
+    summary: 'The models that have at least one live worker right now',
+    security: API_KEY_SECURITY,
+    responses: {
+      200: { description: 'the models', content: json(ModelList) },
+      ...errorResponses('openai', GUARDED),
+    },
+  });
+  app.get('/v1/models', listDoc, async (c) => {
     const snap = await deps.models.snapshot().catch(registryDown);
     const data = [...snap.live.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([id, workers]) => modelObject(id, workers));
-    return c.json({ object: 'list', data });
+    return c.json({ object: 'list' as const, data } satisfies z.infer<typeof ModelList>);
   });
   // Model ids may contain slashes (`meta-llama/Llama-3.1-8B-Instruct`): match the rest of the path.
-  app.get('/v1/models/:id{.+}', async (c) => {
+  const oneDoc = describeRoute({
+    tags: ['models'],
+    summary: 'One served model (`client.models.retrieve()`); the id may contain slashes',
+    security: API_KEY_SECURITY,
+    responses: {
+      200: { description: 'the model', content: json(ModelObject) },
+      ...errorResponses('openai', [404, ...GUARDED]),
+    },
+  });
+  app.get('/v1/models/:id{.+}', oneDoc, async (c) => {
     const id = c.req.param('id');
     const workers = (await deps.models.snapshot().catch(registryDown)).live.get(id);
     if (!workers)

@@ -1,7 +1,16 @@
 import { ChatMessage, FunctionTool, ResponseFormat, ToolChoice } from '@llmgw/protocol';
+import { describeRoute } from 'hono-openapi';
 import { z } from 'zod';
+import { JobAccepted, JobStatusBody } from '../durable/job-bodies.ts';
 import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
+import {
+  API_KEY_SECURITY,
+  generationHeaders,
+  generationResponses,
+  jsonRequest,
+} from '../openapi/describe.ts';
+import { ChatCompletion, ChatCompletionFrame } from '../wire/openai-chat.ts';
 import {
   DEFAULT_COMPLETION_TOKENS,
   MAX_COMPLETION_TOKENS,
@@ -41,11 +50,24 @@ export const ChatCompletionRequest = z
         message: 'top_logprobs requires logprobs: true',
       });
     }
-  });
+  })
+  .meta({ id: 'ChatCompletionRequest' });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
 export function registerOpenAIChat(app: GatewayApp, deps: GenerationDeps): void {
-  app.post('/v1/chat/completions', async (c) => {
+  const doc = describeRoute({
+    tags: ['generation'],
+    summary: "OpenAI's Chat Completions, as vLLM serves it",
+    security: API_KEY_SECURITY,
+    parameters: generationHeaders(true),
+    requestBody: jsonRequest(ChatCompletionRequest),
+    responses: generationResponses('openai', {
+      body: ChatCompletion,
+      frame: ChatCompletionFrame,
+      accepted: z.union([JobAccepted, JobStatusBody]),
+    }),
+  });
+  app.post('/v1/chat/completions', doc, async (c) => {
     const body = await readJsonBody(c, ChatCompletionRequest);
     return generate(
       c,

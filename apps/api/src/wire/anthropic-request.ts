@@ -1,5 +1,6 @@
 import type { ChatMessage, ContentPart, GenerationParams, SignedThinking, ToolCall } from '@llmgw/protocol';
 import { z } from 'zod';
+import { documentInput } from '../openapi/input-doc.ts';
 import { MAX_COMPLETION_TOKENS } from './openai-request.ts';
 
 /**
@@ -14,24 +15,29 @@ import { MAX_COMPLETION_TOKENS } from './openai-request.ts';
 const blocksOf = <const T extends readonly [z.core.$ZodTypeDiscriminable, ...z.core.$ZodTypeDiscriminable[]]>(
   options: T,
   where: string,
-) =>
-  z.preprocess(
-    // A plain string is one text block: one shape to validate, and errors keep their path
-    // (a union of string and array would report only "Invalid input" on `content`).
-    (v) => (typeof v === 'string' ? [{ type: 'text', text: v }] : v),
-    z.array(
-      z.discriminatedUnion('type', options, {
-        error: (iss) =>
-          iss.code === 'invalid_union' && iss.note === 'No matching discriminator'
-            ? `content block type ${JSON.stringify((iss.input as { type?: unknown } | undefined)?.type)} is not supported in ${where} (supported: ${(iss as { options?: unknown[] }).options?.join(', ')})`
-            : undefined,
-      }),
-      {
-        error: (iss) =>
-          iss.code === 'invalid_type' ? 'must be a string or an array of content blocks' : undefined,
-      },
-    ),
+) => {
+  const blocks = z.array(
+    z.discriminatedUnion('type', options, {
+      error: (iss) =>
+        iss.code === 'invalid_union' && iss.note === 'No matching discriminator'
+          ? `content block type ${JSON.stringify((iss.input as { type?: unknown } | undefined)?.type)} is not supported in ${where} (supported: ${(iss as { options?: unknown[] }).options?.join(', ')})`
+          : undefined,
+    }),
+    {
+      error: (iss) =>
+        iss.code === 'invalid_type' ? 'must be a string or an array of content blocks' : undefined,
+    },
   );
+  return documentInput(
+    z.preprocess(
+      // A plain string is one text block: one shape to validate, and errors keep their path
+      // (a union of string and array would report only "Invalid input" on `content`).
+      (v) => (typeof v === 'string' ? [{ type: 'text', text: v }] : v),
+      blocks,
+    ),
+    z.union([z.string().meta({ description: 'one text block' }), blocks]),
+  );
+};
 
 const TextBlock = z.looseObject({ type: z.literal('text'), text: z.string() });
 
@@ -87,24 +93,26 @@ const AssistantTurn = z.object({
  * Anthropic's API, which the gateway's backends are not. The type is checked first, so a server
  * tool is told so, not that it lacks `input_schema`.
  */
-const Tool = z
-  .looseObject({ type: z.unknown().optional() })
-  .superRefine((t, ctx) => {
-    if (t.type != null && t.type !== 'custom') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['type'],
-        message: `tool type ${JSON.stringify(t.type)} is not supported: only custom tools (name, description, input_schema) can be relayed`,
-      });
-    }
-  })
-  .pipe(
-    z.looseObject({
-      name: z.string().min(1).max(64),
-      description: z.string().optional(),
-      input_schema: z.record(z.string(), z.unknown()),
-    }),
-  );
+const CustomTool = z.looseObject({
+  name: z.string().min(1).max(64),
+  description: z.string().optional(),
+  input_schema: z.record(z.string(), z.unknown()),
+});
+const Tool = documentInput(
+  z
+    .looseObject({ type: z.unknown().optional() })
+    .superRefine((t, ctx) => {
+      if (t.type != null && t.type !== 'custom') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['type'],
+          message: `tool type ${JSON.stringify(t.type)} is not supported: only custom tools (name, description, input_schema) can be relayed`,
+        });
+      }
+    })
+    .pipe(CustomTool),
+  CustomTool.extend({ type: z.literal('custom').nullish() }),
+);
 
 const parallel = { disable_parallel_tool_use: z.boolean().optional() };
 const ToolChoice = z.discriminatedUnion('type', [
@@ -114,34 +122,36 @@ const ToolChoice = z.discriminatedUnion('type', [
   z.looseObject({ type: z.literal('tool'), name: z.string().min(1), ...parallel }),
 ]);
 
-export const MessagesRequest = z.object({
-  /** Absent: the gateway's default model. */
-  model: z.string().min(1).optional(),
-  /**
-   * An upper bound, as in Anthropic's API. Clients such as Claude Code send 32000; the gateway
-   * caps generation at MAX_COMPLETION_TOKENS (the answer then ends with `max_tokens`).
-   */
-  max_tokens: z.number().int().min(1).max(1_000_000),
-  messages: z
-    .array(z.discriminatedUnion('role', [UserTurn, AssistantTurn]))
-    .min(1, 'must contain at least one message'),
-  system: blocksOf([TextBlock], 'system').optional(),
-  stop_sequences: z.array(z.string()).optional(),
-  stream: z.boolean().default(false),
-  temperature: z.number().min(0).max(1).optional(),
-  top_p: z.number().min(0).max(1).optional(),
-  top_k: z.number().int().min(0).optional(),
-  metadata: z.looseObject({ user_id: z.string().max(256).nullish() }).optional(),
-  tools: z.array(Tool).optional(),
-  tool_choice: ToolChoice.optional(),
-  thinking: z
-    .discriminatedUnion('type', [
-      z.looseObject({ type: z.literal('enabled'), budget_tokens: z.number().int().positive() }),
-      z.looseObject({ type: z.literal('disabled') }),
-      z.looseObject({ type: z.literal('adaptive') }),
-    ])
-    .optional(),
-});
+export const MessagesRequest = z
+  .object({
+    /** Absent: the gateway's default model. */
+    model: z.string().min(1).optional(),
+    /**
+     * An upper bound, as in Anthropic's API. Clients such as Claude Code send 32000; the gateway
+     * caps generation at MAX_COMPLETION_TOKENS (the answer then ends with `max_tokens`).
+     */
+    max_tokens: z.number().int().min(1).max(1_000_000),
+    messages: z
+      .array(z.discriminatedUnion('role', [UserTurn, AssistantTurn]))
+      .min(1, 'must contain at least one message'),
+    system: blocksOf([TextBlock], 'system').optional(),
+    stop_sequences: z.array(z.string()).optional(),
+    stream: z.boolean().default(false),
+    temperature: z.number().min(0).max(1).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    top_k: z.number().int().min(0).optional(),
+    metadata: z.looseObject({ user_id: z.string().max(256).nullish() }).optional(),
+    tools: z.array(Tool).optional(),
+    tool_choice: ToolChoice.optional(),
+    thinking: z
+      .discriminatedUnion('type', [
+        z.looseObject({ type: z.literal('enabled'), budget_tokens: z.number().int().positive() }),
+        z.looseObject({ type: z.literal('disabled') }),
+        z.looseObject({ type: z.literal('adaptive') }),
+      ])
+      .optional(),
+  })
+  .meta({ id: 'MessagesRequest' });
 export type MessagesRequest = z.infer<typeof MessagesRequest>;
 
 type UserBlock = z.infer<typeof UserTurn>['content'][number];

@@ -1,6 +1,76 @@
 import { type Delta, type DoneEvent, stopReasonToAnthropic, type Transcript } from '@llmgw/protocol';
-import { errorFrame } from '../errors/index.ts';
+import { z } from 'zod';
+import { AnthropicErrorBody, errorFrame } from '../errors/index.ts';
 import type { FrameFormat } from './frames.ts';
+
+const AnthropicUsage = z.object({ input_tokens: z.number().int(), output_tokens: z.number().int() });
+const TextContent = z.object({ type: z.literal('text'), text: z.string() });
+const ThinkingContent = z.object({
+  type: z.literal('thinking'),
+  thinking: z.string(),
+  signature: z.string(),
+});
+const RedactedThinkingContent = z.object({ type: z.literal('redacted_thinking'), data: z.string() });
+const ToolUseContent = z.object({
+  type: z.literal('tool_use'),
+  id: z.string(),
+  name: z.string(),
+  input: z.record(z.string(), z.unknown()),
+});
+const ContentBlock = z.discriminatedUnion('type', [
+  TextContent,
+  ThinkingContent,
+  RedactedThinkingContent,
+  ToolUseContent,
+]);
+
+/** The non-streaming `message`, as {@link anthropicBody} builds it. */
+export const AnthropicMessage = z
+  .object({
+    id: z.string(),
+    type: z.literal('message'),
+    role: z.literal('assistant'),
+    model: z.string(),
+    content: z.array(ContentBlock),
+    stop_reason: z.string().nullable(),
+    stop_sequence: z.string().nullable(),
+    usage: AnthropicUsage,
+  })
+  .meta({ id: 'AnthropicMessage' });
+
+/**
+ * The data of one `/v1/messages` event; its `type` is also the SSE `event:` name. What
+ * {@link anthropicFrames} writes, and `error` (its errorFrame).
+ */
+export const AnthropicStreamEvent = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('message_start'), message: AnthropicMessage }),
+    z.object({ type: z.literal('ping') }),
+    z.object({
+      type: z.literal('content_block_start'),
+      index: z.number().int(),
+      content_block: ContentBlock,
+    }),
+    z.object({
+      type: z.literal('content_block_delta'),
+      index: z.number().int(),
+      delta: z.discriminatedUnion('type', [
+        z.object({ type: z.literal('text_delta'), text: z.string() }),
+        z.object({ type: z.literal('thinking_delta'), thinking: z.string() }),
+        z.object({ type: z.literal('signature_delta'), signature: z.string() }),
+        z.object({ type: z.literal('input_json_delta'), partial_json: z.string() }),
+      ]),
+    }),
+    z.object({ type: z.literal('content_block_stop'), index: z.number().int() }),
+    z.object({
+      type: z.literal('message_delta'),
+      delta: z.object({ stop_reason: z.string().nullable(), stop_sequence: z.string().nullable() }),
+      usage: AnthropicUsage,
+    }),
+    z.object({ type: z.literal('message_stop') }),
+    AnthropicErrorBody,
+  ])
+  .meta({ id: 'AnthropicStreamEvent' });
 
 export interface MessageIdentity {
   id: string;
@@ -112,21 +182,27 @@ export function anthropicFrames(idn: MessageIdentity, requestId: string): FrameF
 }
 
 /** A tool call's arguments as the object Anthropic's `tool_use.input` holds ({} if not JSON). */
-function inputOf(args: string): unknown {
+function inputOf(args: string): Record<string, unknown> {
   if (args.trim() === '') return {};
   try {
-    return JSON.parse(args);
-  } catch {
-    return { _raw_arguments: args };
-  }
+    const input: unknown = JSON.parse(args);
+    // Anthropic's `input` is an object: arguments that parse to anything else stay text.
+    if (input !== null && typeof input === 'object' && !Array.isArray(input))
+      return input as Record<string, unknown>;
+  } catch {}
+  return { _raw_arguments: args };
 }
 
 /**
  * The non-streaming `message`: thinking (each block with its signature, '' when the backend gave
  * none) and redacted_thinking blocks, text and tool_use blocks in that order.
  */
-export function anthropicBody(idn: MessageIdentity, t: Transcript, done: DoneEvent) {
-  const content: Record<string, unknown>[] = t.thinking.map((b) => ({ ...b }));
+export function anthropicBody(
+  idn: MessageIdentity,
+  t: Transcript,
+  done: DoneEvent,
+): z.input<typeof AnthropicMessage> {
+  const content: z.input<typeof ContentBlock>[] = t.thinking.map((b) => ({ ...b }));
   const text = t.text + t.refusal;
   if (text) content.push({ type: 'text', text });
   for (const call of t.toolCalls) {

@@ -1,7 +1,82 @@
 import type { Delta, DoneEvent, Transcript } from '@llmgw/protocol';
-import { errorFrame } from '../errors/index.ts';
-import { type FrameFormat, openAIUsage } from './frames.ts';
+import { z } from 'zod';
+import { errorFrame, OpenAIErrorBody } from '../errors/index.ts';
+import {
+  DoneFrame,
+  type FrameFormat,
+  OpenAIUsage,
+  openAIUsage,
+  ToolCallBody,
+  ToolCallFragment,
+} from './frames.ts';
 import { toolFragment } from './seed.ts';
+
+/** Chat logprobs as the backend gave them (entries relayed unchanged). */
+const ChatLogprobs = z.object({
+  content: z.array(z.looseObject({ token: z.string(), logprob: z.number().nullable() })),
+  refusal: z.null(),
+});
+
+/** One `chat.completion.chunk`, field for field what {@link openAIChatFrames} writes. */
+export const ChatCompletionChunk = z
+  .object({
+    id: z.string(),
+    object: z.literal('chat.completion.chunk'),
+    created: z.number().int(),
+    model: z.string(),
+    system_fingerprint: z.null(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        delta: z.object({
+          role: z.literal('assistant').optional(),
+          content: z.string().optional(),
+          reasoning_content: z.string().optional(),
+          reasoning: z.string().optional(),
+          refusal: z.string().optional(),
+          tool_calls: z.array(ToolCallFragment).optional(),
+        }),
+        logprobs: ChatLogprobs.nullable(),
+        finish_reason: z.string().nullable(),
+        stop_reason: z.string().nullable().optional(),
+      }),
+    ),
+    usage: OpenAIUsage.nullable().optional(),
+  })
+  .meta({ id: 'ChatCompletionChunk' });
+
+/** The data of one `/v1/chat/completions` frame: a chunk, then `[DONE]` or an error. */
+export const ChatCompletionFrame = z
+  .union([ChatCompletionChunk, OpenAIErrorBody, DoneFrame])
+  .meta({ id: 'ChatCompletionFrame' });
+
+/** The non-streaming `chat.completion`. */
+export const ChatCompletion = z
+  .object({
+    id: z.string(),
+    object: z.literal('chat.completion'),
+    created: z.number().int(),
+    model: z.string(),
+    system_fingerprint: z.null(),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        message: z.object({
+          role: z.literal('assistant'),
+          content: z.string().nullable(),
+          refusal: z.string().nullable(),
+          reasoning_content: z.string().optional(),
+          reasoning: z.string().optional(),
+          tool_calls: z.array(ToolCallBody).optional(),
+        }),
+        logprobs: ChatLogprobs.nullable(),
+        finish_reason: z.string(),
+        stop_reason: z.string().nullable(),
+      }),
+    ),
+    usage: OpenAIUsage,
+  })
+  .meta({ id: 'ChatCompletion' });
 
 export interface ChunkIdentity {
   id: string;
@@ -58,9 +133,13 @@ function deltaChunk(d: Delta, chunk: (delta: string, logprobs?: string) => strin
 }
 
 /** The non-streaming `chat.completion`: `content` is null when the answer is only tool calls. */
-export function openAIChatBody(idn: ChunkIdentity, t: Transcript, done: DoneEvent) {
+export function openAIChatBody(
+  idn: ChunkIdentity,
+  t: Transcript,
+  done: DoneEvent,
+): z.input<typeof ChatCompletion> {
   const calls = t.toolCalls;
-  const message: Record<string, unknown> = {
+  const message: z.input<typeof ChatCompletion>['choices'][number]['message'] = {
     role: 'assistant',
     content: t.text === '' && calls.length > 0 ? null : t.text,
     refusal: t.refusal || null,
@@ -80,7 +159,9 @@ export function openAIChatBody(idn: ChunkIdentity, t: Transcript, done: DoneEven
       {
         index: 0,
         message,
-        logprobs: t.logprobs ? { content: t.logprobs, refusal: null } : null,
+        logprobs: t.logprobs
+          ? { content: t.logprobs as z.input<typeof ChatLogprobs>['content'], refusal: null }
+          : null,
         finish_reason: done.finishReason,
         stop_reason: done.stopSequence ?? null,
       },

@@ -1,7 +1,54 @@
 import type { Delta, DoneEvent, Transcript } from '@llmgw/protocol';
-import { errorFrame } from '../errors/index.ts';
-import { type FrameFormat, openAIUsage } from './frames.ts';
+import { z } from 'zod';
+import { errorFrame, OpenAIErrorBody } from '../errors/index.ts';
+import { DoneFrame, type FrameFormat, OpenAIUsage, openAIUsage } from './frames.ts';
 import type { ChunkIdentity } from './openai-chat.ts';
+
+/** Legacy logprobs: parallel arrays, alternatives as `{token: logprob}`, offsets into the text. */
+const LegacyLogprobsBody = z.object({
+  tokens: z.array(z.string()),
+  token_logprobs: z.array(z.number().nullable()),
+  top_logprobs: z.array(z.record(z.string(), z.number())),
+  text_offset: z.array(z.number().int()),
+});
+
+const completionChoice = (finish: z.ZodType) =>
+  z.object({
+    index: z.number().int(),
+    text: z.string(),
+    logprobs: LegacyLogprobsBody.nullable(),
+    finish_reason: finish,
+    stop_reason: z.string().nullable(),
+  });
+
+/** One `text_completion` chunk, as {@link openAICompletionFrames} writes it. */
+export const TextCompletionChunk = z
+  .object({
+    id: z.string(),
+    object: z.literal('text_completion'),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(completionChoice(z.string().nullable())),
+    usage: OpenAIUsage.nullable().optional(),
+  })
+  .meta({ id: 'TextCompletionChunk' });
+
+/** The data of one `/v1/completions` frame: a chunk, then `[DONE]` or an error. */
+export const TextCompletionFrame = z
+  .union([TextCompletionChunk, OpenAIErrorBody, DoneFrame])
+  .meta({ id: 'TextCompletionFrame' });
+
+/** The non-streaming `text_completion`. */
+export const TextCompletion = z
+  .object({
+    id: z.string(),
+    object: z.literal('text_completion'),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(completionChoice(z.string())),
+    usage: OpenAIUsage,
+  })
+  .meta({ id: 'TextCompletion' });
 
 interface TokenLogprob {
   token: string;
@@ -70,7 +117,11 @@ export function openAICompletionFrames(
   };
 }
 
-export function openAICompletionBody(idn: ChunkIdentity, t: Transcript, done: DoneEvent) {
+export function openAICompletionBody(
+  idn: ChunkIdentity,
+  t: Transcript,
+  done: DoneEvent,
+): z.input<typeof TextCompletion> {
   return {
     id: idn.id,
     object: 'text_completion',

@@ -1,9 +1,25 @@
 import type { DoneEvent, Transcript } from '@llmgw/protocol';
-import { anthropicBody, anthropicFrames } from './anthropic.ts';
+import { z } from 'zod';
+import { AnthropicMessage, AnthropicStreamEvent, anthropicBody, anthropicFrames } from './anthropic.ts';
 import { type FrameFormat, openAIUsage } from './frames.ts';
-import { openAIChatBody, openAIChatFrames } from './openai-chat.ts';
-import { openAICompletionBody, openAICompletionFrames } from './openai-completions.ts';
-import { seedBody, seedFrames } from './seed.ts';
+import { ChatCompletion, ChatCompletionFrame, openAIChatBody, openAIChatFrames } from './openai-chat.ts';
+import {
+  openAICompletionBody,
+  openAICompletionFrames,
+  TextCompletion,
+  TextCompletionFrame,
+} from './openai-completions.ts';
+import { SeedBody, SeedFrame, seedBody, seedFrames } from './seed.ts';
+
+/** A finished job's non-streaming body, in the wire format of the request that submitted it. */
+export const AnswerBody = z
+  .union([SeedBody, ChatCompletion, TextCompletion, AnthropicMessage])
+  .meta({ id: 'AnswerBody', description: 'the non-streaming answer of the endpoint that submitted the job' });
+
+/** The data of one frame of a job's stream, in the wire format of the request that submitted it. */
+export const AnyFrame = z
+  .union([SeedFrame, ChatCompletionFrame, TextCompletionFrame, AnthropicStreamEvent])
+  .meta({ id: 'AnyFrame', description: 'a frame of the stream of the endpoint that submitted the job' });
 
 /**
  * How a job's answer is spelled for the request that submitted it: which wire format, and the
@@ -48,7 +64,12 @@ export function framesOf(r: Rendition, jobId: string): FrameFormat {
 }
 
 /** The non-streaming body of a finished job. */
-export function bodyOf(r: Rendition, jobId: string, t: Transcript, done: DoneEvent): unknown {
+export function bodyOf(
+  r: Rendition,
+  jobId: string,
+  t: Transcript,
+  done: DoneEvent,
+): z.input<typeof AnswerBody> {
   switch (r.f) {
     case 'seed':
       return seedBody(t, r.model, done.finishReason, openAIUsage(done.usage));

@@ -1,6 +1,36 @@
 import type { Delta, Transcript } from '@llmgw/protocol';
-import { errorFrame } from '../errors/index.ts';
-import type { FrameFormat } from './frames.ts';
+import { z } from 'zod';
+import { errorFrame, SeedErrorFrame } from '../errors/index.ts';
+import { DoneFrame, type FrameFormat, OpenAIUsage, ToolCallBody, ToolCallFragment } from './frames.ts';
+
+/** What the `data:` of one `/chat` frame holds (the SSE frame schema of the OpenAPI document). */
+export const SeedFrame = z
+  .union([
+    z.object({ token: z.string() }),
+    z.object({ reasoning: z.string() }),
+    z.object({ refusal: z.string() }),
+    z.object({ tool_call: ToolCallFragment }),
+    SeedErrorFrame,
+    DoneFrame,
+  ])
+  .meta({
+    id: 'SeedFrame',
+    description:
+      'the data of one /chat frame: text ({"token"}), thinking ({"reasoning"}), a tool-call fragment, a refusal; the stream ends with [DONE] or an error frame',
+  });
+
+/** The non-streaming `/chat` answer. */
+export const SeedBody = z
+  .object({
+    content: z.string(),
+    reasoning: z.string().optional(),
+    tool_calls: z.array(ToolCallBody).optional(),
+    refusal: z.string().optional(),
+    model: z.string(),
+    finish_reason: z.string(),
+    usage: OpenAIUsage,
+  })
+  .meta({ id: 'SeedAnswer' });
 
 /**
  * `/chat`, the seed's format: `data: {"token":"…"}` for text, then `data: [DONE]`; errors as
@@ -42,7 +72,7 @@ function seedFrame(d: Delta): Record<string, unknown> {
 }
 
 /** One tool-call fragment in OpenAI's streaming shape (`delta.tool_calls[]`). */
-export function toolFragment(d: Extract<Delta, { k: 'tool' }>): Record<string, unknown> {
+export function toolFragment(d: Extract<Delta, { k: 'tool' }>): z.infer<typeof ToolCallFragment> {
   if (d.id !== undefined) {
     return {
       index: d.i,
@@ -51,14 +81,16 @@ export function toolFragment(d: Extract<Delta, { k: 'tool' }>): Record<string, u
       function: { name: d.name ?? '', arguments: d.args ?? '' },
     };
   }
-  const fn: Record<string, string> = {};
-  if (d.name) fn.name = d.name;
-  fn.arguments = d.args ?? '';
-  return { index: d.i, function: fn };
+  return { index: d.i, function: { ...(d.name ? { name: d.name } : {}), arguments: d.args ?? '' } };
 }
 
 /** The non-streaming `/chat` answer: the seed's fields, plus reasoning and tool calls when there are any. */
-export function seedBody(t: Transcript, model: string, finishReason: string, usage: object) {
+export function seedBody(
+  t: Transcript,
+  model: string,
+  finishReason: string,
+  usage: z.infer<typeof OpenAIUsage>,
+): z.infer<typeof SeedBody> {
   const calls = t.toolCalls;
   return {
     content: t.text,
