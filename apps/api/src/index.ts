@@ -7,6 +7,7 @@ export { SESSION_COOKIE } from './admin/session.ts';
 export { type ApiKeyRecord, ApiKeyStore, type CreatedKey } from './auth/api-keys.ts';
 export { CLIP_CHARS } from './clip.ts';
 export { type ApiEnv, ApiEnvSchema, parseApiEnv } from './env.ts';
+export { ERROR_STATUS, type ErrorCode } from './errors/codes.ts';
 export { ModelRegistry, type RegistryOptions, type RegistrySnapshot } from './models/registry.ts';
 export { type ApiServer, startApiServer } from './server.ts';
 export { fromMessagesRequest, MessagesRequest, type TranslatedMessages } from './wire/anthropic-request.ts';
