@@ -1,4 +1,4 @@
-import { type DescribeRouteOptions, resolver } from 'hono-openapi';
+import { type ContentWithResolver, type DescribeRouteOptions, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import {
   AnthropicErrorBody,
@@ -20,6 +20,9 @@ import { acceptedInput } from './input-doc.ts';
 type Io = 'input' | 'output';
 type Parameter = Exclude<NonNullable<DescribeRouteOptions['parameters']>[number], { $ref: string }>;
 type SecurityRequirement = NonNullable<DescribeRouteOptions['security']>[number];
+// Spelled out: the inferred types name openapi-types, which a declaration file cannot reach.
+type RequestBody = NonNullable<DescribeRouteOptions['requestBody']>;
+type Responses = NonNullable<DescribeRouteOptions['responses']>;
 interface Header {
   description: string;
   schema: { type: 'string' };
@@ -44,7 +47,7 @@ const optionsFor = (io: Io) => ({
 const schemaOf = (schema: z.ZodType, io: Io) => resolver(schema, optionsFor(io));
 
 /** A JSON request body, documented from the schema that validates it. */
-export function jsonRequest(schema: z.ZodType, description?: string) {
+export function jsonRequest(schema: z.ZodType, description?: string): RequestBody {
   return {
     required: true,
     ...(description && { description }),
@@ -53,7 +56,7 @@ export function jsonRequest(schema: z.ZodType, description?: string) {
 }
 
 /** A JSON answer. */
-export function json(schema: z.ZodType) {
+export function json(schema: z.ZodType): ContentWithResolver {
   return { 'application/json': { schema: schemaOf(schema, 'output') } };
 }
 
@@ -61,7 +64,7 @@ export function json(schema: z.ZodType) {
  * A Server-Sent Events answer. OpenAPI 3.1 has no type for a stream: the schema is that of one
  * frame's `data:` (parsed as JSON, or the literal `[DONE]`), as the description says.
  */
-export function eventStream(frame: z.ZodType) {
+export function eventStream(frame: z.ZodType): ContentWithResolver {
   return { 'text/event-stream': { schema: schemaOf(frame, 'output') } };
 }
 
@@ -86,7 +89,7 @@ export const codesOf = (status: number): ErrorCode[] =>
   (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).filter(([, s]) => s === status).map(([c]) => c);
 
 /** Error answers of `statuses` in one family's body: each with its codes, request id and Retry-After. */
-export function errorResponses(style: ErrorStyle, statuses: readonly number[]) {
+export function errorResponses(style: ErrorStyle, statuses: readonly number[]): Responses {
   return Object.fromEntries(
     statuses.map((status) => [
       String(status),
@@ -137,7 +140,7 @@ export const GENERATION_ERRORS = [400, 401, 404, 409, 410, 413, 422, 429, 499, 5
 export function generationResponses(
   style: ErrorStyle,
   answer: { body: z.ZodType; frame: z.ZodType; accepted?: z.ZodType },
-) {
+): Responses {
   return {
     200: {
       description: `The answer: one JSON body, or (stream: true) Server-Sent Events. ${SSE_DESCRIPTION}`,

@@ -35,7 +35,7 @@ export type ChatRequest = z.infer<typeof ChatRequest>;
 export function registerChat(app: GatewayApp, deps: GenerationDeps): void {
   const doc = describeRoute({
     tags: ['generation'],
-    summary: 'A minimal chat: `{"token":…}` frames, or one JSON answer',
+    summary: 'A minimal chat: {"token"} frames, or one JSON answer',
     security: API_KEY_SECURITY,
     parameters: generationHeaders(true),
     requestBody: jsonRequest(ChatRequest, 'read as JSON whatever the Content-Type (`curl -d` works)'),

@@ -74,7 +74,7 @@ const JOB_DOCS: JobDocs = {
     200: { description: 'its state after the cancel', content: json(JobCancelled) },
   }),
   events: jobDoc(
-    'Follow the job: its frames after `Last-Event-ID` (or `?after=N`), replayed then live',
+    'Follow the job: its frames after Last-Event-ID (or ?after=N), replayed then live',
     {
       200: {
         description: `The stream, in the wire format of the request that submitted the job. ${SSE_DESCRIPTION}`,

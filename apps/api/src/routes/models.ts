@@ -44,7 +44,7 @@ export function registerModels(app: GatewayApp, deps: Pick<AppDeps, 'models'>): 
   // Model ids may contain slashes (`meta-llama/Llama-3.1-8B-Instruct`): match the rest of the path.
   const oneDoc = describeRoute({
     tags: ['models'],
-    summary: 'One served model (`client.models.retrieve()`); the id may contain slashes',
+    summary: 'One served model (client.models.retrieve()); the id may contain slashes',
     security: API_KEY_SECURITY,
     responses: {
       200: { description: 'the model', content: json(ModelObject) },

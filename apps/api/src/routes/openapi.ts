@@ -26,7 +26,7 @@ server itself 408 \`request_timeout\` and 431 \`request_header_fields_too_large\
  * document is built, once, from the routes registered before its first request.
  */
 export function registerOpenApi(app: GatewayApp): void {
-  let document: Promise<unknown> | undefined;
+  let document: Promise<object> | undefined;
   const describe = describeRoute({
     tags: ['meta'],
     summary: 'This document (OpenAPI 3.1)',
@@ -43,7 +43,7 @@ export function registerOpenApi(app: GatewayApp): void {
 }
 
 /** The OpenAPI document of `app`'s described routes. */
-export function openApiDocument(app: GatewayApp) {
+function openApiDocument(app: GatewayApp): Promise<object> {
   return generateSpecs(app, {
     excludeStaticFile: false,
     documentation: {
