@@ -1,11 +1,13 @@
 /**
- * deploy/kubernetes/: every document parses and passes the Kubernetes (and KEDA) OpenAPI schemas,
- * the objects refer to each other consistently, and the probe paths and ports the Deployments name
- * exist in the apps (asked of a running api and worker).
+ * deploy/kubernetes/: every document parses and passes the Kubernetes OpenAPI schemas, the objects
+ * refer to each other consistently, and the probe paths and ports the Deployments name exist in the
+ * apps (asked of a running api and worker). What `kubectl apply -f deploy/kubernetes/` applies (the
+ * top-level files) uses built-in kinds only, so it works on a cluster without KEDA; the KEDA
+ * ScaledObjects live in deploy/kubernetes/keda/ and pass KEDA's schema (issue 23 §2).
  */
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { deleteKeysWithPrefix, freePort, type SpawnedService, spawnService } from '@llmgw/devkit';
 import { parseWorkerEnv } from '@llmgw/worker';
@@ -51,13 +53,33 @@ interface PodSpec {
   containers: Container[];
 }
 
-/** The applied files (*.yaml) and the Secret example. */
-const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml') || f === 'secret.yaml.example');
-const objects: Obj[] = files.flatMap((file) =>
-  parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map((doc) => {
-    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
-    return { ...(doc.toJS() as Omit<Obj, 'file'>), file };
-  }),
+/** What `kubectl apply -f <dir>` reads: the files of that folder (not its subfolders) by extension. */
+const APPLIED = /\.(ya?ml|json)$/;
+const KEDA_DIR = join(DIR, 'keda');
+
+function readObjects(dir: string, names: string[]): Obj[] {
+  return names.flatMap((name) => {
+    const file = relative(DIR, join(dir, name));
+    return parseAllDocuments(readFileSync(join(dir, name), 'utf8')).map((doc) => {
+      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
+      return { ...(doc.toJS() as Omit<Obj, 'file'>), file };
+    });
+  });
+}
+
+/** Every file under a folder, subfolders included, as paths relative to it. */
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)));
+
+/** The applied files and the Secret example. */
+const files = readdirSync(DIR).filter((f) => APPLIED.test(f) || f === 'secret.yaml.example');
+const objects: Obj[] = readObjects(DIR, files);
+/** deploy/kubernetes/keda/ and its subfolders: applied on their own, where KEDA is installed. */
+const kedaObjects: Obj[] = readObjects(
+  KEDA_DIR,
+  filesUnder(KEDA_DIR).filter((f) => APPLIED.test(f)),
 );
 const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 const all = (kind: string) => objects.filter((o) => o.kind === kind);
@@ -81,18 +103,40 @@ function portOf(c: Container, probe: Probe): number {
   return typeof port === 'number' ? port : c.ports!.find((p) => p.name === port)!.containerPort;
 }
 
-const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+type Model = new (data: never) => { validate(): void };
+/** Kinds every cluster serves: what the top-level files may hold. */
+const BUILT_IN: Record<string, Model> = {
   'apps/v1/Deployment': Deployment,
   'v1/Service': Service,
   'v1/ConfigMap': ConfigMap,
   'v1/Secret': Secret,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+};
+/** Kinds that need a CustomResourceDefinition installed first: only in optional folders. */
+const NEEDS_CRD: Record<string, Model> = {
   'keda.sh/v1alpha1/ScaledObject': ScaledObject,
 };
 
+function expectValid(o: Obj, Model: Model | undefined) {
+  expect(Model, `${o.file}: ${o.apiVersion} ${o.kind}`).toBeDefined();
+  const { file: _file, ...data } = o;
+  expect(() => new Model!(data as never).validate(), `${o.file}: ${o.kind}/${o.metadata.name}`).not.toThrow();
+  expect(o.metadata.namespace, o.file).toBeUndefined();
+}
+
 describe('deploy/kubernetes manifests', () => {
-  it('parse and pass the Kubernetes / KEDA schemas, with no namespace of their own', () => {
+  it('apply on a plain cluster: the top-level files hold no kind that needs a CRD (KEDA’s is in keda/)', () => {
+    for (const o of objects) {
+      const kind = `${o.apiVersion}/${o.kind}`;
+      expect(
+        NEEDS_CRD[kind] === undefined && BUILT_IN[kind] !== undefined,
+        `${o.file}: ${kind} is not a built-in kind; \`kubectl apply -f deploy/kubernetes/\` would fail where its CRD is not installed: move it to an optional folder`,
+      ).toBe(true);
+    }
+  });
+
+  it('parse and pass the Kubernetes schemas, with no namespace of their own', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ConfigMap/llmgw-config',
       'Deployment/llmgw-api',
@@ -100,24 +144,37 @@ describe('deploy/kubernetes manifests', () => {
       'HorizontalPodAutoscaler/llmgw-api',
       'PodDisruptionBudget/llmgw-api',
       'PodDisruptionBudget/llmgw-worker',
-      'ScaledObject/llmgw-worker',
       'Secret/llmgw-secrets',
       'Service/llmgw-api',
       'Service/llmgw-worker-metrics',
     ]);
-    for (const o of objects) {
-      const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-      expect(Model, `${o.file}: ${o.apiVersion} ${o.kind}`).toBeDefined();
-      const { file: _file, ...data } = o;
-      expect(
-        () => new Model!(data as never).validate(),
-        `${o.file}: ${o.kind}/${o.metadata.name}`,
-      ).not.toThrow();
-      expect(o.metadata.namespace, o.file).toBeUndefined();
+    for (const o of objects) expectValid(o, BUILT_IN[`${o.apiVersion}/${o.kind}`]);
+  });
+
+  it('keda/: each ScaledObject passes KEDA’s schema and scales the worker Deployment on the queue depth', () => {
+    expect(kedaObjects.map((o) => `${o.file} ${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'keda/scale-to-zero/worker-scaledobject.yaml ScaledObject/llmgw-worker',
+      'keda/worker-scaledobject.yaml ScaledObject/llmgw-worker',
+    ]);
+    for (const o of kedaObjects) {
+      expectValid(o, NEEDS_CRD[`${o.apiVersion}/${o.kind}`]);
+      const spec = o.spec as {
+        scaleTargetRef: { apiVersion?: string; kind?: string; name: string };
+        minReplicaCount: number;
+        maxReplicaCount: number;
+        triggers: { type: string; metadata: { query: string } }[];
+      };
+      const target = find('Deployment', spec.scaleTargetRef.name);
+      expect(target, `${o.file}: scaleTargetRef names a Deployment of deploy/kubernetes/`).toBeDefined();
+      expect(spec.scaleTargetRef, o.file).toMatchObject({ apiVersion: 'apps/v1', kind: 'Deployment' });
+      expect(spec.scaleTargetRef.name, o.file).toBe('llmgw-worker');
+      expect(spec.minReplicaCount, o.file).toBeLessThanOrEqual(spec.maxReplicaCount);
+      expect(spec.triggers[0], o.file).toMatchObject({ type: 'prometheus' });
+      expect(spec.triggers[0]!.metadata.query, o.file).toContain('llm_queue_depth');
     }
   });
 
-  it('select the pods they mean: Services, PDBs, HPA and ScaledObject', () => {
+  it('select the pods they mean: Services, PDBs and HPA', () => {
     const matches = (selector: Record<string, string>, name: string) => {
       const labels = podLabels(find('Deployment', name)!);
       return Object.entries(selector).every(([k, v]) => labels[k] === v);
@@ -146,13 +203,6 @@ describe('deploy/kubernetes manifests', () => {
     expect(find('HorizontalPodAutoscaler', 'llmgw-api')!.spec).toMatchObject({
       scaleTargetRef: { kind: 'Deployment', name: 'llmgw-api' },
     });
-    const scaled = find('ScaledObject', 'llmgw-worker')!.spec as {
-      scaleTargetRef: { name: string };
-      triggers: { type: string; metadata: { query: string } }[];
-    };
-    expect(scaled.scaleTargetRef.name).toBe('llmgw-worker');
-    expect(scaled.triggers[0]).toMatchObject({ type: 'prometheus' });
-    expect(scaled.triggers[0]!.metadata.query).toContain('llm_queue_depth');
     // Service target ports name container ports.
     for (const [svc, deploy] of [
       ['llmgw-api', 'llmgw-api'],
@@ -167,11 +217,8 @@ describe('deploy/kubernetes manifests', () => {
     }
   });
 
-  it('the scale-to-zero variant passes the KEDA schema, scales from 0 and activates on a waiting job', () => {
-    const docs = parseAllDocuments(readFileSync(join(DIR, 'scale-to-zero/worker-scaledobject.yaml'), 'utf8'));
-    expect(docs).toHaveLength(1);
-    const data = docs[0]!.toJSON() as { spec: Record<string, unknown> };
-    expect(() => new ScaledObject(data as never).validate()).not.toThrow();
+  it('the scale-to-zero variant scales from 0 and activates on a waiting job', () => {
+    const data = kedaObjects.find((o) => o.file === 'keda/scale-to-zero/worker-scaledobject.yaml')!;
     expect(data.spec).toMatchObject({
       minReplicaCount: 0,
       scaleTargetRef: { name: 'llmgw-worker' },
