@@ -3,12 +3,16 @@
  * refer to each other consistently, and the probe paths and ports the Deployments name exist in the
  * apps (asked of a running api and worker). What `kubectl apply -f deploy/kubernetes/` applies (the
  * top-level files) uses built-in kinds only, so it works on a cluster without KEDA; the KEDA
- * ScaledObjects live in deploy/kubernetes/keda/ and pass KEDA's schema (issue 23 §2).
+ * ScaledObjects live in deploy/kubernetes/keda/ and pass KEDA's schema (issue 23 §2). The Redis
+ * forms configmap.yaml documents in comments (Sentinel, Cluster, TLS: issue 22 §6) parse with the
+ * api's and the worker's own env schemas when swapped in for REDIS_URL, and a mix is refused.
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { parseApiEnv } from '@llmgw/api';
 import { deleteKeysWithPrefix, freePort, type SpawnedService, spawnService } from '@llmgw/devkit';
 import { parseWorkerEnv } from '@llmgw/worker';
 import { Deployment } from 'kubernetes-models/apps/v1';
@@ -16,7 +20,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { REPO_ROOT, readDockerfile } from './support.ts';
 
 const DIR = join(REPO_ROOT, 'deploy/kubernetes');
@@ -46,11 +50,13 @@ interface Container {
   lifecycle?: { preStop?: { exec?: { command: string[] } } };
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean };
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 interface PodSpec {
   terminationGracePeriodSeconds?: number;
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
   containers: Container[];
+  volumes?: { name: string; secret?: { secretName: string; optional?: boolean } }[];
 }
 
 /** What `kubectl apply -f <dir>` reads: the files of that folder (not its subfolders) by extension. */
@@ -273,6 +279,115 @@ describe('deploy/kubernetes manifests', () => {
     expect(Number(envOf(worker, 'METRICS_PORT'))).toBe(port);
     expect(parseWorkerEnv({}).METRICS_PORT).toBe(port);
   });
+});
+
+/**
+ * The settings configmap.yaml's comments offer as alternatives: its `  # KEY: value` lines, at the
+ * indent of the data keys, as they would read uncommented.
+ */
+function commentedSettings(): Record<string, string> {
+  const text = readFileSync(join(DIR, 'configmap.yaml'), 'utf8');
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/^ {2}# ([A-Z][A-Z0-9_]*): (.+)$/gm)) {
+    out[m[1]!] = String((parseYaml(`v: ${m[2]}`) as { v: unknown }).v);
+  }
+  return out;
+}
+
+describe('Redis with failover: the forms configmap.yaml documents, parsed as the pods would', () => {
+  const alt = commentedSettings();
+  const TLS_FILES = ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE'] as const;
+  const TLS_VOLUME = 'llmgw-redis-tls';
+  /** What a pod's environment holds: the ConfigMap, then the Secret example over it (envFrom order). */
+  const applied = () => ({ ...config(), ...find('Secret', 'llmgw-secrets')!.stringData });
+  /** The applied environment with REDIS_URL replaced by other settings, as the comments say. */
+  const switched = (settings: Record<string, string>) => {
+    const { REDIS_URL: _, ...rest } = applied();
+    return { ...rest, ...settings };
+  };
+  const pick = (...names: string[]) => Object.fromEntries(names.map((n) => [n, alt[n]!]));
+  const parsers = { api: parseApiEnv, worker: parseWorkerEnv } as const;
+
+  /** The folder the TLS Secret is mounted at, the same in every container. */
+  const mountPath = () => {
+    const paths = new Set<string>();
+    for (const d of all('Deployment')) {
+      const spec = podSpec(d);
+      const volume = spec.volumes?.find((v) => v.secret?.secretName === TLS_VOLUME);
+      expect(volume, `${d.metadata.name}: a volume from Secret ${TLS_VOLUME}`).toBeDefined();
+      // Optional, so that the pods start where no TLS is used and the Secret does not exist.
+      expect(volume!.secret!.optional, d.metadata.name).toBe(true);
+      for (const c of spec.containers) {
+        const mount = c.volumeMounts?.find((m) => m.name === volume!.name);
+        expect(mount, `${d.metadata.name}/${c.name} mounts ${volume!.name}`).toBeDefined();
+        expect(mount!.readOnly, `${d.metadata.name}/${c.name}`).toBe(true);
+        paths.add(mount!.mountPath);
+      }
+    }
+    expect(paths.size).toBe(1);
+    return [...paths][0]!;
+  };
+
+  let pemDir: string;
+  beforeAll(() => {
+    pemDir = mkdtempSync(join(tmpdir(), 'llmgw-k8s-tls-'));
+  });
+  afterAll(() => rmSync(pemDir, { recursive: true, force: true }));
+
+  /** The TLS lines, with their files (as the Secret's keys) written under a local folder instead. */
+  const tlsSettings = () => {
+    const dir = mountPath();
+    const out: Record<string, string> = { REDIS_TLS: alt.REDIS_TLS! };
+    for (const name of TLS_FILES) {
+      const path = alt[name]!;
+      expect(dirname(path), `${name} is a file of the mounted Secret`).toBe(dir);
+      const local = join(pemDir, basename(path));
+      writeFileSync(local, `-----BEGIN PLACEHOLDER-----\n${name}\n-----END PLACEHOLDER-----\n`);
+      out[name] = local;
+    }
+    return out;
+  };
+
+  it('documents Sentinel, Cluster and TLS, and the Secret example names the TLS files they read', () => {
+    expect(Object.keys(alt).sort()).toEqual(
+      ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_TLS', ...TLS_FILES].sort(),
+    );
+    const example = readFileSync(join(DIR, 'secret.yaml.example'), 'utf8');
+    expect(example).toContain(`create secret generic ${TLS_VOLUME}`);
+    for (const name of TLS_FILES) expect(example, name).toContain(`--from-file=${basename(alt[name]!)}=`);
+    // The password goes where every form reads it, not inside a REDIS_URL that would mix.
+    expect(find('Secret', 'llmgw-secrets')!.stringData).toHaveProperty('REDIS_PASSWORD');
+  });
+
+  for (const [proc, parse] of Object.entries(parsers)) {
+    it(`${proc}: as applied, one primary; with REDIS_SENTINELS or REDIS_CLUSTER_NODES in its place, Sentinel or Cluster, with TLS or without`, () => {
+      expect(parse(applied()).redis).toMatchObject({ mode: 'single', url: config().REDIS_URL });
+      const sentinel = parse(switched(pick('REDIS_SENTINELS'))).redis;
+      expect(sentinel).toMatchObject({ mode: 'sentinel', name: 'mymaster' });
+      expect(sentinel).not.toHaveProperty('tls');
+      expect(parse(switched(pick('REDIS_CLUSTER_NODES'))).redis).toMatchObject({ mode: 'cluster' });
+      // The password of the Secret example reaches every form.
+      const password = find('Secret', 'llmgw-secrets')!.stringData!.REDIS_PASSWORD;
+      for (const form of ['REDIS_SENTINELS', 'REDIS_CLUSTER_NODES']) {
+        const tls = parse(switched({ ...pick(form), ...tlsSettings() })).redis;
+        expect(tls, form).toMatchObject({
+          password,
+          tls: { ca: expect.any(String), cert: expect.any(String) },
+        });
+      }
+    });
+
+    it(`${proc}: refuses a mix of forms, and TLS lines on a redis:// primary`, () => {
+      expect(() => parse({ ...applied(), ...pick('REDIS_SENTINELS') })).toThrow(
+        /REDIS_SENTINELS: set one of/,
+      );
+      expect(() => parse({ ...applied(), ...pick('REDIS_CLUSTER_NODES') })).toThrow(
+        /REDIS_CLUSTER_NODES: set one of/,
+      );
+      expect(() => parse(switched(pick('REDIS_SENTINELS', 'REDIS_CLUSTER_NODES')))).toThrow(/set one of/);
+      expect(() => parse({ ...applied(), ...tlsSettings() })).toThrow(/REDIS_TLS: .*rediss:\/\//);
+    });
+  }
 });
 
 describe('probe paths the manifests name, asked of running processes', () => {
