@@ -83,7 +83,17 @@ describe('.dockerignore', () => {
   const ignored = dockerignoreMatcher(readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8'));
 
   it('keeps installed and built output, secrets and git out of the build context', () => {
-    for (const p of ['node_modules', 'apps/api/node_modules', 'apps/api/dist', '.git', '.env', 'bench/out'])
+    for (const p of [
+      'node_modules',
+      'apps/api/node_modules',
+      'apps/api/dist',
+      '.git',
+      '.env',
+      'bench/out',
+      // The e2e client suites' virtualenv (~500 MB, made by .ci/run) and the local dev key.
+      '.venv-clients',
+      '.llmgw-dev-key',
+    ])
       expect(ignored(p), p).toBe(true);
   });
 
