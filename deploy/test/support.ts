@@ -21,16 +21,19 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Starts `command args` (no shell) and collects its output lines. */
+/**
+ * Starts `command args` (no shell) and collects its output lines. The environment is this
+ * process's plus `env`, or only `env` with `inheritEnv: false` (a container's, say).
+ */
 export function startProcess(
   name: string,
   command: string,
   args: string[],
-  opts: { cwd?: string; env?: Record<string, string | undefined> } = {},
+  opts: { cwd?: string; env?: Record<string, string | undefined>; inheritEnv?: boolean } = {},
 ): RunningProcess {
   const child = spawn(command, args, {
     cwd: opts.cwd ?? REPO_ROOT,
-    env: { ...process.env, ...opts.env },
+    env: { ...(opts.inheritEnv === false ? {} : process.env), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];
