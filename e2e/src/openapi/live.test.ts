@@ -24,6 +24,8 @@ import { type Stack, startStack } from '../stack/in-process.ts';
 
 const MODEL = 'sim-llama-3-8b';
 const REASONER = 'sim-reasoner-1';
+/** Served through an Anthropic backend (a worker with LLM_PROVIDER=anthropic): thinking signatures. */
+const CLAUDE = 'sim-claude-reasoner';
 const user = (content: string) => [{ role: 'user', content }];
 const weather = {
   type: 'function',
@@ -112,10 +114,11 @@ const framesOf = (body: string) =>
 
 beforeAll(async () => {
   stack = await startStack({
-    sim: { ttftMs: 2, itlMs: 2, outputTokens: 400, models: [MODEL, REASONER] },
+    sim: { ttftMs: 2, itlMs: 2, outputTokens: 400, models: [MODEL, REASONER, CLAUDE] },
     api: { TIERS_JSON: JSON.stringify(TIERS), JOB_LOG_MAX_EVENTS: '16' },
     workers: [{ WORKER_MODELS: `${MODEL},${REASONER}` }],
   });
+  await stack.startWorker({ WORKER_MODELS: CLAUDE, LLM_PROVIDER: 'anthropic', LLM_BASE_URL: stack.sim!.url });
   // Public: no key.
   const res = await fetch(`${stack.apiUrl}/openapi.json`);
   expect(res.status).toBe(200);
@@ -224,6 +227,19 @@ describe('every endpoint answers as the document says', () => {
       body: { ...body, model: REASONER, stream: true, max_tokens: 20 },
     });
     expect(thinking.body).toContain('"thinking_delta"');
+    // Over an Anthropic backend, thinking blocks carry their signatures (signature_delta).
+    const extended = { type: 'enabled', budget_tokens: 16 };
+    const signed = await send('POST', '/v1/messages', {
+      ...anthropic,
+      body: { ...body, model: CLAUDE, stream: true, max_tokens: 40, thinking: extended },
+    });
+    expect(signed.body).toContain('"signature_delta"');
+    const signedWhole = await send('POST', '/v1/messages', {
+      ...anthropic,
+      body: { ...body, model: CLAUDE, max_tokens: 40, thinking: extended },
+    });
+    const blocks = signedWhole.json<{ content: { type: string; signature?: string }[] }>().content;
+    expect(blocks.find((b) => b.type === 'thinking')?.signature).toMatch(/\w/);
     const count = await send('POST', '/v1/messages/count_tokens', {
       ...anthropic,
       body: { messages: user('hello') },
