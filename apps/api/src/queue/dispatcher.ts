@@ -44,6 +44,17 @@ export class Dispatcher {
       });
       q.on('error', (err) => this.opts.log.debug({ err: err.message, model }, 'queue_error'));
       this.queues.set(model, q);
+      // BullMQ initialises a Queue once (its version check, at creation) and keeps a failure for
+      // good: one created while Redis is away, or whose check a failover cut, would refuse every
+      // request of the model until a restart. Such a queue is dropped; the next request makes a
+      // new one.
+      const created = q;
+      created.waitUntilReady().catch((err: Error) => {
+        if (this.queues.get(model) !== created) return;
+        this.queues.delete(model);
+        this.opts.log.warn({ err: err.message, model }, 'queue_init_failed');
+        void created.close().catch(() => {});
+      });
     }
     return q;
   }
