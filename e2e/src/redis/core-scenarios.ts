@@ -54,6 +54,13 @@ export function coreScenarios(t: Topology): void {
     max_tokens: 24,
     ...extra,
   });
+  /** Why the apis refused last (their log lines), for a failure message. */
+  const lastReasons = () =>
+    JSON.stringify(
+      [...stack.logs.find('request_failed').slice(-2), ...stack.logs.find('queue_unavailable').slice(-2)].map(
+        (l) => l.err,
+      ),
+    );
   const keyOf = async (tier: string) => {
     const user = `${tier}-${randomUUID().slice(0, 8)}`;
     return { user, key: (await new ApiKeyStore(stack.redis, stack.keys).create(user, tier)).key };
@@ -183,6 +190,7 @@ export function coreScenarios(t: Topology): void {
     let next = 0;
     let killedAt = 0;
     let lastRefusedAt = 0;
+    let lastRefusal = '';
     // Each client retries a 503 after its Retry-After, as the SDKs do, until its stream runs.
     const run = async () => {
       while (next < 100) {
@@ -195,7 +203,8 @@ export function coreScenarios(t: Topology): void {
           // A failover that never completes fails here, saying so, rather than at the test's timeout.
           if (killedAt > 0 && Date.now() - killedAt > RECOVERY_BOUND_MS) {
             throw new Error(
-              `still refused ${RECOVERY_BOUND_MS} ms after the kill: ${refusals.length} refusals`,
+              `still refused ${RECOVERY_BOUND_MS} ms after the kill: ${refusals.length} refusals, the last: ${lastRefusal}; ` +
+                `the api's last reasons: ${lastReasons()}`,
             );
           }
           const res = await postSSE(
@@ -206,6 +215,7 @@ export function coreScenarios(t: Topology): void {
           if (res.status !== 200) {
             refusals.push(res.status);
             lastRefusedAt = Date.now();
+            lastRefusal = `${res.status} ${res.body.slice(0, 300)}`;
             expect(res.headers['retry-after']).toBeDefined();
             await new Promise((r) => setTimeout(r, 1000 * Number(res.headers['retry-after'])));
             continue;
@@ -228,6 +238,7 @@ export function coreScenarios(t: Topology): void {
     expect(await t.failedOver()).toBe(true);
     // Recovered without a restart: a request on each api succeeds.
     let recoveredAt = 0;
+    let notYet: string[] = [];
     expect(
       await until(
         async () => {
@@ -235,11 +246,13 @@ export function coreScenarios(t: Topology): void {
             [stack.apiUrl, second].map((u) => v1(u, ask('after', { max_tokens: 2 }), headers)),
           );
           if (ok.every((r) => r.status === 200)) recoveredAt = Date.now();
+          else notYet = await Promise.all(ok.map(async (r, i) => `api ${i}: ${r.status} ${await r.text()}`));
           return recoveredAt > 0;
         },
         30_000,
         200,
       ),
+      `not recovered 30 s after the streams: ${notYet.join('; ')}; the api's last reasons: ${lastReasons()}`,
     ).toBe(true);
     const hung = outcomes.filter((o) => o.end === 'none');
     const failed = outcomes.filter((o) => o.end === 'error');

@@ -51,9 +51,33 @@ export async function askOnce<T>(r: Redis, ...args: [string, ...string[]]): Prom
   }
 }
 
-/** {@link askOnce} of the server on 127.0.0.1:`port` (PING, INFO, CLUSTER INFO, SENTINEL …). */
+/** How a test reaches a server of its own: over TLS trusting `ca` (a file), with a password. */
+export interface NodeAccess {
+  ca?: string;
+  password?: string;
+  timeoutMs?: number;
+}
+
+/** {@link askOnce} of the server on 127.0.0.1:`port`, reached as `access` says. */
+export const askNode = <T>(
+  access: NodeAccess,
+  port: number,
+  ...args: [string, ...string[]]
+): Promise<T | undefined> =>
+  askOnce<T>(
+    new Redis({
+      host: '127.0.0.1',
+      port,
+      ...(access.ca && { tls: { ca: readFileSync(access.ca) } }),
+      ...(access.password && { password: access.password }),
+      ...oneShot(access.timeoutMs),
+    }),
+    ...args,
+  );
+
+/** {@link askOnce} of the plain server on 127.0.0.1:`port` (PING, INFO, CLUSTER INFO, SENTINEL …). */
 export const askPort = <T>(port: number, ...args: [string, ...string[]]): Promise<T | undefined> =>
-  askOnce<T>(new Redis({ host: '127.0.0.1', port, ...oneShot() }), ...args);
+  askNode<T>({}, port, ...args);
 
 export interface RedisServerOptions {
   port?: number;
@@ -68,6 +92,8 @@ export interface RedisServerOptions {
   args?: string[];
   /** TLS only, on this port (the plain port is closed): `url` is `rediss://`, checked with `ca`. */
   tls?: { port: number; ca: string };
+  /** `requirepass` (and `masterauth`, for a replica): every client, the probes too, must AUTH. */
+  password?: string;
 }
 
 /**
@@ -77,7 +103,8 @@ export interface RedisServerOptions {
 export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<RedisServerHandle> {
   const port = opts.tls?.port ?? opts.port ?? (await freePort());
   const url = `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`;
-  const ready = opts.tls ? tlsReachable(port, opts.tls.ca) : (ms: number) => redisReachable(url, ms);
+  const ready = async (timeoutMs: number) =>
+    (await askNode({ ca: opts.tls?.ca, password: opts.password, timeoutMs }, port, 'PING')) === 'PONG';
   let child: ChildProcess | undefined;
   // A directory of its own even without persistence: a replica writes the RDB of its full sync
   // there, never into the working directory (the checkout).
@@ -99,6 +126,7 @@ export async function spawnRedisServer(opts: RedisServerOptions = {}): Promise<R
         ...persistence,
         '--maxmemory-policy',
         'noeviction',
+        ...(opts.password ? ['--requirepass', opts.password, '--masterauth', opts.password] : []),
         ...(opts.args ?? []),
       ],
       { stdio: 'ignore', detached: opts.detached ?? false },
@@ -162,12 +190,3 @@ export function scratchDir(name: string): string {
 }
 
 const persistDir = () => scratchDir('redis');
-
-/** A PING over TLS, trusting `ca` (a file): for a server with no plain port. */
-function tlsReachable(port: number, ca: string) {
-  return async (timeoutMs: number): Promise<boolean> =>
-    (await askOnce(
-      new Redis({ host: '127.0.0.1', port, tls: { ca: readFileSync(ca) }, ...oneShot(timeoutMs) }),
-      'PING',
-    )) === 'PONG';
-}

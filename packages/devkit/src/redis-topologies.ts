@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './free-port.ts';
 import {
-  askPort as ask,
+  askNode,
+  type NodeAccess,
   type RedisServerHandle,
   scratchDir as scratch,
   spawnRedisServer,
@@ -73,26 +74,56 @@ export function makeTestCertificates(): TestCertificates {
   return { ca: at('ca.pem'), cert: at('server.pem'), key: at('server.key') };
 }
 
-/** A redis-server that speaks TLS only; clients are not asked for certificates. */
-export async function spawnTlsRedis(certs: TestCertificates): Promise<RedisServerHandle> {
+/** A deployment of the test's own over TLS (its certificates), every node with a password. */
+export interface Secured {
+  certs: TestCertificates;
+  password: string;
+}
+
+/** The server side of TLS: its certificate, no client certificates asked, replication over TLS. */
+const tlsArgs = (certs: TestCertificates): string[] => [
+  '--tls-cert-file',
+  certs.cert,
+  '--tls-key-file',
+  certs.key,
+  '--tls-ca-cert-file',
+  certs.ca,
+  '--tls-auth-clients',
+  'no',
+  '--tls-replication',
+  'yes',
+];
+
+/** How the test's probes reach a deployment's nodes. */
+const accessOf = (secured: Secured | undefined): NodeAccess =>
+  secured ? { ca: secured.certs.ca, password: secured.password } : {};
+
+/** The variables every service needs besides the addresses: TLS with the test CA, the password. */
+const securedEnv = (secured: Secured | undefined): Record<string, string> =>
+  secured ? { REDIS_TLS: 'true', REDIS_TLS_CA_FILE: secured.certs.ca, REDIS_PASSWORD: secured.password } : {};
+
+/** One data node: plain, or (secured) TLS only with a password. */
+async function spawnNode(
+  secured: Secured | undefined,
+  args: string[],
+  port?: number,
+): Promise<RedisServerHandle> {
+  if (!secured) return spawnRedisServer({ port, args });
   return spawnRedisServer({
-    tls: { port: await freePort(), ca: certs.ca },
-    args: [
-      '--tls-cert-file',
-      certs.cert,
-      '--tls-key-file',
-      certs.key,
-      '--tls-ca-cert-file',
-      certs.ca,
-      '--tls-auth-clients',
-      'no',
-    ],
+    tls: { port: port ?? (await freePort()), ca: secured.certs.ca },
+    password: secured.password,
+    args: [...tlsArgs(secured.certs), ...args],
   });
 }
 
+/** A redis-server that speaks TLS only; clients are not asked for certificates. */
+export async function spawnTlsRedis(certs: TestCertificates): Promise<RedisServerHandle> {
+  return spawnRedisServer({ tls: { port: await freePort(), ca: certs.ca }, args: tlsArgs(certs) });
+}
+
 export interface SentinelGroup {
-  /** The variables that point every service at it. */
-  env: { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string };
+  /** The variables that point every service at it (with TLS and the password when secured). */
+  env: { REDIS_SENTINELS: string; REDIS_SENTINEL_NAME: string } & Record<string, string>;
   name: string;
   /** The servers as started: [primary, replica]; after a failover the replica is the primary. */
   servers: RedisServerHandle[];
@@ -108,13 +139,20 @@ const MASTER = 'llmgw';
 /**
  * A primary, one replica and three sentinels (quorum 2) that declare a primary down after 1 s of
  * silence. Resolves once the replica is in sync and every sentinel knows the other two, so a
- * failover can start at once.
+ * failover can start at once. `secured`: every node and sentinel speaks TLS only and wants the
+ * password (the sentinels' own `requirepass` too: the gateway gives them the same one).
  */
-export async function spawnSentinelGroup(): Promise<SentinelGroup> {
-  const primary = await spawnRedisServer();
-  const replica = await spawnRedisServer({
-    args: ['--replicaof', '127.0.0.1', String(primary.port), '--replica-announce-ip', '127.0.0.1'],
-  });
+export async function spawnSentinelGroup(secured?: Secured): Promise<SentinelGroup> {
+  const ask = <T>(port: number, ...args: [string, ...string[]]) =>
+    askNode<T>(accessOf(secured), port, ...args);
+  const primary = await spawnNode(secured, []);
+  const replica = await spawnNode(secured, [
+    '--replicaof',
+    '127.0.0.1',
+    String(primary.port),
+    '--replica-announce-ip',
+    '127.0.0.1',
+  ]);
   const dir = scratch('sentinel');
   const sentinels: { port: number; child: ChildProcess }[] = [];
   for (let i = 0; i < 3; i++) {
@@ -123,11 +161,25 @@ export async function spawnSentinelGroup(): Promise<SentinelGroup> {
     writeFileSync(
       conf,
       [
-        `port ${port}`,
+        ...(secured
+          ? [
+              'port 0',
+              `tls-port ${port}`,
+              `tls-cert-file ${secured.certs.cert}`,
+              `tls-key-file ${secured.certs.key}`,
+              `tls-ca-cert-file ${secured.certs.ca}`,
+              'tls-auth-clients no',
+              'tls-replication yes',
+              `requirepass ${secured.password}`,
+            ]
+          : [`port ${port}`]),
         'bind 127.0.0.1',
         `dir ${dir}`,
         'sentinel announce-ip 127.0.0.1',
         `sentinel monitor ${MASTER} 127.0.0.1 ${primary.port} 2`,
+        ...(secured
+          ? [`sentinel auth-pass ${MASTER} ${secured.password}`, `sentinel sentinel-pass ${secured.password}`]
+          : []),
         `sentinel down-after-milliseconds ${MASTER} 1000`,
         `sentinel failover-timeout ${MASTER} 5000`,
         `sentinel parallel-syncs ${MASTER} 1`,
@@ -167,6 +219,7 @@ export async function spawnSentinelGroup(): Promise<SentinelGroup> {
     env: {
       REDIS_SENTINELS: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
       REDIS_SENTINEL_NAME: MASTER,
+      ...securedEnv(secured),
     },
     name: MASTER,
     servers: [primary, replica],
@@ -178,8 +231,11 @@ export async function spawnSentinelGroup(): Promise<SentinelGroup> {
 }
 
 export interface RedisClusterHandle {
-  /** The variable that points every service at it (the three masters; the rest are found). */
-  env: { REDIS_CLUSTER_NODES: string };
+  /**
+   * The variable that points every service at it (the three masters; the rest are found), with
+   * TLS and the password when secured.
+   */
+  env: { REDIS_CLUSTER_NODES: string } & Record<string, string>;
   /** The six servers as started: masters first, then their replicas. */
   servers: RedisServerHandle[];
   /** Ports of the nodes that are masters now. */
@@ -194,17 +250,20 @@ export interface RedisClusterHandle {
 /**
  * A Redis Cluster of three masters and three replicas (`redis-cli --cluster create
  * --cluster-replicas 1`), a node declared failed after 1 s. Resolves once every node reports
- * cluster_state:ok and every replica is in sync.
+ * cluster_state:ok and every replica is in sync. `secured`: TLS only (clients, replication and the
+ * cluster bus) and a password on every node.
  */
-export async function spawnRedisCluster(): Promise<RedisClusterHandle> {
+export async function spawnRedisCluster(secured?: Secured): Promise<RedisClusterHandle> {
+  const ask = <T>(port: number, ...args: [string, ...string[]]) =>
+    askNode<T>(accessOf(secured), port, ...args);
   const dir = scratch('cluster');
   const servers: RedisServerHandle[] = [];
   for (let i = 0; i < 6; i++) {
     const port = await freePort();
     servers.push(
-      await spawnRedisServer({
-        port,
-        args: [
+      await spawnNode(
+        secured,
+        [
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
@@ -217,8 +276,10 @@ export async function spawnRedisCluster(): Promise<RedisClusterHandle> {
           // not take over from its master.
           '--repl-diskless-sync-delay',
           '0',
+          ...(secured ? ['--tls-cluster', 'yes'] : []),
         ],
-      }),
+        port,
+      ),
     );
   }
   execFileSync(
@@ -230,8 +291,13 @@ export async function spawnRedisCluster(): Promise<RedisClusterHandle> {
       '--cluster-replicas',
       '1',
       '--cluster-yes',
+      ...(secured ? ['--tls', '--cacert', secured.certs.ca] : []),
     ],
-    { stdio: 'ignore', timeout: 30_000 },
+    {
+      stdio: 'ignore',
+      timeout: 30_000,
+      env: { ...process.env, ...(secured && { REDISCLI_AUTH: secured.password }) },
+    },
   );
   const live = () => servers.filter((s) => s.pid !== undefined);
   const healthy = (ms = 30_000) =>
@@ -272,6 +338,7 @@ export async function spawnRedisCluster(): Promise<RedisClusterHandle> {
         .slice(0, 3)
         .map((s) => `127.0.0.1:${s.port}`)
         .join(','),
+      ...securedEnv(secured),
     },
     servers,
     masterPorts: async () => {
