@@ -15,6 +15,14 @@ export interface FrameFormat {
   error(err: ApiError): string;
 }
 
+/** The fields every OpenAI completion object opens with, `object` naming its kind. */
+export const openAIObject = <K extends string>(object: K) => ({
+  id: z.string(),
+  object: z.literal(object),
+  created: z.number().int(),
+  model: z.string(),
+});
+
 /** OpenAI's usage object, as every OpenAI-shaped body and `/chat`'s carry it. */
 export const OpenAIUsage = z
   .object({

@@ -5,6 +5,7 @@ import {
   DoneFrame,
   type FrameFormat,
   OpenAIUsage,
+  openAIObject,
   openAIUsage,
   ToolCallBody,
   ToolCallFragment,
@@ -20,10 +21,7 @@ const ChatLogprobs = z.object({
 /** One `chat.completion.chunk`, field for field what {@link openAIChatFrames} writes. */
 export const ChatCompletionChunk = z
   .object({
-    id: z.string(),
-    object: z.literal('chat.completion.chunk'),
-    created: z.number().int(),
-    model: z.string(),
+    ...openAIObject('chat.completion.chunk'),
     system_fingerprint: z.null(),
     choices: z.array(
       z.object({
@@ -53,10 +51,7 @@ export const ChatCompletionFrame = z
 /** The non-streaming `chat.completion`. */
 export const ChatCompletion = z
   .object({
-    id: z.string(),
-    object: z.literal('chat.completion'),
-    created: z.number().int(),
-    model: z.string(),
+    ...openAIObject('chat.completion'),
     system_fingerprint: z.null(),
     choices: z.array(
       z.object({

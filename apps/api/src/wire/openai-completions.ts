@@ -1,7 +1,7 @@
 import type { Delta, DoneEvent, Transcript } from '@llmgw/protocol';
 import { z } from 'zod';
 import { errorFrame, OpenAIErrorBody } from '../errors/index.ts';
-import { DoneFrame, type FrameFormat, OpenAIUsage, openAIUsage } from './frames.ts';
+import { DoneFrame, type FrameFormat, OpenAIUsage, openAIObject, openAIUsage } from './frames.ts';
 import type { ChunkIdentity } from './openai-chat.ts';
 
 /** Legacy logprobs: parallel arrays, alternatives as `{token: logprob}`, offsets into the text. */
@@ -24,10 +24,7 @@ const completionChoice = (finish: z.ZodType) =>
 /** One `text_completion` chunk, as {@link openAICompletionFrames} writes it. */
 export const TextCompletionChunk = z
   .object({
-    id: z.string(),
-    object: z.literal('text_completion'),
-    created: z.number().int(),
-    model: z.string(),
+    ...openAIObject('text_completion'),
     choices: z.array(completionChoice(z.string().nullable())),
     usage: OpenAIUsage.nullable().optional(),
   })
@@ -41,10 +38,7 @@ export const TextCompletionFrame = z
 /** The non-streaming `text_completion`. */
 export const TextCompletion = z
   .object({
-    id: z.string(),
-    object: z.literal('text_completion'),
-    created: z.number().int(),
-    model: z.string(),
+    ...openAIObject('text_completion'),
     choices: z.array(completionChoice(z.string())),
     usage: OpenAIUsage,
   })
