@@ -27,15 +27,22 @@ if (!nginxAvailable)
 const CONF = readFileSync(join(REPO_ROOT, 'deploy/nginx.conf'), 'utf8');
 
 /**
- * The deploy config with api1/api2 → 127.0.0.1 ports and `listen 80` → 127.0.0.1:listenPort; the
+ * The deploy config with api1/api2 → 127.0.0.1 ports, `listen 80` → 127.0.0.1:listenPort and the
+ * admin listener's `listen 8080` → 127.0.0.1:adminPort; the
  * access log goes to a file in the prefix instead of /dev/stdout, which nginx cannot open here
  * (node gives a child socketpairs, not pipes, as stdio).
  */
-function localNginxConf(apiPorts: [number, number], listenPort: number, prefix: string): string {
+function localNginxConf(
+  apiPorts: [number, number],
+  listenPort: number,
+  prefix: string,
+  adminPort = 0,
+): string {
   const swaps: [RegExp, string][] = [
     [/(\bserver\s+)api1:8000\b/g, `$1127.0.0.1:${apiPorts[0]}`],
     [/(\bserver\s+)api2:8000\b/g, `$1127.0.0.1:${apiPorts[1]}`],
     [/(\blisten\s+)80\b/g, `$1127.0.0.1:${listenPort}`],
+    [/(\blisten\s+)8080\b/g, `$1127.0.0.1:${adminPort || listenPort + 1}`],
     [/(\baccess_log\s+)\/dev\/stdout\b/g, `$1${join(prefix, 'access.log')}`],
   ];
   let conf = CONF;
@@ -83,11 +90,19 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf', () => {
     let api2: SpawnedService;
     let nginx: RunningProcess;
     let base = '';
+    let admin = '';
+    const adminToken = `admin-${randomUUID()}`;
     const procs: { stop(signal?: NodeJS.Signals): Promise<unknown> }[] = [];
     const keyPrefix = `test-${randomUUID()}`;
 
     beforeAll(async () => {
-      const [simPort, p1, p2, listen] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+      const [simPort, p1, p2, listen, adminPort] = await Promise.all([
+        freePort(),
+        freePort(),
+        freePort(),
+        freePort(),
+        freePort(),
+      ]);
       const env = {
         REDIS_URL: inject('redisUrl'),
         KEY_PREFIX: keyPrefix,
@@ -97,7 +112,7 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf', () => {
       const sim = spawnService('sim', { ...env, SIM_TTFT_MS: '10', SIM_ITL_MS: '50' });
       const worker = spawnService('worker', { ...env, WORKER_CONCURRENCY: '16', METRICS_PORT: '0' });
       // trusted_headers: X-User-ID names the caller (no API keys to set up); each request is its own user.
-      const apiEnv = { ...env, AUTH_MODE: 'trusted_headers' };
+      const apiEnv = { ...env, AUTH_MODE: 'trusted_headers', ADMIN_TOKEN: adminToken };
       api1 = spawnService('api', { ...apiEnv, PORT: String(p1), INSTANCE_ID: 'api1' }, { name: 'api1' });
       api2 = spawnService('api', { ...apiEnv, PORT: String(p2), INSTANCE_ID: 'api2' }, { name: 'api2' });
       procs.push(sim, worker, api1, api2);
@@ -107,11 +122,12 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf', () => {
         api1.waitFor((l) => l.msg === 'api_listening'),
         api2.waitFor((l) => l.msg === 'api_listening'),
       ]);
-      writeFileSync(join(prefix, 'nginx.conf'), localNginxConf([p1, p2], listen, prefix));
+      writeFileSync(join(prefix, 'nginx.conf'), localNginxConf([p1, p2], listen, prefix, adminPort));
       nginx = startProcess('nginx', 'nginx', nginxArgs(prefix));
       procs.push(nginx);
-      await waitForPort(listen);
+      await Promise.all([waitForPort(listen), waitForPort(adminPort)]);
       base = `http://127.0.0.1:${listen}`;
+      admin = `http://127.0.0.1:${adminPort}`;
     }, 60_000);
 
     afterAll(async () => {
@@ -170,6 +186,30 @@ describe.skipIf(!nginxAvailable)('deploy/nginx.conf', () => {
       });
       expect(big.status).toBe(413);
       expect(await big.json()).toMatchObject({ error: 'payload_too_large' });
+    });
+
+    it('serves /admin (API, login, Bull Board) on the admin listener only, and nothing else there', async () => {
+      const bearer = { Authorization: `Bearer ${adminToken}` };
+      const stats = await fetch(`${admin}/admin/queues/stats`, { headers: bearer });
+      expect(stats.status).toBe(200);
+      expect(stats.headers.get('content-type')).toContain('application/json');
+      // The api's own auth still applies behind the admin listener.
+      expect((await fetch(`${admin}/admin/queues/stats`)).status).toBe(401);
+      const login = await fetch(`${admin}/admin/login`);
+      expect(login.status).toBe(200);
+      expect(await login.text()).toContain('action="/admin/login"');
+      const board = await fetch(`${admin}/admin/queues`, { headers: bearer });
+      expect(board.status).toBe(200);
+      expect(board.headers.get('content-type')).toContain('text/html');
+      // Same token, public listener: nginx's 404, the api never asked.
+      const outside = await fetch(`${base}/admin/queues/stats`, { headers: bearer });
+      expect(outside.status).toBe(404);
+      expect(await outside.json()).toMatchObject({ error: 'not_found' });
+      for (const path of ['/chat', '/v1/models', '/metrics', '/health']) {
+        const res = await fetch(`${admin}${path}`);
+        expect(res.status, path).toBe(404);
+        expect(await res.json()).toMatchObject({ error: 'not_found' });
+      }
     });
 
     it('sends every request to the surviving api when one is killed', async () => {
