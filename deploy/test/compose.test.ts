@@ -1,9 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseWorkerEnv } from '@llmgw/worker';
+import { parseWorkerEnv, WorkerEnvSchema } from '@llmgw/worker';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { ApiEnvSchema } from '../../apps/api/src/env.ts';
+import { OPTION_SOURCES } from '../../apps/sim/src/options.ts';
 import { REPO_ROOT, readDockerfile } from './support.ts';
 
 /** `docker compose` (v2 plugin) or `docker-compose` (v1, Debian's package), whichever works here. */
@@ -57,6 +60,37 @@ function resolvedConfig(extra: string[] = []): { services: Record<string, Compos
   resolved.set(key, config);
   return config;
 }
+
+/** The variables a zod env schema reads: the keys of the object under its transforms and refinements. */
+function schemaVariables(schema: unknown): string[] {
+  let s = schema as { shape?: Record<string, unknown>; in?: unknown } | undefined;
+  while (s && s.shape === undefined) s = s.in as typeof s;
+  if (!s?.shape) throw new Error('no object schema under the transforms');
+  return Object.keys(s.shape);
+}
+
+/** Who reads what: each image's process and the variables its schema knows. */
+const SCHEMAS: Record<string, { dockerfile: string; variables: Set<string> }> = {
+  api: { dockerfile: 'Dockerfile.api', variables: new Set(schemaVariables(ApiEnvSchema)) },
+  worker: { dockerfile: 'Dockerfile.worker', variables: new Set(schemaVariables(WorkerEnvSchema)) },
+  sim: { dockerfile: 'Dockerfile.sim', variables: new Set(Object.values(OPTION_SOURCES).map((o) => o.env)) },
+};
+
+/** `NAME=value` lines of .env.example, in order. */
+const exampleVariables = (): [string, string][] =>
+  [...readFileSync(join(REPO_ROOT, '.env.example'), 'utf8').matchAll(/^(\w+)=(.*)$/gm)].map((m) => [
+    m[1]!,
+    m[2]!,
+  ]);
+
+/** Variables compose itself reads: interpolated in docker-compose.yml, or its own settings. */
+const composeVariables = () =>
+  new Set([
+    'COMPOSE_PROJECT_NAME',
+    ...[...readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8').matchAll(/\$\{(\w+)/g)].map(
+      (m) => m[1]!,
+    ),
+  ]);
 
 const seconds = (d: string | undefined) => {
   const m = /^(?:(\d+)m)?(?:(\d+)s)?$/.exec(d ?? '');
@@ -174,6 +208,71 @@ describe.skipIf(!compose)('docker-compose.yml', () => {
     const grafana = volumeSources(services.grafana!);
     expect(grafana.some((s) => s?.endsWith('deploy/grafana/provisioning'))).toBe(true);
     expect(grafana.some((s) => s?.endsWith('deploy/grafana/dashboards'))).toBe(true);
+  });
+
+  it('reaches, for every .env.example variable a process reads, each container running that process', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmgw-envfile-'));
+    try {
+      // Each schema variable set to a value of its own; the rest (ports, image tags) as in the example.
+      const readers = (v: string) => Object.keys(SCHEMAS).filter((p) => SCHEMAS[p]!.variables.has(v));
+      const lines = exampleVariables().map(([k, v]) =>
+        readers(k).length > 0 ? `${k}=marker-${k}` : `${k}=${v}`,
+      );
+      writeFileSync(join(dir, '.env'), `${lines.join('\n')}\n`);
+      const { services } = resolvedConfig(['--env-file', join(dir, '.env')]);
+      const missing: string[] = [];
+      let checked = 0;
+      for (const [k] of exampleVariables()) {
+        for (const process of readers(k)) {
+          const containers = Object.entries(services).filter(
+            ([, svc]) => svc.build?.dockerfile === SCHEMAS[process]!.dockerfile,
+          );
+          expect(containers.length, process).toBeGreaterThan(0);
+          for (const [name, svc] of containers) {
+            checked++;
+            if (svc.environment?.[k] !== `marker-${k}`) missing.push(`${k} → ${name} (${process})`);
+          }
+        }
+      }
+      expect(missing).toEqual([]);
+      expect(checked).toBeGreaterThan(20);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('lists in .env.example only variables a process schema or compose itself reads', () => {
+    const known = composeVariables();
+    const unread = exampleVariables()
+      .map(([k]) => k)
+      .filter((k) => !known.has(k) && !Object.values(SCHEMAS).some((s) => s.variables.has(k)));
+    expect(unread).toEqual([]);
+  });
+
+  it('points .env.example at docs/configuration.md, which documents each of its variables', () => {
+    const header = readFileSync(join(REPO_ROOT, '.env.example'), 'utf8').split('\n').slice(0, 5).join('\n');
+    expect(header).toContain('docs/configuration.md');
+    expect(header).not.toContain('README.md');
+    const doc = readFileSync(join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
+    expect(
+      exampleVariables()
+        .map(([k]) => k)
+        .filter((k) => !doc.includes(`\`${k}\``)),
+    ).toEqual([]);
+  });
+
+  it('publishes the public port, and the admin listener on 127.0.0.1 only', () => {
+    const ports = (resolvedConfig().services.nginx!.ports ?? []).map((p) =>
+      typeof p === 'string' ? p : JSON.stringify(p),
+    );
+    const conf = readFileSync(join(REPO_ROOT, 'deploy/nginx.conf'), 'utf8');
+    expect([...conf.matchAll(/^\s*listen\s+(\d+)/gm)].map((m) => m[1])).toEqual(['80', '8080']);
+    // compose writes a port as `host_ip:published:target/proto` or as an object, by version.
+    const target = (p: string, port: number) => new RegExp(`"target":${port}\\b|:${port}(/tcp)?$`).test(p);
+    expect(ports.some((p) => target(p, 80) && !p.includes('127.0.0.1'))).toBe(true);
+    const admin = ports.filter((p) => target(p, 8080));
+    expect(admin).toHaveLength(1);
+    expect(admin[0]).toContain('127.0.0.1');
   });
 
   it('lists every variable the compose file reads in .env.example', () => {
