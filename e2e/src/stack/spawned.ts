@@ -73,6 +73,23 @@ export interface SpawnedStack {
   close(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/**
+ * Every connection variable blank (the services read an empty one as unset): the processes inherit
+ * this one's environment, and a REDIS_URL from there beside a `redisEnv` form is a mix they refuse.
+ */
+const NO_REDIS_FORM: Record<string, string> = {
+  REDIS_URL: '',
+  REDIS_SENTINELS: '',
+  REDIS_SENTINEL_NAME: '',
+  REDIS_CLUSTER_NODES: '',
+  REDIS_TLS: '',
+  REDIS_TLS_CA_FILE: '',
+  REDIS_TLS_CERT_FILE: '',
+  REDIS_TLS_KEY_FILE: '',
+  REDIS_USERNAME: '',
+  REDIS_PASSWORD: '',
+};
+
 /** Processes started and not yet exited: {@link stopAllSpawned} stops them (an interrupted run). */
 const live = new Set<SpawnedService>();
 
@@ -111,7 +128,9 @@ export async function startSpawnedStack(opts: SpawnedStackOptions): Promise<Spaw
   const { redisUrl } = opts;
   const prefix = stackPrefix(opts.kind ?? 'test');
   const env: Record<string, string> = {
-    ...(opts.redisEnv ? { ...opts.redisEnv, KEY_PREFIX: prefix } : stackEnv(redisUrl, prefix)),
+    ...(opts.redisEnv
+      ? { ...NO_REDIS_FORM, ...opts.redisEnv, KEY_PREFIX: prefix }
+      : stackEnv(redisUrl, prefix)),
     LOG_LEVEL: 'info',
     ...opts.env,
   };
