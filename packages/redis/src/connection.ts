@@ -117,6 +117,12 @@ function createCluster(
     clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
+    // Over TLS, connect to the names the cluster announces as they are, not to addresses ioredis
+    // looked up first: a certificate issued for the name (ElastiCache, MemoryDB) does not match an
+    // address. ioredis's README names this `dnsLookup` override for ElastiCache with TLS.
+    ...(target.tls && {
+      dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address),
+    }),
   });
   return cluster as unknown as Redis;
 }
