@@ -1,3 +1,4 @@
+import { redisEnvFields } from '@llmgw/config';
 import { freePort, type SpawnedService, spawnService } from '@llmgw/devkit';
 import {
   createApiKeyAt,
@@ -77,18 +78,9 @@ export interface SpawnedStack {
  * Every connection variable blank (the services read an empty one as unset): the processes inherit
  * this one's environment, and a REDIS_URL from there beside a `redisEnv` form is a mix they refuse.
  */
-const NO_REDIS_FORM: Record<string, string> = {
-  REDIS_URL: '',
-  REDIS_SENTINELS: '',
-  REDIS_SENTINEL_NAME: '',
-  REDIS_CLUSTER_NODES: '',
-  REDIS_TLS: '',
-  REDIS_TLS_CA_FILE: '',
-  REDIS_TLS_CERT_FILE: '',
-  REDIS_TLS_KEY_FILE: '',
-  REDIS_USERNAME: '',
-  REDIS_PASSWORD: '',
-};
+const NO_REDIS_FORM: Record<string, string> = Object.fromEntries(
+  Object.keys(redisEnvFields).map((name) => [name, '']),
+);
 
 /** Processes started and not yet exited: {@link stopAllSpawned} stops them (an interrupted run). */
 const live = new Set<SpawnedService>();
