@@ -66,18 +66,28 @@ describe('durable generations across real processes', () => {
     const body = {
       model: DEFAULT_MODEL,
       messages: [{ role: 'user', content: 'Survive a deploy' }],
-      max_tokens: 60,
+      // 400 tokens at 15 ms: 6 s, so a slow machine cannot finish it inside the 200 ms grace.
+      max_tokens: 400,
       seed: 7,
       stream: true,
     };
     const init = { method: 'POST', headers: { ...headers, 'content-type': 'application/json' } };
-    const whole = await readFrames(`${survivor}/v1/chat/completions`, {
+    const whole = readFrames(`${survivor}/v1/chat/completions`, {
       ...init,
       body: JSON.stringify(body),
     });
     // No Prefer: resumable: the client did not choose this loss, so its job waits for it.
-    const cut = readFrames(`${stopping}/v1/chat/completions`, { ...init, body: JSON.stringify(body) });
-    await new Promise((r) => setTimeout(r, 150));
+    // The api is stopped once the stream is under way (its first token frame), not after a guess.
+    let streaming: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      streaming = r;
+    });
+    const cut = readFrames(`${stopping}/v1/chat/completions`, {
+      ...init,
+      body: JSON.stringify(body),
+      onFrame: (f) => f.id !== undefined && f.id > 0 && streaming(),
+    });
+    await started;
     stack.apis[0]!.child.kill('SIGTERM');
     const ended = await cut;
     const last = JSON.parse(
@@ -99,6 +109,6 @@ describe('durable generations across real processes', () => {
     });
     expect(resumed.frames.at(-1)!.data).toBe('[DONE]');
     const numbered = [...ended.frames.filter((f) => f.id !== undefined), ...resumed.frames];
-    expect(chatText(numbered)).toBe(chatText(whole.frames));
+    expect(chatText(numbered)).toBe(chatText((await whole).frames));
   });
 });

@@ -22,11 +22,11 @@ export interface ReadFrames {
  * Reads an SSE response frame by frame (comment lines are kept in `text`, not in `frames`);
  * with `stopAfter`, disconnects once that many frames arrived, as a client that stops; with
  * `keepOpen` too, it stops reading but keeps the connection, for a test that makes the gateway
- * lose it (an api killed under an open stream).
+ * lose it (an api killed under an open stream). `onFrame` sees each frame as it arrives.
  */
 export async function readFrames(
   url: string,
-  init: RequestInit & { stopAfter?: number; keepOpen?: boolean } = {},
+  init: RequestInit & { stopAfter?: number; keepOpen?: boolean; onFrame?: (f: Frame) => void } = {},
 ): Promise<ReadFrames> {
   const abort = new AbortController();
   const res = await fetch(url, { ...init, signal: abort.signal });
@@ -57,7 +57,11 @@ export async function readFrames(
         const raw = buf.slice(0, end + 2);
         buf = buf.slice(end + 2);
         out.text += raw;
-        if (!raw.startsWith(':')) out.frames.push(parse(raw));
+        if (!raw.startsWith(':')) {
+          const frame = parse(raw);
+          out.frames.push(frame);
+          init.onFrame?.(frame);
+        }
         if (init.stopAfter !== undefined && out.frames.length >= init.stopAfter) {
           out.cut = true;
           if (!init.keepOpen) abort.abort();
