@@ -8,6 +8,7 @@ import { authenticate } from './middleware/authenticate.ts';
 import { bodyLimit } from './middleware/json-body.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
+import { requestSpan } from './middleware/request-span.ts';
 import { registerChat } from './routes/chat.ts';
 import { registerCompletions } from './routes/completions.ts';
 import { registerHealth } from './routes/health.ts';
@@ -21,6 +22,7 @@ import { registerOpenApi } from './routes/openapi.ts';
 export function createApp(deps: AppDeps): GatewayApp {
   const app = new Hono<AppEnv>();
   app.use(requestContext({ log: deps.log, metrics: deps.metrics }));
+  if (deps.tracing) app.use(requestSpan());
   app.use(bodyLimit(deps.bodyLimitBytes));
 
   registerHealth(app, deps);

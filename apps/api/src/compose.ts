@@ -1,5 +1,5 @@
 import { type Logger, runShutdown } from '@llmgw/observability';
-import { createKeys, quitQuietly } from '@llmgw/redis';
+import { createKeys, queueTelemetry, quitQuietly } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { Admission } from './admission/admission.ts';
 import { FairShare } from './admission/fair-share.ts';
@@ -58,6 +58,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     log,
     maxAttempts: env.BACKEND_MAX_ATTEMPTS,
     retryBackoffMs: env.BACKEND_RETRY_BACKOFF_MS,
+    telemetry: queueTelemetry(env.tracing),
   });
   const retainMs = env.JOB_RESULT_TTL_S * 1000;
   const eventLog = new EventLog({ redis, keys, retainMs, maxEvents: env.JOB_LOG_MAX_EVENTS });
@@ -130,6 +131,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
   let shuttingDown = false;
   const deps: AppDeps = {
     log,
+    tracing: env.tracing.enabled,
     admission,
     submitter,
     canceller,

@@ -4,11 +4,13 @@ import {
   keyPrefix,
   logLevel,
   nonNegativeInt,
+  otelEnvFields,
   parseEnv,
   port,
   positiveInt,
   redisEnvFields,
   redisTargetOf,
+  tracingConfigOf,
 } from '@llmgw/config';
 import { z } from 'zod';
 import { shedPoints, topShedPoint } from './admission/shedding.ts';
@@ -124,12 +126,18 @@ const ApiEnvFields = z.object({
   SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
   INSTANCE_ID: z.string().optional(),
   LOG_LEVEL: logLevel,
+  ...otelEnvFields,
 });
 /** The fields, plus the tier table parsed from TIERS_JSON / TIERS_FILE (a bad one names its variable). */
 export const ApiEnvSchema = ApiEnvFields.transform((env, ctx) => {
   const redis = redisTargetOf(env, ctx);
   try {
-    return { ...env, redis, TIERS: loadTiers(env.TIERS_JSON, env.TIERS_FILE) };
+    return {
+      ...env,
+      redis,
+      tracing: tracingConfigOf(env, 'llmgw-api'),
+      TIERS: loadTiers(env.TIERS_JSON, env.TIERS_FILE),
+    };
   } catch (err) {
     ctx.addIssue({
       code: 'custom',

@@ -25,6 +25,8 @@ export type GatewayApp = Hono<AppEnv>;
 
 export interface AppDeps {
   log: Logger;
+  /** Tracing on (OTEL_EXPORTER_OTLP_ENDPOINT): a span per request (middleware/request-span.ts). */
+  tracing?: boolean;
   metrics: ApiMetrics;
   health: HealthDeps;
   models: ModelRegistry;

@@ -5,11 +5,13 @@ import {
   keyPrefix,
   logLevel,
   nonNegativeInt,
+  otelEnvFields,
   parseEnv,
   port,
   positiveInt,
   redisEnvFields,
   redisTargetOf,
+  tracingConfigOf,
 } from '@llmgw/config';
 import { z } from 'zod';
 import { defaultHealthUrl } from './backend-probe.ts';
@@ -54,6 +56,7 @@ export const WorkerEnvSchema = z
     SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
     INSTANCE_ID: z.string().optional(),
     LOG_LEVEL: logLevel,
+    ...otelEnvFields,
     /** Port of the worker's /metrics and /health server (0: any free port). */
     METRICS_PORT: nonNegativeInt(9100),
     METRICS_HOST: z.string().default('0.0.0.0'),
@@ -79,7 +82,7 @@ export const WorkerEnvSchema = z
       (env.LLM_BASE_URL
         ? defaultHealthUrl(env.LLM_PROVIDER, LLM_BASE_URL)
         : `http://127.0.0.1:${env.SIM_PORT}/health`);
-    return { ...env, redis, LLM_BASE_URL, LLM_HEALTH_URL };
+    return { ...env, redis, tracing: tracingConfigOf(env, 'llmgw-worker'), LLM_BASE_URL, LLM_HEALTH_URL };
   });
 export type WorkerEnv = z.infer<typeof WorkerEnvSchema>;
 

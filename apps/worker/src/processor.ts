@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { type Backend, BackendError } from './backends/backend.ts';
 import { mapBackendError } from './backends/map-error.ts';
 import { attemptsLeft, BACKEND_FAILURES, handBack, Requeued, requeue } from './failover.ts';
+import { GenerationSpan } from './generation-span.ts';
 import { isSummary, type JobSummary, keepSummaryOnly, summarize } from './job-summary.ts';
 import type { JobOutcome, WorkerMetrics } from './metrics.ts';
 import { JobPublisher } from './publisher.ts';
@@ -255,6 +256,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       deps.backendPriority && data.priority !== undefined
         ? { ...data.params, priority: data.priority }
         : data.params;
+    const span = new GenerationSpan(data, job.id ?? 'unknown', attempt, deps.backend);
     try {
       const dropped = new Set<string>();
       const result = await deps.backend.generate(
@@ -265,6 +267,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
             if (!published) {
               published = true;
               clearTimeout(firstTokenTimer);
+              span.onDelta();
             }
             pub.delta(d);
           },
@@ -275,6 +278,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
         },
       );
       clearTimeout(firstTokenTimer);
+      span.done(result);
       breaker.success();
       // One line per job, not per chunk: what the backend sent that no client will see.
       if (dropped.size > 0) log.warn({ fields: [...dropped] }, 'backend_fields_dropped');
@@ -315,6 +319,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
           : mapBackendError(err, signal);
       const type = timedOut ? 'backend_timeout' : signal.aborted ? abortType(signal.reason) : e.type;
       const message = pub.lost ?? e.message;
+      span.failed(type, message, e.partialUsage);
       if (BACKEND_FAILURES.has(type)) {
         breaker.failure(`${type}: ${e.message}`);
         // Nothing reached the client yet: the job may go to another worker instead of failing.

@@ -1,8 +1,16 @@
 import type { RedisTarget } from '@llmgw/config';
 import { type Logger, runShutdown } from '@llmgw/observability';
 import { type BreakerState, ControlMessage, WorkerInfo } from '@llmgw/protocol';
-import { createKeys, createRedis, type Keys, quitQuietly, RunningPlaces, waitReady } from '@llmgw/redis';
-import { Queue, Worker } from 'bullmq';
+import {
+  createKeys,
+  createRedis,
+  type Keys,
+  queueTelemetry,
+  quitQuietly,
+  RunningPlaces,
+  waitReady,
+} from '@llmgw/redis';
+import { Queue, type Telemetry, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Backend } from './backends/backend.ts';
 import { createBackend } from './backends/index.ts';
@@ -15,6 +23,8 @@ import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { createProcessor } from './processor.ts';
 
 export interface WorkerServiceOptions {
+  /** Tracing on: BullMQ's job span, continuing the trace of the request that enqueued it. */
+  telemetry?: Telemetry | undefined;
   /** REDIS_URL, or the target of the Redis settings (a single primary or Sentinel). */
   redis: string | RedisTarget;
   keys: Keys;
@@ -73,6 +83,7 @@ export function workerOptionsFromEnv(
     breakerMaxCooldownMs: env.BREAKER_MAX_COOLDOWN_MS,
     firstTokenTimeoutMs: env.LLM_FIRST_TOKEN_TIMEOUT_MS,
     backendPriority: env.BACKEND_PRIORITY,
+    telemetry: queueTelemetry(env.tracing),
   };
 }
 
@@ -303,6 +314,7 @@ export class WorkerService {
           // A job re-run after its worker died may stream again only if no text reached the client
           // (the api decides by the attempt number); once is enough.
           maxStalledCount: 1,
+          ...(opts.telemetry && { telemetry: opts.telemetry }),
         });
         worker.on('error', (err) => opts.log.error({ err: err.message, model }, 'worker_error'));
         this.workers.push(worker);

@@ -3,6 +3,7 @@ export * from './free-port.ts';
 export * from './log-capture.ts';
 export * from './nginx-args.ts';
 export * from './openapi-check.ts';
+export * from './otlp-receiver.ts';
 export * from './process-groups.ts';
 export * from './prom-text.ts';
 export * from './redis-server.ts';

@@ -3,3 +3,4 @@ export * from './logger.ts';
 export * from './metrics.ts';
 export * from './shutdown.ts';
 export * from './signals.ts';
+export * from './tracing.ts';

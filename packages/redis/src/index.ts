@@ -4,3 +4,4 @@ export * from './job-events.ts';
 export * from './keys.ts';
 export * from './limits.ts';
 export * from './scripts.ts';
+export * from './telemetry.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@llmgw/observability';
+import { inSpan, type Logger } from '@llmgw/observability';
 import { isTier, type TierLimits, type Tiers, tierLimits } from '../auth/tiers.ts';
 import { ApiError } from '../errors/index.ts';
 import type { ApiMetrics } from '../metrics.ts';
@@ -57,15 +57,24 @@ export class Admission {
 
   /**
    * Two Redis round trips: the model's queue (depth, pause flag), then the user's share (in-flight
-   * caps and daily quota, sent together). Throws ApiError.
+   * caps and daily quota, sent together). Throws ApiError. Traced as the `admission` span (a
+   * refusal marks it failed with its error code).
    */
-  async admit(req: GenerationRequest, jobId: string = randomUUID()): Promise<Admitted> {
-    try {
-      return await this.decide(req, jobId);
-    } catch (err) {
-      this.count(req, err);
-      throw err;
-    }
+  admit(req: GenerationRequest, jobId: string = randomUUID()): Promise<Admitted> {
+    const attributes = { 'llmgw.job_id': jobId, 'gen_ai.request.model': req.model, 'llmgw.tier': req.tier };
+    return inSpan('admission', attributes, async (span) => {
+      try {
+        const admitted = await this.decide(req, jobId);
+        span.setAttributes({
+          'llmgw.queue.waiting': admitted.waiting,
+          'llmgw.queue.priority': admitted.queuePriority,
+        });
+        return admitted;
+      } catch (err) {
+        this.count(req, err);
+        throw err;
+      }
+    });
   }
 
   /**

@@ -4,6 +4,7 @@ import { requestId as honoRequestId } from 'hono/request-id';
 import { clip } from '../clip.ts';
 import type { AppEnv } from '../context.ts';
 import type { ApiMetrics } from '../metrics.ts';
+import { whenResponseEnds } from '../response-end.ts';
 
 export interface RequestContextOptions {
   log: Logger;
@@ -49,10 +50,7 @@ export function requestContext({ log, metrics }: RequestContextOptions): Middlew
           'request_completed',
         );
       };
-      const outgoing = c.env?.outgoing;
-      // Closed already (a client that left before its answer): no `close` is coming.
-      if (outgoing && !outgoing.writableFinished && !outgoing.destroyed) outgoing.once('close', complete);
-      else complete();
+      whenResponseEnds(c, complete);
     });
   };
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '@llmgw/observability';
 import type { ChatJob, ControlMessage } from '@llmgw/protocol';
 import type { Keys } from '@llmgw/redis';
-import { Queue } from 'bullmq';
+import { Queue, type Telemetry } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ApiError } from '../errors/index.ts';
 
@@ -14,6 +14,8 @@ export interface DispatcherOptions {
   maxAttempts?: number;
   /** BACKEND_RETRY_BACKOFF_MS: first retry delay, doubling. */
   retryBackoffMs?: number;
+  /** Tracing on: BullMQ's spans, the enqueue's context carried in the job (queueTelemetry). */
+  telemetry?: Telemetry | undefined;
 }
 
 /** How long a cancelled job's marker lives: longer than any job can wait or stall. */
@@ -41,6 +43,7 @@ export class Dispatcher {
         connection: this.opts.redis,
         prefix: this.opts.keys.bullPrefix,
         skipWaitingForReady: true,
+        ...(this.opts.telemetry && { telemetry: this.opts.telemetry }),
       });
       q.on('error', (err) => this.opts.log.debug({ err: err.message, model }, 'queue_error'));
       this.queues.set(model, q);

@@ -9,6 +9,7 @@ import { setTimingHeaders } from '../timing.ts';
 import { bodyOf, framesOf } from '../wire/rendition.ts';
 import type { ClientLink } from './client-link.ts';
 import { FrameIds } from './frame-ids.ts';
+import { RelaySpan } from './relay-span.ts';
 import { type SseSink, sseResponse } from './sse-sink.ts';
 import { StreamMeter } from './stream-meter.ts';
 
@@ -76,6 +77,7 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDep
   const meter = meterOf(c, chat, metrics);
   const format = framesOf(chat.rendition, chat.jobId);
   const ids = new FrameIds(after);
+  const span = new RelaySpan(chat, 'stream');
   c.header('X-Job-ID', chat.jobId);
   setTimingHeaders(c, { admissionMs: chat.enqueuedAtPerf - c.get('startedAt') });
   return sseResponse(
@@ -84,8 +86,10 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDep
       metrics.activeStreams.inc();
       try {
         await relay(stream);
+        if (stream.aborted) span.clientGone();
       } finally {
         metrics.activeStreams.dec();
+        span.end();
       }
     },
     () => canceller.abandon(chat, 'client_disconnected'),
@@ -99,6 +103,7 @@ export function relaySSE(c: Context<AppEnv>, chat: SubmittedChat, deps: RelayDep
       const at = performance.now();
       for (const ev of batch) {
         meter?.onEvent(ev, at);
+        span.onEvent(ev);
         if (ev.type === 'delta') out += ids.number(format.deltas(ev.d));
         // A comment line: the frame formats of every endpoint stay exactly as specified.
         else if (ev.type === 'queued') out += `: queued position=${ev.position}\n\n`;
@@ -130,7 +135,8 @@ export async function collectResponse(
   deps: RelayDeps,
 ): Promise<CollectedChat> {
   const meter = meterOf(c, chat, deps.metrics);
-  const collected = await collect(chat, meter);
+  const span = new RelaySpan(chat, 'whole');
+  const collected = await collect(chat, meter, span).finally(() => span.end());
   const { done } = collected;
   setTimingHeaders(c, {
     admissionMs: chat.enqueuedAtPerf - c.get('startedAt'),
@@ -143,16 +149,22 @@ export async function collectResponse(
   return collected;
 }
 
-async function collect(chat: SubmittedChat, meter: StreamMeter | undefined): Promise<CollectedChat> {
+async function collect(
+  chat: SubmittedChat,
+  meter: StreamMeter | undefined,
+  span: RelaySpan,
+): Promise<CollectedChat> {
   const transcript = new Transcript();
   for await (const batch of chat.sub) {
     for (const ev of batch) {
       meter?.onEvent(ev);
+      span.onEvent(ev);
       if (ev.type === 'delta') transcript.add(ev.d);
       else if (ev.type === 'done') return { transcript, done: ev };
       else if (ev.type === 'error') throw apiErrorFromJob(ev.error, ev.message);
     }
   }
   // The subscription closed before the end: the client left (abandoned, relay/client-link.ts).
+  span.clientGone();
   throw new ApiError('client_closed_request', 'the client closed the connection; its job was cancelled');
 }

@@ -391,6 +391,7 @@ export function createAnthropicBackend(opts: AnthropicBackendOptions): Backend {
   });
   return {
     provider: 'anthropic',
+    baseURL: opts.baseURL,
     async generate(req: GenerateRequest, hooks: GenerateHooks): Promise<GenerateResult> {
       const body = toAnthropicRequest(req);
       const started = performance.now();

@@ -33,6 +33,8 @@ export interface GenerateHooks {
 /** A streaming LLM backend. Implementations throw {@link BackendError} for anything that fails. */
 export interface Backend {
   readonly provider: string;
+  /** Where it is (LLM_BASE_URL): the generation span's `server.address` and `server.port`. */
+  readonly baseURL: string;
   generate(req: GenerateRequest, hooks: GenerateHooks): Promise<GenerateResult>;
 }
 

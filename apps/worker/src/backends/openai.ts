@@ -166,6 +166,7 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): Backend {
 
   return {
     provider: 'openai',
+    baseURL: base,
     async generate(req: GenerateRequest, hooks: GenerateHooks): Promise<GenerateResult> {
       const started = performance.now();
       const s: StreamState = {
