@@ -11,6 +11,8 @@ const TABLES = {
   ratelimit:
     '| operation | concurrent callers | ok | failed | per second | latency p50 ms | latency p99 ms |',
   redis: '| topology | ok | failed | jobs/s | Redis CPU µs/job (masters) |',
+  tracing:
+    '| tracing | ok | failed | streams/s | TTFT p50 ms | TTFT p99 ms | api+worker CPU µs/stream | spans/stream |',
 };
 
 describe('pnpm bench --quick', () => {
@@ -58,6 +60,10 @@ describe('pnpm bench --quick', () => {
     expect(redis, out).toMatch(/\| Sentinel, primary \+ replica \| 30 \| 0 \|/);
     expect(redis, out).toMatch(/\| Cluster, 3 masters \+ 3 replicas \| 30 \| 0 \|/);
     expect(redis.match(/\| Cluster[^|]*\| \d+ \| master \| queue sim-/g), out).toHaveLength(3);
+    // Tracing off exports nothing; on, each stream's spans reach the OTLP receiver.
+    const tracing = out.slice(out.indexOf('## tracing'));
+    expect(tracing, out).toMatch(/\| off \| 30 \| 0 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| 0\.0 \|/);
+    expect(tracing, out).toMatch(/\| on \| 30 \| 0 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| [1-9][\d.]* \|/);
     // Then the one table of the targets the run measured: those of latency, throughput and idle.
     const targets = out.indexOf('## targets (issue 17)');
     expect(targets, `no targets section after the last scenario in:\n${out}`).toBeGreaterThan(at);

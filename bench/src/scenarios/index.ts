@@ -5,6 +5,7 @@ import { LATENCY_FULL, LATENCY_QUICK, latencyScenario } from './latency.ts';
 import { RATELIMIT_FULL, RATELIMIT_QUICK, rateLimitScenario } from './ratelimit.ts';
 import { REDIS_FULL, REDIS_QUICK, redisScenario } from './redis.ts';
 import { THROUGHPUT_FULL, THROUGHPUT_QUICK, throughputScenario } from './throughput.ts';
+import { TRACING_FULL, TRACING_QUICK, tracingScenario } from './tracing.ts';
 
 export interface Scenario {
   name: string;
@@ -39,4 +40,5 @@ export const SCENARIOS: Scenario[] = [
   scenario('cancel', cancelScenario, CANCEL_QUICK, CANCEL_FULL),
   scenario('ratelimit', rateLimitScenario, RATELIMIT_QUICK, RATELIMIT_FULL),
   scenario('redis', redisScenario, REDIS_QUICK, REDIS_FULL),
+  scenario('tracing', tracingScenario, TRACING_QUICK, TRACING_FULL),
 ];
