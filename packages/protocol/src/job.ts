@@ -79,6 +79,8 @@ export const ChatJob = z
     params: GenerationParams,
     userId: z.string().optional(),
     tier: z.string().optional(),
+    /** Public id of the API key the request came with (`key_…`): the usage ledger's key. */
+    keyId: z.string().optional(),
     /** Epoch ms when the api enqueued the job; the worker measures queue wait from it. */
     enqueuedAt: z.number(),
     /**

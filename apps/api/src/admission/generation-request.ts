@@ -28,5 +28,7 @@ export interface GenerationRequest {
   /** The authenticated caller, never what the body claims. */
   userId?: string;
   tier?: string;
+  /** The API key's public id (api_key mode). */
+  keyId?: string;
   answer: AnswerShape;
 }

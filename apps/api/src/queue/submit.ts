@@ -63,6 +63,7 @@ export class Submitter {
       params: req.params,
       userId: req.userId,
       tier: req.tier,
+      ...(req.keyId !== undefined && { keyId: req.keyId }),
       enqueuedAt,
       deadline: enqueuedAt + this.opts.queueTimeoutMs,
       quota: admitted.reservation,

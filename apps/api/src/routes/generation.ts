@@ -16,7 +16,7 @@ export type GenerationDeps = Pick<
   'defaultModel' | 'admission' | 'submitter' | 'metrics' | 'canceller' | 'idempotency' | 'jobs'
 >;
 
-export type RouteInput = Omit<GenerationRequest, 'model' | 'requestId' | 'userId' | 'tier'> & {
+export type RouteInput = Omit<GenerationRequest, 'model' | 'requestId' | 'userId' | 'tier' | 'keyId'> & {
   /** As the request named it; absent: DEFAULT_MODEL. */
   model: string | undefined;
 };
@@ -33,8 +33,15 @@ export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: 
   if ((input.kind ?? 'chat') === 'chat' && input.messages.every(isEmptyMessage)) {
     throw new ApiError('invalid_request', 'messages: every message is empty', { param: 'messages' });
   }
-  const { userId, tier } = c.get('principal')!;
-  const req: GenerationRequest = { ...input, model, requestId: c.get('requestId'), userId, tier };
+  const { userId, tier, keyId } = c.get('principal')!;
+  const req: GenerationRequest = {
+    ...input,
+    model,
+    requestId: c.get('requestId'),
+    userId,
+    tier,
+    ...(keyId !== undefined && { keyId }),
+  };
   // The client is watched from here: one that leaves during admission is not followed later.
   const client = watchClient(c);
   if (!req.answer.async && resumeRequested(c)) {
