@@ -52,13 +52,20 @@ describe('admin API', () => {
       ['PUT', `/admin/queues/api/queues/${stack.keys.queueName(MODEL)}/pause`],
       ['GET', '/admin/keys'],
     ];
-    for (const [method, path] of routes) {
+    // A wrong token is a failed attempt of its client address (5 a minute, login-throttle.test.ts):
+    // each route's comes from an address of its own, through an api behind a proxy.
+    const proxied = await stack.startApi({ TRUST_PROXY: '1' });
+    for (const [i, [method, path]] of routes.entries()) {
       const none = await fetch(`${stack.apiUrl}${path}`, { method });
       expect(none.status, `${method} ${path}`).toBe(401);
       expect(await none.json()).toMatchObject({ error: 'unauthorized' });
-      const wrong = await fetch(`${stack.apiUrl}${path}`, {
+      const wrong = await fetch(`${proxied.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${TOKEN}x`, cookie: `${SESSION_COOKIE}=v1.9999999999.forged` },
+        headers: {
+          authorization: `Bearer ${TOKEN}x`,
+          cookie: `${SESSION_COOKIE}=v1.9999999999.forged`,
+          'x-forwarded-for': `192.0.2.${i + 1}`,
+        },
       });
       expect(wrong.status, `${method} ${path}`).toBe(401);
     }
@@ -183,16 +190,24 @@ describe('admin API', () => {
     expect(form.status).toBe(200);
     expect(await form.text()).toContain('<form method="post" action="/admin/login">');
 
-    const login = (token: string, extra: Record<string, string> = {}) =>
+    const login = (token: string, extra: Record<string, string> = {}, headers: Record<string, string> = {}) =>
       fetch(`${stack.apiUrl}/admin/login`, {
         method: 'POST',
+        headers,
         body: new URLSearchParams({ token, ...extra }),
         redirect: 'manual',
       });
-    const wrong = await login('not-the-token-at-all');
+    // A browser's form submit (it accepts text/html): the form again, with the reason.
+    const wrong = await login('not-the-token-at-all', {}, { accept: 'text/html,application/xhtml+xml' });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('set-cookie')).toBeNull();
-    expect(await wrong.text()).toContain('Wrong token.');
+    const page = await wrong.text();
+    expect(page).toContain('<p class="error" role="alert">Wrong token.</p>');
+    expect(page).toContain('<form method="post" action="/admin/login">');
+    // A script: the error body of every other /admin route.
+    const scripted = await login('not-the-token-at-all-either');
+    expect(scripted.status).toBe(401);
+    expect(await scripted.json()).toMatchObject({ error: 'unauthorized', message: 'Wrong token.' });
 
     const ok = await login(TOKEN, { next: '/admin/queues/queue/x' });
     expect(ok.status).toBe(303);

@@ -16,8 +16,9 @@
  *   P:apikeys                    set: sha256 of every key (listing)
  *   P:rl:{<user>}                sorted set: the user's requests in the current rate window
  *   P:quota:{<user>}:<YYYYMMDD>  string: tokens used or reserved by the user that UTC day
- *   P:adminlogin:<address>       string, PX = window: failed /admin/login attempts from a client
- *                                address in the current window (throttle)
+ *   P:adminlogin:<address>       string, PX = window: failed ADMIN_TOKEN attempts from a client
+ *                                address in the current window, at /admin/login or as
+ *                                `Authorization: Bearer` on /admin (one throttle for both)
  *   P:inflight:{<user>}:waiting  sorted set: the user's jobs admitted and not started, member =
  *                                job id, score = expiry (Redis ms): per-user caps, fair share
  *   P:inflight:{<user>}:running  sorted set: the user's jobs started and not ended, likewise

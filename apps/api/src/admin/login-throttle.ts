@@ -1,5 +1,6 @@
 import type { Keys } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
+import { ApiError } from '../errors/index.ts';
 
 export interface LoginThrottleOptions {
   /** Failed attempts allowed per address per window; the next attempt is refused. */
@@ -8,9 +9,12 @@ export interface LoginThrottleOptions {
 }
 
 /**
- * Failed `/admin/login` attempts per client address, a fixed-window counter in Redis shared by
- * every replica: without it ADMIN_TOKEN could be guessed at line rate. Only failures count — an
- * operator who logs in often is never throttled.
+ * Failed ADMIN_TOKEN attempts per client address, a fixed-window counter in Redis shared by every
+ * replica: without it the token could be guessed at line rate. One counter for both ways of
+ * presenting the token — the `/admin/login` form and `Authorization: Bearer` on any other /admin
+ * route (issue 24 §9: bearer guesses went unthrottled at ~500/s while the form stopped at 5) — so
+ * a guesser gains nothing by switching between them. Only failures count: an operator or a script
+ * that uses the right token often is never throttled.
  */
 export class LoginThrottle {
   private readonly maxFailures: number;
@@ -41,6 +45,23 @@ export class LoginThrottle {
     const key = this.keys.adminLoginFailures(address);
     replies(await this.redis.multi().set(key, 0, 'PX', this.windowMs, 'NX').incr(key).exec());
   }
+}
+
+/**
+ * The refusal of a throttled address, whichever way it presented a token: the same 429 body and
+ * Retry-After from the login form's answer to a script and from the Bearer guard.
+ */
+export function throttledError(retryAfterS: number): ApiError {
+  return new ApiError('rate_limit_exceeded', `Too many failed attempts; try again in ${retryAfterS} s.`, {
+    headers: { 'Retry-After': String(retryAfterS) },
+  });
+}
+
+/** Without its counter the throttle cannot hold: refuse rather than allow unlimited guesses. */
+export function throttleDown(): never {
+  throw new ApiError('service_unavailable', 'admin authentication is unavailable right now; retry shortly', {
+    headers: { 'Retry-After': '1' },
+  });
 }
 
 /** A MULTI's replies; throws the first command error (ioredis resolves them as `[err, reply]`). */

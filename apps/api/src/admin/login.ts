@@ -1,9 +1,10 @@
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { clientAddress } from '../client-address.ts';
 import { ApiError } from '../errors/index.ts';
 import type { GatewayApp } from '../hono-app.ts';
 import { tokenMatches } from '../middleware/admin-auth.ts';
 import { readBodyText } from '../middleware/json-body.ts';
-import type { LoginThrottle } from './login-throttle.ts';
+import { type LoginThrottle, throttleDown, throttledError } from './login-throttle.ts';
 import { endSession, startSession } from './session.ts';
 
 const DEFAULT_NEXT = '/admin/queues';
@@ -43,8 +44,11 @@ export interface AdminLoginDeps {
  * The browser way into the admin surface: `GET /admin/login` (a form), `POST /admin/login`
  * (token → session cookie, then back to `next`), `GET /admin/logout`. Registered before the
  * admin guard: these are the only /admin routes that answer without credentials. After too many
- * wrong tokens from one address, its attempts get 429 with Retry-After — a right token too, or
- * the refusal would tell a guesser when it hit.
+ * wrong tokens from one address — here or as `Authorization: Bearer` (the throttle is shared with
+ * the guard, admin-auth.ts) — its attempts get 429 with Retry-After, a right token too, or the
+ * refusal would tell a guesser when it hit. A browser (`Accept: text/html`, as a form submit
+ * sends) gets the form again with the reason; a script gets the error body every /admin route
+ * answers, the guard's 429 included.
  */
 export function registerAdminLogin(app: GatewayApp, { token, throttle, trustProxy }: AdminLoginDeps): void {
   app.get('/admin/login', (c) => c.html(loginPage(safeNext(c.req.query('next')))));
@@ -52,19 +56,21 @@ export function registerAdminLogin(app: GatewayApp, { token, throttle, trustProx
     // An HTML form's urlencoded body, bounded by BODY_LIMIT_BYTES (a 413 above it).
     const form: Record<string, unknown> = Object.fromEntries(new URLSearchParams(await readBodyText(c)));
     const next = safeNext(form.next);
+    const refuse = (err: ApiError) => {
+      if (!(c.req.header('accept') ?? '').includes('text/html')) throw err;
+      return c.html(loginPage(next, err.message), err.status as ContentfulStatusCode, err.opts.headers);
+    };
     const client = clientAddress(c, trustProxy);
     const blockedFor = await throttle.blockedFor(client).catch(throttleDown);
     if (blockedFor !== undefined) {
       c.get('log').warn({ client, retry_after_s: blockedFor }, 'admin_login_throttled');
-      return c.html(loginPage(next, `Too many failed attempts; try again in ${blockedFor} s.`), 429, {
-        'Retry-After': String(blockedFor),
-      });
+      return refuse(throttledError(blockedFor));
     }
     const presented = typeof form.token === 'string' ? form.token.trim() : '';
     if (!presented || !tokenMatches(presented, token)) {
       await throttle.failed(client).catch(throttleDown);
       c.get('log').warn({ client }, 'admin_login_failed');
-      return c.html(loginPage(next, 'Wrong token.'), 401);
+      return refuse(new ApiError('unauthorized', 'Wrong token.'));
     }
     startSession(c, token);
     c.get('log').info('admin_login');
@@ -73,12 +79,5 @@ export function registerAdminLogin(app: GatewayApp, { token, throttle, trustProx
   app.get('/admin/logout', (c) => {
     endSession(c);
     return c.redirect('/admin/login', 303);
-  });
-}
-
-/** Without its counter the throttle cannot hold: refuse rather than allow unlimited guesses. */
-function throttleDown(): never {
-  throw new ApiError('service_unavailable', 'login is unavailable right now; retry shortly', {
-    headers: { 'Retry-After': '1' },
   });
 }

@@ -32,12 +32,14 @@ export type AdminDeps = Pick<
  * Bull Board, the API key routes and any user's jobs, all behind the guard.
  */
 export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
-  registerAdminLogin(app, {
+  // One throttle for both ways of presenting ADMIN_TOKEN: the form and the Bearer header.
+  const auth = {
     token: deps.adminToken,
     throttle: new LoginThrottle(deps.redis, deps.keys),
     trustProxy: deps.trustProxy,
-  });
-  app.use('/admin/*', adminGuard({ token: deps.adminToken }));
+  };
+  registerAdminLogin(app, auth);
+  app.use('/admin/*', adminGuard(auth));
   if (deps.adminReadonly) app.use('/admin/*', readOnlyAdmin());
   registerAdminQueues(app, deps);
   mountBullBoard(app, { ...deps, readOnly: deps.adminReadonly });

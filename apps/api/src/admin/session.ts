@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { AppEnv } from '../context.ts';
-import { adminAuth } from '../middleware/admin-auth.ts';
+import { type AdminAuthOptions, adminAuth } from '../middleware/admin-auth.ts';
 
 /**
  * Browser sessions of the admin surface. Bull Board's page and its own fetches cannot send an
@@ -67,11 +67,14 @@ export const loginUrl = (next: string) => `/admin/login?next=${encodeURIComponen
 
 /**
  * The guard of everything under /admin but the login page: the session cookie, or
- * `Authorization: Bearer <ADMIN_TOKEN>` (scripts; {@link adminAuth}'s 401 otherwise). A browser
- * asking for a page without either is redirected to the login form instead of a JSON 401.
+ * `Authorization: Bearer <ADMIN_TOKEN>` (scripts; {@link adminAuth}'s 401 otherwise, and its 429
+ * once the client address is throttled). A browser asking for a page without either is redirected
+ * to the login form instead of a JSON 401. A valid session passes a throttled address: it took the
+ * token to get, and forging one means guessing an HMAC keyed with it.
  */
-export function adminGuard({ token }: { token: string }): MiddlewareHandler<AppEnv> {
-  const bearer = adminAuth({ token });
+export function adminGuard(opts: AdminAuthOptions): MiddlewareHandler<AppEnv> {
+  const { token } = opts;
+  const bearer = adminAuth(opts);
   return async function adminGuardMiddleware(c, next) {
     if (sessionValid(getCookie(c, SESSION_COOKIE), token)) return next();
     const browser = c.req.method === 'GET' && (c.req.header('accept') ?? '').includes('text/html');
