@@ -117,6 +117,22 @@ describe('authentication', () => {
     const stored = await stack.redis.hgetall(stack.keys.apiKey(hash));
     expect(stored).toMatchObject({ user_id: 'carol', tier: 'pro', revoked: '0' });
     expect(JSON.stringify(stored)).not.toContain(k.key);
+    // Revoked by the key itself: the answer and the log name its id, never the key.
+    const revoked = await fetch(`${stack.apiUrl}/admin/keys/${k.key}`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer admin-token-0123456789' },
+    });
+    expect(revoked.status).toBe(200);
+    expect(await revoked.json()).toEqual({ id: k.id, revoked: true });
+    expect(await stack.redis.hget(stack.keys.apiKey(hash), 'revoked')).toBe('1');
+    expect(stack.logs.find('api_key_revoked').at(-1)).toMatchObject({ key_id: k.id, user_id: 'carol' });
+    const unknown = await fetch(`${stack.apiUrl}/admin/keys/llmgw_not-a-key-of-anyone`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer admin-token-0123456789' },
+    });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).not.toContain('llmgw_not-a-key-of-anyone');
+    expect(JSON.stringify(stack.logs.find('api_key_revoked'))).not.toContain(k.key);
     const badTier = await fetch(`${stack.apiUrl}/admin/keys`, {
       method: 'POST',
       headers: { authorization: 'Bearer admin-token-0123456789' },

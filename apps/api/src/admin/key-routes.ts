@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { apiKeyBody } from '../auth/api-keys.ts';
+import { ApiKeyStore, apiKeyBody } from '../auth/api-keys.ts';
 import { isTier } from '../auth/tiers.ts';
 import { clip } from '../clip.ts';
 import { ApiError } from '../errors/index.ts';
@@ -34,8 +34,15 @@ export function registerAdminKeys(app: GatewayApp, deps: Pick<AppDeps, 'keyStore
   app.get('/admin/keys', async (c) => c.json({ data: (await deps.keyStore.list()).map(apiKeyBody) }));
   app.delete('/admin/keys/:id', async (c) => {
     const id = c.req.param('id');
-    if (!(await deps.keyStore.revoke(id))) throw new ApiError('not_found', `no API key '${clip(id)}'`);
-    c.get('log').info({ key_id: id }, 'api_key_revoked');
-    return c.json({ id, revoked: true });
+    // `id` may be the key itself: never echoed, nor logged.
+    const revoked = await deps.keyStore.revoke(id);
+    if (!revoked) {
+      throw new ApiError(
+        'not_found',
+        ApiKeyStore.isSecret(id) ? 'no such API key' : `no API key '${clip(id)}'`,
+      );
+    }
+    c.get('log').info({ key_id: revoked.id, user_id: revoked.userId }, 'api_key_revoked');
+    return c.json({ id: revoked.id, revoked: true });
   });
 }

@@ -104,18 +104,28 @@ export class ApiKeyStore {
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  /** Revokes by public id or by the key itself; false when no such key. */
-  async revoke(idOrKey: string): Promise<boolean> {
+  /** Whether `s` has the form of a key (a secret) rather than of a public id. */
+  static isSecret(s: string): boolean {
+    return s.startsWith(KEY_PREFIX);
+  }
+
+  /**
+   * Revokes by public id or by the key itself: the revoked record (its id and user, for the
+   * caller to show instead of what it was given, which may be the secret); undefined when no
+   * such key.
+   */
+  async revoke(idOrKey: string): Promise<ApiKeyRecord | undefined> {
     let hash: string | undefined;
-    if (idOrKey.startsWith(KEY_PREFIX)) hash = sha256(idOrKey);
+    if (ApiKeyStore.isSecret(idOrKey)) hash = sha256(idOrKey);
     else {
       const hashes = await this.redis.smembers(this.keys.apiKeys);
       hash = hashes.find((h) => `key_${h.slice(0, 12)}` === idOrKey);
     }
-    if (!hash || (await this.redis.exists(this.keys.apiKey(hash))) === 0) return false;
+    const record = hash && toRecord(await this.redis.hgetall(this.keys.apiKey(hash)));
+    if (!hash || !record) return undefined;
     await this.redis.hset(this.keys.apiKey(hash), 'revoked', '1');
     this.cache.delete(hash);
-    return true;
+    return { ...record, revoked: true };
   }
 }
 

@@ -99,7 +99,7 @@ describe('authenticate, api_key mode', () => {
     const k = await store.create('bob', 'pro');
     const app = appWith('api_key', store);
     expect((await app.request('/whoami', { headers: { 'x-api-key': k.key } })).status).toBe(200);
-    expect(await store.revoke(k.id)).toBe(true);
+    expect(await store.revoke(k.id)).toMatchObject({ id: k.id, userId: 'bob', revoked: true });
     const res = await app.request('/whoami', { headers: { 'x-api-key': k.key } });
     expect(res.status).toBe(401);
     expect((await body(res)).message).toBe('this API key has been revoked');
