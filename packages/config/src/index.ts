@@ -1,4 +1,5 @@
+export * from './dev-state.ts';
 export * from './fields.ts';
+export * from './otel-env.ts';
 export { EnvError, loadEnvOrExit, parseEnv } from './parse-env.ts';
 export * from './redis-env.ts';
-export * from './otel-env.ts';

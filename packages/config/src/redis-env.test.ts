@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EnvError, parseEnv } from './parse-env.ts';
-import { describeRedisTarget, redisEnvFields, redisTargetOf } from './redis-env.ts';
+import { describeRedisTarget, redisEnvFields, redisEnvVars, redisTargetOf } from './redis-env.ts';
 
 /** As every process's schema uses them: the fields spread in, the target made in a transform. */
 const Schema = z.object(redisEnvFields).transform((env, ctx) => ({ ...env, redis: redisTargetOf(env, ctx) }));
@@ -103,5 +103,33 @@ describe('Redis connection settings', () => {
     }
     expect(err).toBeInstanceOf(EnvError);
     expect((err as Error).message).toContain(`invalid environment variable ${message}`);
+  });
+
+  it.each([
+    [{}, {}],
+    [
+      { REDIS_URL: 'redis://:pw@db:6380/2', REDIS_USERNAME: 'gw' },
+      { REDIS_URL: 'redis://:pw@db:6380/2', REDIS_USERNAME: 'gw' },
+    ],
+    [
+      {
+        REDIS_SENTINELS: 's1:26379, [::1]:26381',
+        REDIS_SENTINEL_NAME: 'cache',
+        REDIS_TLS: 'yes',
+        REDIS_PASSWORD: 'pw',
+      },
+      {
+        REDIS_SENTINELS: 's1:26379,[::1]:26381',
+        REDIS_SENTINEL_NAME: 'cache',
+        REDIS_TLS: '1',
+        REDIS_PASSWORD: 'pw',
+      },
+    ],
+    [{ REDIS_CLUSTER_NODES: 'n1:7000,n2:7001', REDIS_TLS: '0' }, { REDIS_CLUSTER_NODES: 'n1:7000,n2:7001' }],
+  ])('redisEnvVars(%j): the variables that give the same target again', (env, vars) => {
+    const parsed = parseEnv(Schema, env as Record<string, string>);
+    expect(redisEnvVars(parsed)).toEqual(vars);
+    expect(parse(redisEnvVars(parsed))).toEqual(parsed.redis);
+    for (const name of Object.keys(vars)) expect(Object.keys(redisEnvFields)).toContain(name);
   });
 });

@@ -83,6 +83,29 @@ export const redisEnvFields = {
 type RedisEnvIn = z.infer<z.ZodObject<typeof redisEnvFields>>;
 
 /**
+ * The parsed Redis fields as the variables that give them again (hosts as `host:port,…`, TLS as
+ * `1`), for a process that hands its own Redis to another (pnpm start's dev-state file). Only the
+ * fields that say something: REDIS_SENTINEL_NAME with REDIS_SENTINELS, REDIS_TLS when on.
+ */
+export function redisEnvVars(env: RedisEnvIn): Record<string, string> {
+  const hosts = (list: HostPort[]) =>
+    list.map((h) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`).join(',');
+  const vars: Record<string, string | undefined> = {
+    REDIS_URL: env.REDIS_URL,
+    REDIS_SENTINELS: env.REDIS_SENTINELS && hosts(env.REDIS_SENTINELS),
+    REDIS_SENTINEL_NAME: env.REDIS_SENTINELS && env.REDIS_SENTINEL_NAME,
+    REDIS_CLUSTER_NODES: env.REDIS_CLUSTER_NODES && hosts(env.REDIS_CLUSTER_NODES),
+    REDIS_USERNAME: env.REDIS_USERNAME,
+    REDIS_PASSWORD: env.REDIS_PASSWORD,
+    REDIS_TLS: env.REDIS_TLS ? '1' : undefined,
+    REDIS_TLS_CA_FILE: env.REDIS_TLS_CA_FILE,
+    REDIS_TLS_CERT_FILE: env.REDIS_TLS_CERT_FILE,
+    REDIS_TLS_KEY_FILE: env.REDIS_TLS_KEY_FILE,
+  } satisfies Record<keyof RedisEnvIn, string | undefined>;
+  return Object.fromEntries(Object.entries(vars).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+/**
  * The connection target of a parsed env, or an issue on `ctx` (in a schema's transform) for a mix
  * of forms, a Cluster, or a TLS file that cannot be read. `REDIS_URL` comes back defaulted.
  */
