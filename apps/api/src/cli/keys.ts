@@ -3,19 +3,26 @@
  *
  *   pnpm keys create --user alice --tier pro   prints the new key once (only its hash is stored)
  *   pnpm keys list                             id, user, tier, created, revoked
- *   pnpm keys revoke <key_id | key>
- *   pnpm keys dev-key <file>                   the local stack's development key: reuses the one in
- *                                              <file> while it is valid, else creates and saves one
+ *   pnpm keys revoke <key_id | key>            prints the key's id and user, never the key
+ *   pnpm keys dev-key <file> [--or <other>]    the local stack's development key: reuses the one in
+ *                                              <file> while it is valid; else, with --or, the one in
+ *                                              <other> (<file> is left as it is); else creates one
+ *                                              and saves it where it looked last
+ *
+ * Which Redis: with no REDIS_* variable and no KEY_PREFIX set, the running `pnpm start` stack's
+ * (its dev-state file, LLMGW_DEV_STATE_FILE), so that the README's `pnpm keys create` makes a key
+ * that stack accepts; with none running, the deployments' defaults. A variable set wins.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { describeRedisTarget, loadEnvOrExit } from '@llmgw/config';
+import { type DevStack, describeRedisTarget, liveDevStacks, loadEnvOrExit } from '@llmgw/config';
 import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
 import { ApiKeyStore } from '../auth/api-keys.ts';
 import { isTier } from '../auth/tiers.ts';
 import { ApiEnvSchema } from '../env.ts';
+import { KeysCliEnvSchema } from './env.ts';
 
 const USAGE =
-  'usage: pnpm keys create --user <id> [--tier <tier>] [--quiet] | list | revoke <key_id|key> | dev-key <file>';
+  'usage: pnpm keys create --user <id> [--tier <tier>] [--quiet] | list | revoke <key_id|key> | dev-key <file> [--or <file>]';
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -27,10 +34,43 @@ function fail(msg: string): never {
   process.exit(2);
 }
 
+/** The running dev stack to use, if any; more than one with different targets is for the caller to choose. */
+function devStack(stateFile: string): DevStack | undefined {
+  const stacks = liveDevStacks(stateFile);
+  const target = (s: DevStack) => JSON.stringify([s.redis_env, s.key_prefix]);
+  if (new Set(stacks.map(target)).size > 1) {
+    fail(
+      `${stacks.length} dev stacks run, on different Redis or key prefixes:\n` +
+        stacks
+          .map((s) => `  ${s.api}: Redis ${s.redis}, key prefix ${s.key_prefix} (pnpm start, pid ${s.pid})`)
+          .join('\n') +
+        '\nset REDIS_URL and KEY_PREFIX to the one you mean',
+    );
+  }
+  return stacks[0];
+}
+
+// `pnpm keys list | head`: the reader is gone, so there is nobody left to tell.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 async function main(): Promise<void> {
   const [command, ...args] = process.argv.slice(2).filter((a) => a !== '--');
   if (!command || command === '--help' || command === 'help') fail(USAGE);
-  const env = loadEnvOrExit(ApiEnvSchema);
+  const cli = loadEnvOrExit(KeysCliEnvSchema);
+  const stack = cli.targetSet ? undefined : devStack(cli.LLMGW_DEV_STATE_FILE);
+  const env = loadEnvOrExit(
+    ApiEnvSchema,
+    stack ? { ...process.env, ...stack.redis_env, KEY_PREFIX: stack.key_prefix } : process.env,
+  );
+  const where = `Redis ${describeRedisTarget(env.redis)}, key prefix ${env.KEY_PREFIX}`;
+  if (stack && !args.includes('--quiet')) {
+    process.stderr.write(
+      `pnpm keys: the dev stack at ${stack.api} (${where}); set REDIS_URL or KEY_PREFIX for another\n`,
+    );
+  }
   const redis = createRedis(env.redis, 'command', 'keys-cli');
   redis.on('error', () => {});
   try {
@@ -65,20 +105,27 @@ async function main(): Promise<void> {
       }
       case 'revoke': {
         const target = args[0] ?? fail(`revoke needs a key id or key\n${USAGE}`);
-        if (!(await store.revoke(target))) fail(`no such key: ${target}`);
-        process.stdout.write(`revoked ${target}\n`);
+        // A key given on the command line is a secret: it is never printed back, found or not.
+        const record = await store.revoke(target);
+        if (!record) fail(`no such key${ApiKeyStore.isSecret(target) ? '' : `: ${target}`} (${where})`);
+        process.stdout.write(`revoked ${record.id} (user ${record.userId})\n`);
         break;
       }
       case 'dev-key': {
         const file = args[0] ?? fail(`dev-key needs a file\n${USAGE}`);
-        const saved = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
-        const record = saved ? await store.lookup(saved) : undefined;
-        if (record && !record.revoked) {
-          process.stdout.write(`${saved}\n`);
-          break;
+        const other = flag(args, 'or');
+        let last = file;
+        for (const f of other === undefined ? [file] : [file, other]) {
+          last = f;
+          const saved = existsSync(f) ? readFileSync(f, 'utf8').trim() : '';
+          const record = saved ? await store.lookup(saved) : undefined;
+          if (record && !record.revoked) {
+            process.stdout.write(`${saved}\n`);
+            return;
+          }
         }
         const k = await store.create('dev', 'enterprise');
-        writeFileSync(file, `${k.key}\n`, { mode: 0o600 });
+        writeFileSync(last, `${k.key}\n`, { mode: 0o600 });
         process.stdout.write(`${k.key}\n`);
         break;
       }
