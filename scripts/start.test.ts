@@ -19,7 +19,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 /** Variables of ours the developer's shell may hold: the tests say what they mean instead. */
 const OURS =
-  /^(PORT|HOST|REDIS_URL|KEY_PREFIX|LOG_LEVEL|AUTH_MODE|MODELS|DEFAULT_MODEL|WORKER_\w+|METRICS_\w+|SIM_\w+|LLM_\w+|SHUTDOWN_GRACE_MS|MODEL_FORGET_AFTER_MS|LLMGW_\w+)$/;
+  /^(PORT|HOST|REDIS_\w+|KEY_PREFIX|LOG_LEVEL|AUTH_MODE|MODELS|DEFAULT_MODEL|WORKER_\w+|METRICS_\w+|SIM_\w+|LLM_\w+|SHUTDOWN_GRACE_MS|MODEL_FORGET_AFTER_MS|LLMGW_\w+)$/;
 const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !OURS.test(k)));
 
 interface Run {
@@ -31,7 +31,13 @@ interface Run {
   /** The `curl -N` example is printed: the stack is ready. */
   ready: Promise<void>;
   /** What the ready output says. */
-  info(): { api: string; metrics: string; key: string | undefined; redisUrl: string | undefined };
+  info(): {
+    api: string;
+    metrics: string;
+    key: string | undefined;
+    keyFile: string | undefined;
+    redisUrl: string | undefined;
+  };
   /** SIGTERM (to the group with pnpm) unless it exited; waits for the exit. */
   stop(): Promise<void>;
 }
@@ -41,11 +47,25 @@ afterEach(async () => {
   await Promise.all(runs.splice(0).map((r) => r.stop()));
 });
 
-/** `scripts/start.ts` as `pnpm start` runs it, or `pnpm start` itself in a process group of its own (a terminal). */
+/** A dev-state file of the test's own (never the checkout's), in a directory removed after the test. */
+const stateDirs: string[] = [];
+afterEach(() => {
+  for (const d of stateDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempStateFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'llmgw-state-'));
+  stateDirs.push(dir);
+  return join(dir, 'dev-state.json');
+}
+
+/**
+ * `scripts/start.ts` as `pnpm start` runs it, or `pnpm start` itself in a process group of its own
+ * (a terminal). Its dev-state file is a temporary one unless `env` names one.
+ */
 function runStart(env: Record<string, string>, opts: { viaPnpm?: boolean } = {}): Run {
   const spawnOpts = {
     cwd: REPO_ROOT,
-    env: { ...cleanEnv(), ...env },
+    env: { ...cleanEnv(), LLMGW_DEV_STATE_FILE: tempStateFile(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
   };
   const child = opts.viaPnpm
@@ -80,6 +100,7 @@ function runStart(env: Record<string, string>, opts: { viaPnpm?: boolean } = {})
       api: /ready: api (http:\/\/\S+?),/.exec(text())?.[1] ?? '',
       metrics: /worker metrics (http:\/\/\S+?)\/metrics/.exec(text())?.[1] ?? '',
       key: /Authorization: Bearer (llmgw_\S+)'/.exec(text())?.[1],
+      keyFile: /development key in (\S+)/.exec(text())?.[1],
       redisUrl: /started redis-server at (redis:\/\/\S+)/.exec(text())?.[1],
     }),
     async stop() {
@@ -129,6 +150,39 @@ async function streamThrough(url: string, key: string | undefined, tokens: numbe
   else expect(errorType(last)).toBe('shutting_down');
 }
 
+/**
+ * `pnpm keys <args>` in a second terminal: the developer's environment (none of our variables)
+ * plus `env`. Its stdout without pnpm's own `> llm-gateway@ keys …` header lines.
+ */
+async function pnpmKeys(args: string[], env: Record<string, string>) {
+  const child = spawn('pnpm', ['keys', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...cleanEnv(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const out = stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('> '))
+    .join('\n')
+    .trim();
+  return { code, stdout: out, stderr };
+}
+
+interface StateFile {
+  stacks: { pid: number; api: string; redis: string; key_prefix: string; key_file?: string }[];
+}
+const readState = (file: string): StateFile | undefined =>
+  existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as StateFile) : undefined;
+
 /** Whether a TCP connection to 127.0.0.2:`port` succeeds: a socket bound to 127.0.0.1 refuses it, one bound to 0.0.0.0 takes it. */
 const dialOtherLoopback = (port: number) =>
   new Promise<string>((resolve) => {
@@ -154,11 +208,11 @@ const refuses = (port: number) =>
 describe('pnpm start', () => {
   it('LOG_LEVEL=warn: own redis-server, ready, loopback only, own key file and prefix; SIGINT to start.ts alone lets the open stream end, exit 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmgw-start-'));
-    const checkoutKey = join(REPO_ROOT, '.llmgw-dev-key');
+    const checkout = ['.llmgw-dev-key', '.llmgw-dev-state.json'].map((f) => join(REPO_ROOT, f));
     const stamp = () =>
-      existsSync(checkoutKey)
-        ? `${statSync(checkoutKey).mtimeMs}:${readFileSync(checkoutKey, 'utf8')}`
-        : 'none';
+      checkout
+        .map((f) => (existsSync(f) ? `${statSync(f).mtimeMs}:${readFileSync(f, 'utf8')}` : 'none'))
+        .join('\n');
     const checkoutBefore = stamp();
     const [port, simPort, deadRedis] = await Promise.all([freePort(), freePort(), freePort()]);
     const keyFile = join(dir, 'dev-key');
@@ -327,6 +381,137 @@ describe('pnpm start', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it("the README's 401 advice, `pnpm keys create --user alice --tier pro`, makes a key the running stack (own redis-server, llmgw-dev) accepts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmgw-start-'));
+    const state = join(dir, 'dev-state.json');
+    const [port, simPort, deadRedis] = await Promise.all([freePort(), freePort(), freePort()]);
+    const run = runStart({
+      PORT: String(port),
+      SIM_PORT: String(simPort),
+      REDIS_URL: `redis://127.0.0.1:${deadRedis}`,
+      LOG_LEVEL: 'warn',
+      LLMGW_DEV_KEY_FILE: join(dir, 'dev-key'),
+      LLMGW_DEV_STATE_FILE: state,
+    });
+    try {
+      await run.ready;
+      const { api, redisUrl } = run.info();
+      // The stack says where it is, for the CLI.
+      expect(readState(state)?.stacks).toMatchObject([
+        { pid: run.child.pid, api, redis: redisUrl, key_prefix: 'llmgw-dev', key_file: join(dir, 'dev-key') },
+      ]);
+
+      // A second terminal, no variables of ours: only the state file's place, which is the
+      // checkout's own by default.
+      const created = await pnpmKeys(['create', '--user', 'alice', '--tier', 'pro'], {
+        LLMGW_DEV_STATE_FILE: state,
+      });
+      expect(created.code).toBe(0);
+      expect(created.stderr).toContain(`the dev stack at ${api} (Redis ${redisUrl}, key prefix llmgw-dev)`);
+      const key = /^(llmgw_\S+)$/m.exec(created.stdout)?.[1];
+      expect(key).toBeDefined();
+      const res = await postSSE(`${api}/chat`, ask(4), { headers: bearer(key) });
+      expect(res.status).toBe(200);
+      expect(seedTokens(res.data)).toHaveLength(4);
+
+      // Revoked by the key: the answer names its id and user, never the key; the stack refuses it.
+      const revoked = await pnpmKeys(['revoke', key!], { LLMGW_DEV_STATE_FILE: state });
+      expect(revoked.code).toBe(0);
+      expect(revoked.stdout).toMatch(/^revoked key_\w{12} \(user alice\)$/);
+      expect(revoked.stdout + revoked.stderr).not.toContain(key);
+      await expect
+        .poll(async () => (await postSSE(`${api}/chat`, ask(1), { headers: bearer(key) })).status, {
+          timeout: 5000,
+        })
+        .toBe(401);
+
+      run.child.kill('SIGINT');
+      expect(await run.exited).toBe(0);
+      // Stopped: its entry goes, and with it the file.
+      expect(existsSync(state)).toBe(false);
+    } finally {
+      await run.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('two stacks, each on a redis-server of its own, one key file: the first keeps it, the second says where its key is; a stale key is replaced, saying so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmgw-start-'));
+    const state = join(dir, 'dev-state.json');
+    const keyFile = join(dir, 'dev-key');
+    const deadRedis = await freePort();
+    const start = async () => {
+      const [port, simPort] = await Promise.all([freePort(), freePort()]);
+      const run = runStart({
+        PORT: String(port),
+        SIM_PORT: String(simPort),
+        REDIS_URL: `redis://127.0.0.1:${deadRedis}`,
+        LOG_LEVEL: 'warn',
+        LLMGW_DEV_KEY_FILE: keyFile,
+        LLMGW_DEV_STATE_FILE: state,
+      });
+      await run.ready;
+      return { run, port, ...run.info() };
+    };
+    try {
+      const a = await start();
+      expect(a.keyFile).toBe(keyFile);
+      const b = await start();
+      expect(b.redisUrl).not.toBe(a.redisUrl);
+      // The first stack's key file is left alone; the second's key is beside it, and it says so.
+      expect(readFileSync(keyFile, 'utf8').trim()).toBe(a.key);
+      expect(b.keyFile).toBe(`${keyFile}.${b.port}`);
+      expect(readFileSync(b.keyFile!, 'utf8').trim()).toBe(b.key);
+      expect(b.run.out.join('\n')).toContain(
+        `${keyFile} holds the key of the stack at ${a.api} (Redis ${a.redisUrl}, key prefix llmgw-dev): left as it is; this stack's key is in ${keyFile}.${b.port}`,
+      );
+      for (const s of [a, b]) {
+        expect((await postSSE(`${s.api}/chat`, ask(2), { headers: bearer(s.key) })).status).toBe(200);
+      }
+      expect((await postSSE(`${a.api}/chat`, ask(2), { headers: bearer(b.key) })).status).toBe(401);
+
+      // Which one `pnpm keys` should use is for the developer to say.
+      const both = await pnpmKeys(['list'], { LLMGW_DEV_STATE_FILE: state });
+      expect(both.code).toBe(2);
+      expect(both.stderr).toContain('2 dev stacks run, on different Redis or key prefixes');
+      expect(both.stderr).toContain(`${a.api}: Redis ${a.redisUrl}, key prefix llmgw-dev`);
+      expect(both.stderr).toContain(`${b.api}: Redis ${b.redisUrl}, key prefix llmgw-dev`);
+      const chosen = await pnpmKeys(['list'], {
+        LLMGW_DEV_STATE_FILE: state,
+        REDIS_URL: b.redisUrl!,
+        KEY_PREFIX: 'llmgw-dev',
+      });
+      expect(chosen.code).toBe(0);
+      expect(chosen.stdout).toMatch(/^key_\w{12} {2}dev +enterprise/);
+
+      // The second one stopped, the first is the stack the CLI finds again.
+      b.run.child.kill('SIGINT');
+      expect(await b.run.exited).toBe(0);
+      expect(readState(state)?.stacks.map((s) => s.api)).toEqual([a.api]);
+      const one = await pnpmKeys(['create', '--user', 'alice', '--tier', 'pro', '--quiet'], {
+        LLMGW_DEV_STATE_FILE: state,
+      });
+      expect(one.code).toBe(0);
+      expect((await postSSE(`${a.api}/chat`, ask(2), { headers: bearer(one.stdout) })).status).toBe(200);
+
+      // Both gone, and the first one's redis-server with its key: the next start replaces the
+      // key in the file, and says so.
+      a.run.child.kill('SIGINT');
+      expect(await a.run.exited).toBe(0);
+      const c = await start();
+      expect(c.keyFile).toBe(keyFile);
+      expect(c.key).not.toBe(a.key);
+      expect(readFileSync(keyFile, 'utf8').trim()).toBe(c.key);
+      expect(c.run.out.join('\n')).toContain(
+        `replaced the key in ${keyFile}: this stack does not accept it, and no running stack uses it`,
+      );
+      expect((await postSSE(`${c.api}/chat`, ask(2), { headers: bearer(c.key) })).status).toBe(200);
+    } finally {
+      await Promise.all(runs.map((r) => r.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
 
   it('a PORT in use (another stack): one clear line, exit 1, never ready', async () => {
     const blocker = createServer();

@@ -5,16 +5,19 @@
  *  - One api (PORT, default 8000) and one worker (metrics on a free port unless METRICS_PORT),
  *    all bound to HOST (default 127.0.0.1), under KEY_PREFIX (default `llmgw-dev`).
  *  - The models: WORKER_MODELS, else what the backend's `GET /v1/models` lists.
+ *  - A development key (start/dev-key.ts), and an entry in the dev-state file saying which Redis
+ *    and prefix this stack uses, for `pnpm keys` (packages/config dev-state.ts), removed on exit.
  * Ready when every process answers its health endpoint (whatever LOG_LEVEL hides). Logs of every
  * process, prefixed by its name, readable rather than JSON.
  *
  * Ctrl-C stops all and exits 0 once the children have drained (start/stack.ts, start/signals.ts).
  */
-import { loadEnvOrExit } from '@llmgw/config';
+import { resolve } from 'node:path';
+import { addDevStack, describeRedisTarget, loadEnvOrExit, redisEnvVars, removeDevStack } from '@llmgw/config';
 import type { ServiceName } from '@llmgw/devkit';
 import { chooseAddresses } from './start/addresses.ts';
 import { printReady } from './start/banner.ts';
-import { devKey } from './start/dev-key.ts';
+import { shown, stackDevKey } from './start/dev-key.ts';
 import { StartEnvSchema } from './start/env.ts';
 import { say } from './start/log.ts';
 import { listModels } from './start/models.ts';
@@ -73,11 +76,29 @@ async function main(): Promise<void> {
     waitHealthy(api, `${at.api.url}/livez`),
   ]);
 
+  const stateFile = resolve(env.LLMGW_DEV_STATE_FILE);
   const key =
     env.AUTH_MODE === 'trusted_headers'
       ? undefined
-      : devKey({ redisEnv: redis.env, keyPrefix: env.KEY_PREFIX, file: env.LLMGW_DEV_KEY_FILE });
-  printReady({ env, at, useSim, defaultModel, key });
+      : stackDevKey({
+          redisEnv: redis.env,
+          keyPrefix: env.KEY_PREFIX,
+          file: resolve(env.LLMGW_DEV_KEY_FILE),
+          stateFile,
+          apiPort: at.api.port,
+        });
+  // For `pnpm keys` beside it: this stack's Redis and prefix, while it runs.
+  addDevStack(stateFile, {
+    pid: process.pid,
+    started_at: Date.now(),
+    api: at.api.url,
+    redis: describeRedisTarget(redis.target),
+    redis_env: { ...redisEnvVars(env), ...redis.env },
+    key_prefix: env.KEY_PREFIX,
+    ...(key && { key_file: key.file }),
+  });
+  process.once('exit', () => removeDevStack(stateFile, process.pid));
+  printReady({ env, at, useSim, defaultModel, key: key && { key: key.key, file: shown(key.file) } });
 }
 
 main().catch((err: Error) => {

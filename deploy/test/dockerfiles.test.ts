@@ -90,9 +90,12 @@ describe('.dockerignore', () => {
       '.git',
       '.env',
       'bench/out',
-      // The e2e client suites' virtualenv (~500 MB, made by .ci/run) and the local dev key.
+      // The e2e client suites' virtualenv (~500 MB, made by .ci/run), the local dev keys and
+      // pnpm start's dev-state file (it may hold a Redis password).
       '.venv-clients',
       '.llmgw-dev-key',
+      '.llmgw-dev-key.8100',
+      '.llmgw-dev-state.json',
     ])
       expect(ignored(p), p).toBe(true);
   });

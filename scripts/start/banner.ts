@@ -3,22 +3,22 @@ import type { StartEnv } from './env.ts';
 import { say } from './log.ts';
 
 /**
- * The ready line (where everything listens) and a curl to try. `key`: the development key, or
- * undefined with AUTH_MODE=trusted_headers.
+ * The ready line (where everything listens) and a curl to try. `key`: the development key and the
+ * file it is in, or undefined with AUTH_MODE=trusted_headers.
  */
 export function printReady(opts: {
   env: StartEnv;
   at: Addresses;
   useSim: boolean;
   defaultModel: string;
-  key: string | undefined;
+  key: { key: string; file: string } | undefined;
 }): void {
   const { env, at, key } = opts;
-  const auth = key === undefined ? `-H 'X-User-ID: demo'` : `-H 'Authorization: Bearer ${key}'`;
+  const auth = key === undefined ? `-H 'X-User-ID: demo'` : `-H 'Authorization: Bearer ${key.key}'`;
   say(
     `ready: api ${at.api.url}${opts.useSim ? `, simulator ${at.sim.url}` : `, backend ${env.LLM_BASE_URL}`}` +
       `, worker metrics ${at.metrics.url}/metrics, default model ${opts.defaultModel}` +
-      (key === undefined ? '' : `, development key in ${env.LLMGW_DEV_KEY_FILE}`),
+      (key === undefined ? '' : `, development key in ${key.file}`),
   );
   process.stdout.write(
     `\nTry it:\n  curl -N ${at.api.url}/chat ${auth} \\\n` +

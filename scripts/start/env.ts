@@ -48,6 +48,11 @@ export const StartEnvSchema = z
     SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
     /** Where the development API key is kept between starts (relative to the working directory). */
     LLMGW_DEV_KEY_FILE: z.string().min(1).default('.llmgw-dev-key'),
+    /**
+     * Where a running stack says which Redis and key prefix it uses, for the keys CLI
+     * (packages/config dev-state.ts; relative to the working directory).
+     */
+    LLMGW_DEV_STATE_FILE: z.string().min(1).default('.llmgw-dev-state.json'),
   })
   .transform((env, ctx) => ({ ...env, redis: redisTargetOf(env, ctx) }));
 export type StartEnv = z.infer<typeof StartEnvSchema>;
