@@ -10,7 +10,7 @@ import { GenerationSpan } from './generation-span.ts';
 import { isSummary, type JobSummary, keepSummaryOnly, summarize } from './job-summary.ts';
 import type { JobOutcome, WorkerMetrics } from './metrics.ts';
 import { JobPublisher } from './publisher.ts';
-import { settleQuotaEventually } from './quota-settler.ts';
+import { settleEventually, settleQuotaEventually } from './quota-settler.ts';
 
 export interface ProcessorDeps {
   backend: Backend;
@@ -115,7 +115,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       log.info({ reason: cancelled }, 'job_cancelled_before_start');
       // Nothing was generated: the whole reservation goes back, and the user's place. A job whose
       // enqueue failed for its api (`not_queued`) had its reservation back with the 503.
-      if (data.quota && cancelled !== 'not_queued') await settle(data.quota, undefined, log);
+      if (cancelled !== 'not_queued') settle(data, undefined, log);
       if (data.userId !== undefined) await deps.places.end(data.userId, jobId);
       await keepSummary(job, summarize(job.data, 'cancelled', { error: 'cancelled' }), log);
       throw new UnrecoverableError('cancelled before start');
@@ -164,7 +164,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       // A requeued job is settled, and its place freed, by the attempt that ends it; it keeps
       // its payload for that attempt. Any other end is final: BullMQ keeps the summary only.
       if (failure !== 'requeued') {
-        if (data.quota) await settle(data.quota, usage, log);
+        settle(data, usage, log);
         if (data.userId !== undefined) void deps.places.end(data.userId, jobId);
         const ended = outcomeOf(failure) as JobSummary['ended'];
         await keepSummary(job, summarize(job.data, ended, { error: failure, usage }), log);
@@ -178,24 +178,19 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
   }
 
   /**
-   * The reservation made at admission becomes the real usage: prompt (the backend's count, else
-   * the estimate) plus what was generated; nothing if the backend never produced anything.
+   * The reservations made at admission (the daily quota, and the holds: tokens per minute, a
+   * key's monthly budget) become the real usage: prompt (the backend's count, else the estimate)
+   * plus what was generated; nothing if the backend never produced anything. Not awaited: each
+   * is retried in the background until Redis takes it (quota-settler.ts).
    */
-  async function settle(
-    quota: NonNullable<ChatJob['quota']>,
-    usage: Usage | undefined,
-    log: Logger,
-  ): Promise<void> {
+  function settle(data: ChatJob, usage: Usage | undefined, log: Logger): void {
     const used =
       usage && (usage.promptTokens > 0 || usage.completionTokens > 0)
-        ? (usage.promptTokens || quota.promptEstimate) + usage.completionTokens
+        ? (usage.promptTokens || (data.quota?.promptEstimate ?? 0)) + usage.completionTokens
         : 0;
-    // Not awaited: retried in the background until Redis takes it (quota-settler.ts).
-    void settleQuotaEventually(quota.key, used - quota.reserved, {
-      redis: deps.redis,
-      log,
-      metrics: deps.metrics,
-    });
+    const opts = { redis: deps.redis, log, metrics: deps.metrics };
+    if (data.quota) void settleQuotaEventually(data.quota.key, used - data.quota.reserved, opts);
+    for (const hold of data.holds ?? []) void settleEventually(hold, used - hold.reserved, opts);
   }
 
   async function run(

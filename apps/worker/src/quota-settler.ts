@@ -1,5 +1,5 @@
 import type { Logger } from '@llmgw/observability';
-import { endOfUtcDay, quotaKeyDay, settleQuota } from '@llmgw/redis';
+import { budgetKeyMonth, endOfUtcDay, type Hold, quotaKeyDay, settleHold } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.ts';
 
@@ -30,14 +30,31 @@ export type SettleOutcome = 'settled' | 'day_over' | 'connection_closed';
 export function settleQuotaEventually(
   key: string,
   delta: number,
+  opts: QuotaSettleOptions,
+): Promise<SettleOutcome> {
+  return settleEventually({ kind: 'counter', key }, delta, opts);
+}
+
+/** A token bucket (tokens per minute) lives two windows after its last use: no point after that. */
+const BUCKET_LIFE_MS = 120_000;
+
+/**
+ * The same for any hold a job carries (a tokens-per-minute bucket, a monthly budget): retried
+ * until Redis takes it, or until the counter is gone anyway (its day or month over, its bucket
+ * expired and so full again).
+ */
+export function settleEventually(
+  hold: Pick<Hold, 'kind' | 'key'>,
+  delta: number,
   { redis, log, metrics, firstDelayMs = 100, maxDelayMs = 5000 }: QuotaSettleOptions,
 ): Promise<SettleOutcome> {
-  const expiresAt = dayEndMs(key);
+  const { key } = hold;
+  const expiresAt = hold.kind === 'bucket' ? Date.now() + BUCKET_LIFE_MS : dayEndMs(key);
   return (async () => {
     let delay = firstDelayMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        await settleQuota(redis, key, delta);
+        await settleHold(redis, hold, delta);
         if (attempt > 1) log.info({ quota_key: key, delta, attempts: attempt }, 'quota_settled_after_retry');
         return 'settled';
       } catch (err) {
@@ -64,8 +81,10 @@ export function settleQuotaEventually(
   })();
 }
 
-/** End of the quota key's UTC day, ms; a key of another shape: end of today. */
+/** End of the quota key's UTC day, ms; a monthly key: end of its month; another shape: end of today. */
 function dayEndMs(key: string): number {
+  const month = budgetKeyMonth(key);
+  if (month) return Date.UTC(Number(month.slice(0, 4)), Number(month.slice(4, 6)), 1);
   const day = quotaKeyDay(key);
   const dayStart = day
     ? Date.UTC(Number(day.slice(0, 4)), Number(day.slice(4, 6)) - 1, Number(day.slice(6, 8)))

@@ -88,6 +88,14 @@ export const ChatJob = z
      * the job ends, whatever the outcome (the api does when it removes a job that never ran).
      */
     quota: z.object({ key: z.string(), reserved: z.number(), promptEstimate: z.number() }).optional(),
+    /**
+     * Its other reservations, settled the same way and at the same moment: tokens per minute
+     * (`bucket`), a key's monthly budget or its own daily quota (`counter`). Measured against the
+     * same usage as `quota`, whose prompt estimate they share.
+     */
+    holds: z
+      .array(z.object({ kind: z.enum(['counter', 'bucket']), key: z.string(), reserved: z.number() }))
+      .optional(),
     /** Epoch ms after which the job must not start (QUEUE_TIMEOUT_MS): its client has been told. */
     deadline: z.number().optional(),
     /** The tier's scheduling priority (lower runs first), for vLLM's `priority` (BACKEND_PRIORITY). */

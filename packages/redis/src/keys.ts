@@ -14,8 +14,16 @@
  *                                worker key expired are dead and pruned by readers)
  *   P:apikey:<sha256 of key>     hash: user, tier, created_at, revoked, id — the key itself is never stored
  *   P:apikeys                    set: sha256 of every key (listing)
+ *   P:apikeyid:<id>              string: sha256 of the key's current secret (by public id: revoke,
+ *                                rotate); a rotated key's old hash stays in P:apikeys until it expires
  *   P:rl:{<user>}                sorted set: the user's requests in the current rate window
  *   P:quota:{<user>}:<YYYYMMDD>  string: tokens used or reserved by the user that UTC day
+ *   P:tpm:{<user>}               hash: the user's tokens-per-minute bucket (token-bucket-take-1.lua)
+ *   P:rl:key:{<keyId>}, P:quota:key:{<keyId>}:<YYYYMMDD>, P:tpm:key:{<keyId>}
+ *                                the same three for a key with limits of its own (they replace its
+ *                                user's: the key is counted alone)
+ *   P:budget:{<keyId>}:<YYYYMM>  string: tokens used or reserved through the key that UTC month
+ *                                (its monthly budget)
  *   P:adminlogin:<address>       string, PX = window: failed ADMIN_TOKEN attempts from a client
  *                                address in the current window, at /admin/login or as
  *                                `Authorization: Bearer` on /admin (one throttle for both)
@@ -53,7 +61,8 @@
  * slot), so a publish counts the followers that exist. Cancellations go on the plain control
  * channel, which a Cluster broadcasts to every node, so they reach every worker. The slots:
  * a job's keys and channel {<jobId>}; a user's {<user>}; a model's queue {chat.<model>}; the
- * rest {P}; `P:cancelled:<jobId>` is a key alone (one command each).
+ * rest {P}; a key's limits and budget {<keyId>}; `P:cancelled:<jobId>` is a key alone (one
+ * command each).
  *
  * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
  * anybody else's on a shared Redis.
@@ -73,8 +82,14 @@ export interface Keys {
   modelWorkers(model: string): string;
   apiKey(sha256: string): string;
   readonly apiKeys: string;
+  apiKeyId(id: string): string;
   rateLimit(userId: string): string;
   quota(userId: string, day: string): string;
+  /** Tokens per minute of a user, or of a key with limits of its own. */
+  tokensPerMinute(scope: LimitScope): string;
+  keyRateLimit(keyId: string): string;
+  keyQuota(keyId: string, day: string): string;
+  budget(keyId: string, month: string): string;
   adminLoginFailures(address: string): string;
   /** The user's in-flight jobs in one state (see inflight.ts). */
   inflight(userId: string, state: 'waiting' | 'running'): string;
@@ -86,6 +101,9 @@ export interface Keys {
   userJobs(userId: string): string;
   idempotency(userId: string, keySha256: string): string;
 }
+
+/** Whose limits a counter holds: a user's (every key of the user), or one key's own. */
+export type LimitScope = { user: string } | { key: string };
 
 const QUEUE_PREFIX = 'chat.';
 
@@ -116,9 +134,17 @@ export function createKeys(prefix: string, opts: { cluster?: boolean } = {}): Ke
     modelWorkers: (model) => `${g}:model:${encodeURIComponent(model)}:workers`,
     apiKey: (sha256) => `${g}:apikey:${sha256}`,
     apiKeys: `${g}:apikeys`,
+    apiKeyId: (id) => `${g}:apikeyid:${encodeURIComponent(id)}`,
     // The user id is a hash tag: on Redis Cluster a user's keys share a slot.
     rateLimit: (userId) => `${prefix}:rl:{${encodeURIComponent(userId)}}`,
     quota: (userId, day) => `${prefix}:quota:{${encodeURIComponent(userId)}}:${day}`,
+    tokensPerMinute: (scope) =>
+      'key' in scope
+        ? `${prefix}:tpm:key:{${encodeURIComponent(scope.key)}}`
+        : `${prefix}:tpm:{${encodeURIComponent(scope.user)}}`,
+    keyRateLimit: (keyId) => `${prefix}:rl:key:{${encodeURIComponent(keyId)}}`,
+    keyQuota: (keyId, day) => `${prefix}:quota:key:{${encodeURIComponent(keyId)}}:${day}`,
+    budget: (keyId, month) => `${prefix}:budget:{${encodeURIComponent(keyId)}}:${month}`,
     adminLoginFailures: (address) => `${g}:adminlogin:${encodeURIComponent(address)}`,
     inflight: (userId, state) => `${prefix}:inflight:{${encodeURIComponent(userId)}}:${state}`,
     cancelled: (jobId) => `${prefix}:cancelled:${jobId}`,
@@ -133,5 +159,10 @@ export function createKeys(prefix: string, opts: { cluster?: boolean } = {}): Ke
 
 /** The UTC day (`YYYYMMDD`) of a key built by `quota()`; undefined for any other key. */
 export function quotaKeyDay(key: string): string | undefined {
-  return /:quota:\{[^}]*\}:(\d{8})$/.exec(key)?.[1];
+  return /:quota:(?:key:)?\{[^}]*\}:(\d{8})$/.exec(key)?.[1];
+}
+
+/** The UTC month (`YYYYMM`) of a key built by `budget()`; undefined for any other key. */
+export function budgetKeyMonth(key: string): string | undefined {
+  return /:budget:\{[^}]*\}:(\d{6})$/.exec(key)?.[1];
 }

@@ -54,3 +54,62 @@ export async function settleQuota(redis: Redis, key: string, delta: number): Pro
   if (delta === 0) return Number((await redis.get(key)) ?? 0);
   return withScripts(redis).quotaSettle(key, delta);
 }
+
+export interface BucketDecision {
+  taken: boolean;
+  /** Tokens left in the bucket after the call. */
+  remaining: number;
+  /** ms until this request would pass (0 when taken). */
+  waitMs: number;
+  /** ms until the bucket is full again. */
+  fullMs: number;
+}
+
+/** Takes `amount` tokens from a tokens-per-minute bucket, all or nothing (token-bucket-take-1.lua). */
+export async function takeTokens(
+  redis: Redis,
+  key: string,
+  amount: number,
+  limit: number,
+  windowMs = 60_000,
+): Promise<BucketDecision> {
+  const [taken, remaining, waitMs, fullMs] = await withScripts(redis).tokenBucketTake(
+    key,
+    amount,
+    limit,
+    windowMs,
+  );
+  return { taken: taken === 1, remaining, waitMs, fullMs };
+}
+
+/** `YYYYMM` of the UTC month, for monthly keys. */
+export function utcMonth(now = Date.now()): string {
+  return new Date(now).toISOString().slice(0, 7).replace('-', '');
+}
+
+/** End of the current UTC month, unix seconds: when a monthly counter expires. */
+export function endOfUtcMonth(now = Date.now()): number {
+  const d = new Date(now);
+  return Math.floor(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000);
+}
+
+/**
+ * A reservation a job holds until it ends, besides the daily quota: a `counter` (a key's monthly
+ * budget, a per-key daily quota: quota-reserve-1.lua) or a `bucket` (tokens per minute).
+ */
+export interface Hold {
+  kind: 'counter' | 'bucket';
+  key: string;
+  reserved: number;
+}
+
+/** Moves a hold to the real usage: `delta` = used − reserved (bucket: gives tokens back). */
+export async function settleHold(
+  redis: Redis,
+  hold: Pick<Hold, 'kind' | 'key'>,
+  delta: number,
+): Promise<void> {
+  if (delta === 0) return;
+  if (hold.kind === 'bucket') await withScripts(redis).tokenBucketSettle(hold.key, delta);
+  else await withScripts(redis).quotaSettle(hold.key, delta);
+}

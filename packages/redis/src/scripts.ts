@@ -10,6 +10,8 @@ const SCRIPTS = [
   'rate-limit-1',
   'quota-reserve-1',
   'quota-settle-1',
+  'token-bucket-take-1',
+  'token-bucket-settle-1',
   'inflight-admit-2',
   'inflight-start-2',
   'inflight-renew-1',
@@ -34,6 +36,13 @@ interface ScriptCommands {
   ): Promise<[number, number, number, number]>;
   quotaReserve(key: string, amount: number, limit: number, expireAt: number): Promise<[number, number]>;
   quotaSettle(key: string, delta: number): Promise<number>;
+  tokenBucketTake(
+    key: string,
+    amount: number,
+    limit: number,
+    windowMs: number,
+  ): Promise<[number, number, number, number]>;
+  tokenBucketSettle(key: string, delta: number): Promise<number>;
   inflightAdmit(
     waitingKey: string,
     runningKey: string,
