@@ -94,10 +94,11 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     waitLeaseMs: env.QUEUE_TIMEOUT_MS + 5000,
   });
   const admission = new Admission({
+    keys,
     models,
     queue: dispatcher,
     fairShare,
-    quota: new QuotaBook(redis, keys),
+    quota: new QuotaBook(redis),
     tiers: env.TIERS,
     queueMaxWaiting: env.QUEUE_MAX_WAITING,
     shedAt: env.SHED_AT,

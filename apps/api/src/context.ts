@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from '@llmgw/observability';
+import type { KeyLimits } from './auth/api-keys.ts';
 
 /** The authenticated caller. */
 export interface Principal {
@@ -7,6 +8,15 @@ export interface Principal {
   tier: string;
   /** Public id of the API key used (api_key mode). */
   keyId?: string;
+  /** What the key allows besides its tier (api_key mode; absent: the tier decides alone). */
+  grant?: KeyGrant;
+}
+
+/** A key's own rules: its model allowlist, its limits (each replaces the tier's), its budget. */
+export interface KeyGrant {
+  models?: string[];
+  limits?: KeyLimits;
+  monthlyBudget?: number;
 }
 
 /** Request-scoped variables, declared once for every handler and middleware. */

@@ -38,14 +38,16 @@ export interface QuotaReservation {
   used: number;
 }
 
+/** Reserves against a counter that expires at `expireAt` (unix s; default: the end of the UTC day). */
 export async function reserveQuota(
   redis: Redis,
   key: string,
   amount: number,
   limit: number,
   now = Date.now(),
+  expireAt = endOfUtcDay(now),
 ) {
-  const [reserved, used] = await withScripts(redis).quotaReserve(key, amount, limit, endOfUtcDay(now));
+  const [reserved, used] = await withScripts(redis).quotaReserve(key, amount, limit, expireAt);
   return { reserved: reserved === 1, used } satisfies QuotaReservation;
 }
 

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { inSpan, type Logger } from '@llmgw/observability';
-import { isTier, type TierLimits, type Tiers, tierLimits } from '../auth/tiers.ts';
+import { type Keys, utcDay, utcMonth } from '@llmgw/redis';
+import { type CallerLimits, limitsOf, quotaKeyOf } from '../auth/limits-of.ts';
+import { isTier, type Tiers } from '../auth/tiers.ts';
 import { ApiError } from '../errors/index.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import type { ModelRegistry } from '../models/registry.ts';
@@ -8,9 +10,15 @@ import { queueUnavailable } from '../queue/dispatcher.ts';
 import { type FairShare, fairPriority } from './fair-share.ts';
 import type { GenerationRequest } from './generation-request.ts';
 import { refuseIfPaused } from './pause.ts';
-import type { QuotaBook, Reservation } from './quota.ts';
+import { estimatePromptTokens, type QuotaBook, type Reservation, type TokensPerMinute } from './quota.ts';
 import { countRejection } from './rejections.ts';
 import { refuseIfShed } from './shedding.ts';
+
+interface UserAdmission {
+  inflight: number;
+  reservation?: Reservation;
+  tokensPerMinute?: TokensPerMinute;
+}
 
 /** What admission decided for a request it let through: what the queue needs to submit it. */
 export interface Admitted {
@@ -21,8 +29,10 @@ export interface Admitted {
   queuePriority: number;
   /** Jobs already waiting for the model when it was admitted. */
   waiting: number;
-  /** Its share of the user's daily quota, settled when the job ends. */
+  /** Its share of the daily quota (and its holds), settled when the job ends. */
   reservation?: Reservation;
+  /** The tokens-per-minute bucket it took from, for the `x-ratelimit-*-tokens` headers. */
+  tokensPerMinute?: TokensPerMinute;
 }
 
 /** The state of a model's queue admission reads (queue/dispatcher.ts). */
@@ -33,6 +43,8 @@ export interface QueueState {
 
 export interface AdmissionOptions {
   models: Pick<ModelRegistry, 'require'>;
+  /** Redis keys of the counters (daily quota, tokens per minute, monthly budget). */
+  keys: Keys;
   queue: QueueState;
   fairShare: FairShare;
   quota: QuotaBook;
@@ -123,45 +135,86 @@ export class Admission {
     }
     refuseIfPaused(req.model, paused);
     const tier = this.tierOf(req);
-    const limits = tierLimits(this.opts.tiers, tier);
     refuseIfShed(req.model, tier, waiting, this.opts);
-    let inflight = 0;
-    let reservation: Reservation | undefined;
-    if (req.userId !== undefined) {
-      [inflight, reservation] = await this.admitUser(req, req.userId, jobId, tier, limits);
-    }
+    const limits = limitsOf(this.opts.tiers, {
+      userId: req.userId ?? '',
+      tier,
+      keyId: req.keyId,
+      grant: req.grant,
+    });
+    let admitted: UserAdmission = { inflight: 0 };
+    if (req.userId !== undefined) admitted = await this.admitUser(req, req.userId, jobId, tier, limits);
     // vLLM's `priority` stays the tier's; the queue's order is fair share inside the tier: jobs
     // reach a backend in the fair order already.
     return {
       jobId,
-      priority: limits.priority,
-      queuePriority: fairPriority(limits.priority, inflight),
+      priority: limits.tier.priority,
+      queuePriority: fairPriority(limits.tier.priority, admitted.inflight),
       waiting,
-      reservation,
+      reservation: admitted.reservation,
+      ...(admitted.tokensPerMinute && { tokensPerMinute: admitted.tokensPerMinute }),
     };
   }
 
   /**
-   * The user's in-flight caps and daily quota, both sent at once (one round trip). When one
-   * refuses, what the other took is given back; a spent quota is reported first, since retrying
-   * cannot help. Returns the user's jobs in flight before this one, and the reservation.
+   * The user's in-flight caps and the token reservations (daily quota; tokens per minute and a
+   * key's monthly budget when they apply), all sent at once (one round trip). When one refuses,
+   * what the others took is given back; a spent budget or quota is reported first, since
+   * retrying cannot help. Returns the user's jobs in flight before this one, and the reservation.
    */
   private async admitUser(
     req: GenerationRequest,
     userId: string,
     jobId: string,
     tier: string,
-    limits: TierLimits,
-  ): Promise<[number, Reservation]> {
-    const { fairShare, quota } = this.opts;
-    const [share, reserved] = await Promise.allSettled([
-      fairShare.admit(userId, jobId, tier, limits),
-      quota.reserve(userId, limits.tokens_per_day, req, req.params.max_tokens),
+    limits: CallerLimits,
+  ): Promise<UserAdmission> {
+    const { fairShare, quota, keys } = this.opts;
+    const now = Date.now();
+    const amount = estimatePromptTokens(req) + req.params.max_tokens;
+    const { tokensPerMin, monthlyBudget } = limits;
+    const [share, reserved, perMinute, budget] = await Promise.allSettled([
+      fairShare.admit(userId, jobId, tier, limits.tier),
+      quota.reserve(
+        quotaKeyOf(keys, limits.tokensPerDay, utcDay(now)),
+        limits.tokensPerDay.limit,
+        req,
+        req.params.max_tokens,
+      ),
+      tokensPerMin &&
+        quota.takePerMinute(keys.tokensPerMinute(tokensPerMin.scope), tokensPerMin.limit, amount),
+      monthlyBudget !== undefined && req.keyId !== undefined
+        ? quota.reserveBudget(keys.budget(req.keyId, utcMonth(now)), monthlyBudget, amount)
+        : undefined,
     ]);
-    if (share.status === 'fulfilled' && reserved.status === 'fulfilled') return [share.value, reserved.value];
+    if (
+      share.status === 'fulfilled' &&
+      reserved.status === 'fulfilled' &&
+      perMinute.status === 'fulfilled' &&
+      budget.status === 'fulfilled'
+    ) {
+      const holds = [perMinute.value?.hold, budget.value].filter((h) => h !== undefined);
+      return {
+        inflight: share.value,
+        reservation: { ...reserved.value, ...(holds.length > 0 && { holds }) },
+        ...(perMinute.value && { tokensPerMinute: perMinute.value }),
+      };
+    }
     if (share.status === 'fulfilled') fairShare.ended(userId, jobId);
-    if (reserved.status === 'fulfilled') this.refund(reserved.value);
-    const errors = [reserved, share].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const taken = {
+      key: reserved.status === 'fulfilled' ? reserved.value.key : '',
+      reserved: reserved.status === 'fulfilled' ? reserved.value.reserved : 0,
+      promptEstimate: 0,
+      holds: [
+        ...(perMinute.status === 'fulfilled' && perMinute.value ? [perMinute.value.hold] : []),
+        ...(budget.status === 'fulfilled' && budget.value ? [budget.value] : []),
+      ],
+    };
+    if (reserved.status === 'fulfilled' || taken.holds.length > 0) this.refund(taken);
+    // Final refusals first (a retry cannot help), then the retryable ones.
+    const errors = [budget, reserved, perMinute, share].flatMap((r) =>
+      r.status === 'rejected' ? [r.reason as unknown] : [],
+    );
     const refusal = errors.find((e) => e instanceof ApiError);
     if (refusal) throw refusal;
     throw queueUnavailable(errors[0], this.opts.log, req.requestId);

@@ -1,4 +1,5 @@
 import type { ChatMessage, GenerationParams } from '@llmgw/protocol';
+import type { KeyGrant } from '../context.ts';
 import type { Rendition } from '../wire/rendition.ts';
 
 /** How the client wants the answer: the wire format, streamed or whole, now or later. */
@@ -30,5 +31,7 @@ export interface GenerationRequest {
   tier?: string;
   /** The API key's public id (api_key mode). */
   keyId?: string;
+  /** The key's own rules (limits, budget; its model allowlist was checked before admission). */
+  grant?: KeyGrant;
   answer: AnswerShape;
 }

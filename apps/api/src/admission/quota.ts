@@ -1,5 +1,14 @@
 import { type ChatMessage, type GenerationParams, textOf } from '@llmgw/protocol';
-import { endOfUtcDay, type Keys, reserveQuota, settleQuota, utcDay } from '@llmgw/redis';
+import {
+  type BucketDecision,
+  endOfUtcDay,
+  endOfUtcMonth,
+  type Hold,
+  reserveQuota,
+  settleHold,
+  settleQuota,
+  takeTokens,
+} from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { ApiError } from '../errors/index.ts';
 
@@ -38,24 +47,47 @@ export function estimatePromptTokens({ messages, prompt, params }: PromptInput):
 }
 
 export interface Reservation {
+  /** The daily quota's counter. */
   key: string;
   reserved: number;
   promptEstimate: number;
+  /** The other reservations of the same request (tokens per minute, a monthly budget). */
+  holds?: Hold[];
 }
 
-/** Daily token quotas: reserve prompt estimate + max_tokens at admission, settle when the job ends. */
+/** A tokens-per-minute bucket taken from: the hold, and the bucket's state for the response headers. */
+export interface TokensPerMinute {
+  hold: Hold;
+  limit: number;
+  decision: BucketDecision;
+}
+
+/** `1m0s`-style durations, as OpenAI's `x-ratelimit-reset-*` headers spell them. */
+export const resetDuration = (ms: number): string => {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  return s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`;
+};
+
+/** The `x-ratelimit-*-tokens` headers OpenAI's clients read, for a bucket's state. */
+export const tokenHeaders = (limit: number, d: BucketDecision): Record<string, string> => ({
+  'x-ratelimit-limit-tokens': String(limit),
+  'x-ratelimit-remaining-tokens': String(Math.max(0, d.remaining)),
+  'x-ratelimit-reset-tokens': resetDuration(d.fullMs),
+});
+
+/**
+ * Token reservations, all made at admission from the prompt estimate + max_tokens and settled
+ * to the real usage when the job ends (by its worker; here when it never ran): the daily quota,
+ * tokens per minute, a key's monthly budget.
+ */
 export class QuotaBook {
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-  ) {}
+  constructor(private readonly redis: Redis) {}
 
   /** Throws 429 `quota_exceeded` (Retry-After: midnight UTC, x-should-retry: false). */
-  async reserve(userId: string, limit: number, input: PromptInput, maxTokens: number): Promise<Reservation> {
+  async reserve(key: string, limit: number, input: PromptInput, maxTokens: number): Promise<Reservation> {
     const now = Date.now();
     const promptEstimate = estimatePromptTokens(input);
     const reserved = promptEstimate + maxTokens;
-    const key = this.keys.quota(userId, utcDay(now));
     const r = await reserveQuota(this.redis, key, reserved, limit, now);
     if (!r.reserved) {
       const untilMidnight = Math.max(1, Math.ceil((endOfUtcDay(now) * 1000 - now) / 1000));
@@ -72,8 +104,57 @@ export class QuotaBook {
     return { key, reserved, promptEstimate };
   }
 
-  /** Gives a reservation back whole (the job never ran). */
+  /**
+   * Takes `amount` from a tokens-per-minute bucket. Throws 429 `rate_limit_exceeded` with
+   * Retry-After (when the bucket holds enough again) and the `x-ratelimit-*-tokens` headers; a
+   * request larger than the whole bucket can never pass, and says so (x-should-retry: false).
+   */
+  async takePerMinute(key: string, limit: number, amount: number): Promise<TokensPerMinute> {
+    const decision = await takeTokens(this.redis, key, amount, limit);
+    if (!decision.taken) {
+      const never = amount > limit;
+      throw new ApiError(
+        'rate_limit_exceeded',
+        never
+          ? `this request needs up to ${amount} tokens (prompt estimate + max_tokens), more than the limit of ${limit} tokens per minute; lower max_tokens`
+          : `rate limit of ${limit} tokens per minute exceeded (this request needs up to ${amount}, ${decision.remaining} available)`,
+        {
+          details: { limit, remaining: decision.remaining, requested: amount, window: '1m' },
+          headers: {
+            ...tokenHeaders(limit, decision),
+            ...(never
+              ? { 'x-should-retry': 'false' }
+              : { 'Retry-After': String(Math.max(1, Math.ceil(decision.waitMs / 1000))) }),
+          },
+        },
+      );
+    }
+    return { hold: { kind: 'bucket', key, reserved: amount }, limit, decision };
+  }
+
+  /** Reserves from a key's monthly budget. Throws 429 `budget_exceeded`: final until the month ends. */
+  async reserveBudget(key: string, limit: number, amount: number): Promise<Hold> {
+    const now = Date.now();
+    const r = await reserveQuota(this.redis, key, amount, limit, now, endOfUtcMonth(now));
+    if (!r.reserved) {
+      const untilMonthEnd = Math.max(1, Math.ceil(endOfUtcMonth(now) - now / 1000));
+      throw new ApiError(
+        'budget_exceeded',
+        `this API key's monthly budget of ${limit} tokens is spent (${r.used} used or reserved; this request needs up to ${amount}); it renews on the 1st, 00:00 UTC`,
+        {
+          details: { limit, used: r.used, requested: amount },
+          headers: { 'Retry-After': String(untilMonthEnd), 'x-should-retry': 'false' },
+        },
+      );
+    }
+    return { kind: 'counter', key, reserved: amount };
+  }
+
+  /** Gives a reservation back whole, its holds too (the job never ran). */
   async release(r: Reservation): Promise<void> {
-    await settleQuota(this.redis, r.key, -r.reserved);
+    await Promise.all([
+      r.reserved > 0 && settleQuota(this.redis, r.key, -r.reserved),
+      ...(r.holds ?? []).map((h) => settleHold(this.redis, h, -h.reserved)),
+    ]);
   }
 }

@@ -10,9 +10,12 @@ import { z } from 'zod';
  *   Over either: 429 `concurrency_limit_exceeded`.
  * - `shed_at`: a model's waiting depth from which this tier's requests get 503
  *   `server_overloaded`; absent: derived from QUEUE_MAX_WAITING by rank (admission/shedding.ts).
+ * - `tokens_per_min`: prompt estimate + max_tokens reserved at admission from a bucket that
+ *   refills this many a minute, settled to the real usage; absent: no such limit.
  */
 export const TierLimits = z.object({
   requests_per_min: z.number().int().positive(),
+  tokens_per_min: z.number().int().positive().optional(),
   tokens_per_day: z.number().int().positive(),
   priority: z.number().int().min(1).max(2097),
   max_waiting: z.number().int().positive().optional(),
@@ -57,11 +60,25 @@ export const tierLimits = (tiers: Tiers, name: string | undefined): TierLimits =
 /**
  * The original write-up's table, plus per-user concurrency: a free user may have 4 requests in
  * flight of which 2 queued, pro 16 and 8, enterprise 64 (more than the default queue holds: its
- * bound is the queue's, with fair-share ordering between its users).
+ * bound is the queue's, with fair-share ordering between its users). No tokens per minute by
+ * default (a deployment sets it in TIERS_JSON from what its backends serve): an upgrade adds no
+ * limit nobody configured.
  */
 export const DEFAULT_TIERS: Tiers = {
-  free: { requests_per_min: 10, tokens_per_day: 50_000, priority: 3, max_waiting: 2, max_concurrent: 4 },
-  pro: { requests_per_min: 60, tokens_per_day: 500_000, priority: 2, max_waiting: 8, max_concurrent: 16 },
+  free: {
+    requests_per_min: 10,
+    tokens_per_day: 50_000,
+    priority: 3,
+    max_waiting: 2,
+    max_concurrent: 4,
+  },
+  pro: {
+    requests_per_min: 60,
+    tokens_per_day: 500_000,
+    priority: 2,
+    max_waiting: 8,
+    max_concurrent: 16,
+  },
   enterprise: {
     requests_per_min: 300,
     tokens_per_day: 5_000_000,

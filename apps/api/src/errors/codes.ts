@@ -7,7 +7,11 @@ export const ERROR_STATUS = {
   invalid_json: 400,
   invalid_request: 400,
   unauthorized: 401,
+  /** A key past its `expires_at` (or a rotated key's former secret past its grace). */
+  key_expired: 401,
   forbidden: 403,
+  /** The key's `models` allowlist does not hold the model. */
+  model_not_allowed: 403,
   not_found: 404,
   model_not_found: 404,
   method_not_allowed: 405,
@@ -15,6 +19,8 @@ export const ERROR_STATUS = {
   request_timeout: 408,
   /** The job's log no longer holds its start (JOB_LOG_MAX_EVENTS): it cannot be replayed. */
   job_log_trimmed: 410,
+  /** The resource's state does not allow it (rotating a revoked or expired key). */
+  conflict: 409,
   /** A concurrent request with the same Idempotency-Key is still being admitted (Stripe's 409). */
   idempotency_key_in_use: 409,
   payload_too_large: 413,
@@ -22,6 +28,8 @@ export const ERROR_STATUS = {
   idempotency_key_reused: 422,
   rate_limit_exceeded: 429,
   quota_exceeded: 429,
+  /** The key's monthly token budget is spent: final until the month ends (like quota_exceeded). */
+  budget_exceeded: 429,
   /** The user's tier caps jobs in flight (`max_waiting`, `max_concurrent`); retryable. */
   concurrency_limit_exceeded: 429,
   /** Answered by the HTTP server itself, before any route (client-error.ts). */

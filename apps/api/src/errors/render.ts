@@ -53,7 +53,11 @@ export function errorBody(err: ApiError, style: ErrorStyle, requestId: string): 
     return {
       error: {
         message: err.message,
-        type: code === 'insufficient_quota' ? code : openAIType(err.status),
+        // A spent quota or budget: the type OpenAI's clients read as final.
+        type:
+          code === 'insufficient_quota' || code === 'budget_exceeded'
+            ? 'insufficient_quota'
+            : openAIType(err.status),
         param: err.opts.param ?? null,
         code,
         request_id: requestId,

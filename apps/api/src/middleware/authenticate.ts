@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import type { ApiKeyStore } from '../auth/api-keys.ts';
+import { type ApiKeyStore, isExpired } from '../auth/api-keys.ts';
 import { isTier, type Tiers } from '../auth/tiers.ts';
 import type { AppEnv } from '../context.ts';
 import { ApiError } from '../errors/index.ts';
@@ -48,7 +48,27 @@ export function authenticate({ mode, store, tiers }: AuthenticateOptions): Middl
     }
     if (!record) throw new ApiError('unauthorized', 'invalid API key');
     if (record.revoked) throw new ApiError('unauthorized', 'this API key has been revoked');
-    c.set('principal', { userId: record.userId, tier: tierOf(record.tier), keyId: record.id });
+    if (isExpired(record)) {
+      throw new ApiError(
+        'key_expired',
+        record.superseded
+          ? 'this API key was rotated and its grace period is over: use its new key'
+          : `this API key expired at ${new Date(record.expiresAt!).toISOString()}`,
+      );
+    }
+    store.markUsed(key, record);
+    const { models, limits, monthlyBudget } = record;
+    const grant = {
+      ...(models !== undefined && { models }),
+      ...(limits !== undefined && { limits }),
+      ...(monthlyBudget !== undefined && { monthlyBudget }),
+    };
+    c.set('principal', {
+      userId: record.userId,
+      tier: tierOf(record.tier),
+      keyId: record.id,
+      ...(Object.keys(grant).length > 0 && { grant }),
+    });
     c.set('userId', record.userId);
     c.get('log').debug({ key_id: record.id }, 'authenticated');
     return next();

@@ -51,9 +51,17 @@ export async function readBodyText(c: Context<AppEnv>): Promise<string> {
  * with `schema`; the first issue names the field in `param` and the message.
  * The size limit is {@link bodyLimit}'s (413).
  */
-export async function readJsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S): Promise<z.infer<S>> {
+export async function readJsonBody<S extends z.ZodType>(
+  c: Context<AppEnv>,
+  schema: S,
+  opts: { optional?: boolean } = {},
+): Promise<z.infer<S>> {
   const text = await readBodyText(c);
-  if (text.trim() === '') throw new ApiError('invalid_json', 'request body is empty; send a JSON object');
+  if (text.trim() === '') {
+    // A body whose every field has a default may be left out.
+    if (opts.optional) return schema.parse({});
+    throw new ApiError('invalid_json', 'request body is empty; send a JSON object');
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

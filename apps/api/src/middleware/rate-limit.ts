@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { rateLimit as decide, type Keys } from '@llmgw/redis';
 import type { MiddlewareHandler } from 'hono';
 import type { Redis } from 'ioredis';
-import { type Tiers, tierLimits } from '../auth/tiers.ts';
+import { limitsOf, rateKeyOf } from '../auth/limits-of.ts';
+import type { Tiers } from '../auth/tiers.ts';
 import type { AppEnv } from '../context.ts';
 import { ApiError } from '../errors/index.ts';
 
@@ -34,11 +35,12 @@ export function rateLimit({
   return async function rateLimitMiddleware(c, next) {
     const principal = c.get('principal');
     if (!principal) return next();
-    const limits = tierLimits(tiers, principal.tier);
+    // The tier's limit per user, or the key's own (counted for the key alone).
+    const { requestsPerMin } = limitsOf(tiers, principal);
     let d: Awaited<ReturnType<typeof decide>>;
     try {
       const member = `${c.get('requestId')}:${randomBytes(4).toString('hex')}`;
-      d = await decide(redis, keys.rateLimit(principal.userId), limits.requests_per_min, windowMs, member);
+      d = await decide(redis, rateKeyOf(keys, requestsPerMin), requestsPerMin.limit, windowMs, member);
     } catch {
       throw new ApiError('service_unavailable', 'rate limiter unavailable; retry shortly', {
         headers: { 'Retry-After': '1' },

@@ -131,7 +131,9 @@ export const preferHeader = (preferences: string): Parameter => ({
 });
 
 /** What every generation endpoint may refuse or fail with (docs/api.md, the error table). */
-export const GENERATION_ERRORS = [400, 401, 404, 409, 410, 413, 422, 429, 499, 500, 502, 503, 504] as const;
+export const GENERATION_ERRORS = [
+  400, 401, 403, 404, 409, 410, 413, 422, 429, 499, 500, 502, 503, 504,
+] as const;
 
 /**
  * The answers of a generation endpoint: its body (`stream: false`) or its stream, 202 with a job

@@ -3,6 +3,7 @@ import type { ChatJob, ControlMessage } from '@llmgw/protocol';
 import type { Keys } from '@llmgw/redis';
 import { Queue, type Telemetry } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Reservation } from '../admission/quota.ts';
 import { ApiError } from '../errors/index.ts';
 
 export interface DispatcherOptions {
@@ -149,10 +150,11 @@ export class Dispatcher {
     return true;
   }
 
-  /** The quota reservation a job carries (to refund it when the job is removed unrun). */
-  async reservationOf(model: string, jobId: string): Promise<ChatJob['quota']> {
+  /** The reservations a job carries (to refund them when the job is removed unrun). */
+  async reservationOf(model: string, jobId: string): Promise<Reservation | undefined> {
     const job = await this.queue(model).getJob(jobId);
-    return (job?.data as ChatJob | undefined)?.quota;
+    const data = job?.data as ChatJob | undefined;
+    return data?.quota && { ...data.quota, ...(data.holds && { holds: data.holds }) };
   }
 
   /** Removes a job only if it has not started; true when removed. */

@@ -1,3 +1,4 @@
+import { tokenHeaders } from '../admission/quota.ts';
 import { type ChatJob, JOB_VERSION } from '@llmgw/protocol';
 import type { Admission, Admitted } from '../admission/admission.ts';
 import type { GenerationRequest } from '../admission/generation-request.ts';
@@ -66,7 +67,12 @@ export class Submitter {
       ...(req.keyId !== undefined && { keyId: req.keyId }),
       enqueuedAt,
       deadline: enqueuedAt + this.opts.queueTimeoutMs,
-      quota: admitted.reservation,
+      quota: admitted.reservation && {
+        key: admitted.reservation.key,
+        reserved: admitted.reservation.reserved,
+        promptEstimate: admitted.reservation.promptEstimate,
+      },
+      ...(admitted.reservation?.holds && { holds: admitted.reservation.holds }),
       priority: admitted.priority,
     };
     // Subscribed before enqueue: the subscription exists before any worker can see the job.
@@ -100,6 +106,9 @@ export class Submitter {
       enqueuedAt,
       enqueuedAtPerf: performance.now(),
       reservation: admitted.reservation,
+      ...(admitted.tokensPerMinute && {
+        limitHeaders: tokenHeaders(admitted.tokensPerMinute.limit, admitted.tokensPerMinute.decision),
+      }),
       rendition,
       async,
       ...(req.answer.resumable && { resumable: true }),

@@ -17,6 +17,8 @@ export interface SubmittedChat {
   /** performance.now() once enqueued (or once followed again). */
   enqueuedAtPerf: number;
   reservation?: Reservation;
+  /** Response headers of its admission (the `x-ratelimit-*-tokens` of tokens per minute). */
+  limitHeaders?: Record<string, string>;
   /** How its answer is spelled (the submitting request's wire format). */
   rendition: Rendition;
   /** Submitted with `Prefer: respond-async`: nobody's disconnect cancels it. */

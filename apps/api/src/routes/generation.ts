@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { isEmptyMessage } from '@llmgw/protocol';
 import type { Context } from 'hono';
 import type { GenerationRequest } from '../admission/generation-request.ts';
-import type { AppEnv } from '../context.ts';
+import { clip } from '../clip.ts';
+import type { AppEnv, KeyGrant } from '../context.ts';
 import { Idempotency } from '../durable/idempotency.ts';
 import { ApiError } from '../errors/index.ts';
 import type { AppDeps } from '../hono-app.ts';
@@ -16,7 +17,10 @@ export type GenerationDeps = Pick<
   'defaultModel' | 'admission' | 'submitter' | 'metrics' | 'canceller' | 'idempotency' | 'jobs'
 >;
 
-export type RouteInput = Omit<GenerationRequest, 'model' | 'requestId' | 'userId' | 'tier' | 'keyId'> & {
+export type RouteInput = Omit<
+  GenerationRequest,
+  'model' | 'requestId' | 'userId' | 'tier' | 'keyId' | 'grant'
+> & {
   /** As the request named it; absent: DEFAULT_MODEL. */
   model: string | undefined;
 };
@@ -33,7 +37,8 @@ export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: 
   if ((input.kind ?? 'chat') === 'chat' && input.messages.every(isEmptyMessage)) {
     throw new ApiError('invalid_request', 'messages: every message is empty', { param: 'messages' });
   }
-  const { userId, tier, keyId } = c.get('principal')!;
+  const { userId, tier, keyId, grant } = c.get('principal')!;
+  refuseIfNotAllowed(model, grant);
   const req: GenerationRequest = {
     ...input,
     model,
@@ -41,6 +46,7 @@ export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: 
     userId,
     tier,
     ...(keyId !== undefined && { keyId }),
+    ...(grant !== undefined && { grant }),
   };
   // The client is watched from here: one that leaves during admission is not followed later.
   const client = watchClient(c);
@@ -49,6 +55,7 @@ export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: 
     c.header('Preference-Applied', 'resumable');
   }
   const chat = await submitOnce(c, deps, req, body);
+  for (const [k, v] of Object.entries(chat.limitHeaders ?? {})) c.header(k, v);
   if (chat.follower && req.answer.async) {
     // An async retry: where the first try's job stands now (maybe finished), not "queued".
     chat.sub.close();
@@ -57,6 +64,15 @@ export async function generate(c: Context<AppEnv>, deps: GenerationDeps, input: 
     return c.json(await deps.jobs.status(chat.jobId, userId), 202);
   }
   return respond(c, chat, deps, req.answer.stream, client);
+}
+
+/** A key with a model allowlist may use only those models: 403 `model_not_allowed` otherwise. */
+export function refuseIfNotAllowed(model: string, grant: KeyGrant | undefined): void {
+  if (grant?.models && !grant.models.includes(model)) {
+    throw new ApiError('model_not_allowed', `this API key may not use model '${clip(model)}'`, {
+      param: 'model',
+    });
+  }
 }
 
 /**

@@ -23,6 +23,8 @@ const modelObject = (id: string, workers: WorkerInfo[]): z.infer<typeof ModelObj
 /**
  * `GET /v1/models`: the models that have at least one live worker right now.
  * `GET /v1/models/{id}`: one of them (`client.models.retrieve()`); 404 `model_not_found` otherwise.
+ * A key with a `models` allowlist sees only those (another model is 404 here, as OpenAI answers
+ * for a model the key has no access to; a generation naming it gets 403 `model_not_allowed`).
  */
 export function registerModels(app: GatewayApp, deps: Pick<AppDeps, 'models'>): void {
   const listDoc = describeRoute({
@@ -36,7 +38,10 @@ export function registerModels(app: GatewayApp, deps: Pick<AppDeps, 'models'>): 
   });
   app.get('/v1/models', listDoc, async (c) => {
     const snap = await deps.models.snapshot().catch(registryDown);
+    // A key with a model allowlist sees only those models.
+    const allowed = c.get('principal')?.grant?.models;
     const data = [...snap.live.entries()]
+      .filter(([id]) => !allowed || allowed.includes(id))
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([id, workers]) => modelObject(id, workers));
     return c.json({ object: 'list' as const, data } satisfies z.infer<typeof ModelList>);
@@ -53,7 +58,11 @@ export function registerModels(app: GatewayApp, deps: Pick<AppDeps, 'models'>): 
   });
   app.get('/v1/models/:id{.+}', oneDoc, async (c) => {
     const id = c.req.param('id');
-    const workers = (await deps.models.snapshot().catch(registryDown)).live.get(id);
+    const allowed = c.get('principal')?.grant?.models;
+    const workers =
+      allowed && !allowed.includes(id)
+        ? undefined
+        : (await deps.models.snapshot().catch(registryDown)).live.get(id);
     if (!workers)
       throw new ApiError('model_not_found', `The model '${clip(id)}' does not exist`, { param: 'model' });
     return c.json(modelObject(id, workers));
