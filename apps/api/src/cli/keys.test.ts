@@ -137,6 +137,70 @@ describe('pnpm keys', () => {
     );
   }, 30_000);
 
+  it('create with a name, an expiry, a model allowlist, own limits, a budget and metadata; rotate under the same id', async () => {
+    const { prefix, store } = fresh();
+    const env = { REDIS_URL: inject('redisUrl'), KEY_PREFIX: prefix };
+    const before = Date.now();
+    const created = await run(
+      [
+        'create',
+        '--user',
+        'bob',
+        '--tier',
+        'pro',
+        '--name',
+        'ci bot',
+        '--expires-in',
+        '30d',
+        '--models',
+        'sim-llama-3-8b, sim-qwen-2.5-7b',
+        '--tpm',
+        '5000',
+        '--rpm',
+        '20',
+        '--monthly-budget',
+        '1000000',
+        '--meta',
+        'owner=platform',
+        '--meta',
+        'ticket=OPS-1',
+      ],
+      env,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const secret = KEY.exec(created.stdout)![1]!;
+    const record = (await store.lookup(secret))!;
+    expect(record).toMatchObject({
+      userId: 'bob',
+      tier: 'pro',
+      name: 'ci bot',
+      models: ['sim-llama-3-8b', 'sim-qwen-2.5-7b'],
+      limits: { tokens_per_min: 5000, requests_per_min: 20 },
+      monthlyBudget: 1_000_000,
+      metadata: { owner: 'platform', ticket: 'OPS-1' },
+    });
+    expect(record.expiresAt! - before).toBeGreaterThanOrEqual(30 * 86_400_000);
+    expect(record.expiresAt! - before).toBeLessThan(30 * 86_400_000 + 60_000);
+    const listed = await run(['list'], env);
+    expect(listed.stdout).toMatch(new RegExp(`${record.id}  bob .* ci bot .* expires 20`));
+
+    const rotated = await run(['rotate', record.id, '--grace', '60'], env);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const next = KEY.exec(rotated.stdout)![1]!;
+    expect(next).not.toBe(secret);
+    expect(rotated.stdout).toContain(`id ${record.id}  user bob: the old key works for 60 s more`);
+    const current = (await store.lookup(next))!;
+    expect(current).toMatchObject({ id: record.id, name: 'ci bot' });
+    expect(current.superseded).toBeUndefined();
+    expect(await store.lookup(secret)).toMatchObject({ superseded: true });
+
+    // Bad flags: refused with the field named, nothing created.
+    const bad = await run(['create', '--user', 'bob', '--tpm', '-5'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^limits\.tokens_per_min: /);
+    expect((await store.list()).length).toBe(1);
+  }, 30_000);
+
   it('`list | head`: the reader leaving ends the listing quietly, exit 0', async () => {
     const { prefix, store } = fresh();
     // More than a pipe holds (64 KiB, ~80 bytes a line): the CLI is still writing when head exits.

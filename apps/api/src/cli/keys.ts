@@ -1,8 +1,12 @@
 /**
  * `pnpm keys <command>`: API key administration against the Redis at REDIS_URL (KEY_PREFIX).
  *
- *   pnpm keys create --user alice --tier pro   prints the new key once (only its hash is stored)
- *   pnpm keys list                             id, user, tier, created, revoked
+ *   pnpm keys create --user alice --tier pro   prints the new key once (only its hash is stored);
+ *     [--name N] [--expires <ISO date-time> | --expires-in <N>d|h|m] [--models a,b]
+ *     [--rpm N] [--tpm N] [--tpd N] [--monthly-budget N] [--meta key=value]…
+ *   pnpm keys list                             id, user, tier, name, created, expires, revoked
+ *   pnpm keys rotate <key_id> [--grace <s>]    a new key under the same id, printed once; the old
+ *                                              one keeps working for the grace (default 3600 s)
  *   pnpm keys revoke <key_id | key>            prints the key's id and user, never the key
  *   pnpm keys dev-key <file> [--or <other>]    the local stack's development key: reuses the one in
  *                                              <file> while it is valid; else, with --or, the one in
@@ -16,17 +20,69 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type DevStack, describeRedisTarget, liveDevStacks, loadEnvOrExit } from '@llmgw/config';
 import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
-import { ApiKeyStore } from '../auth/api-keys.ts';
+import { ApiKeyStore, isExpired, KeyPolicy, KeyStateError } from '../auth/api-keys.ts';
 import { isTier } from '../auth/tiers.ts';
 import { ApiEnvSchema } from '../env.ts';
 import { KeysCliEnvSchema } from './env.ts';
 
 const USAGE =
-  'usage: pnpm keys create --user <id> [--tier <tier>] [--quiet] | list | revoke <key_id|key> | dev-key <file> [--or <file>]';
+  'usage: pnpm keys create --user <id> [--tier <tier>] [--name <n>] [--expires <iso> | --expires-in <N>d|h|m] ' +
+  '[--models a,b] [--rpm N] [--tpm N] [--tpd N] [--monthly-budget N] [--meta k=v]… [--quiet] | list | ' +
+  'revoke <key_id|key> | rotate <key_id> [--grace <seconds>] | dev-key <file> [--or <file>]';
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** Every value of a flag given more than once (`--meta a=1 --meta b=2`). */
+function flags(args: string[], name: string): string[] {
+  return args.flatMap((a, i) => (a === `--${name}` && args[i + 1] !== undefined ? [args[i + 1]!] : []));
+}
+
+const UNIT_MS: Record<string, number> = { d: 86_400_000, h: 3_600_000, m: 60_000 };
+
+/**
+ * The key's policy from the flags of `create`, checked by the admin API's own schema (the same
+ * errors, named by field).
+ */
+function policyOf(args: string[]): KeyPolicy {
+  const int = (name: string) => {
+    const v = flag(args, name);
+    return v === undefined ? undefined : Number(v);
+  };
+  const expiresIn = flag(args, 'expires-in');
+  let expiresAt: number | string | undefined = flag(args, 'expires');
+  if (expiresIn !== undefined) {
+    const m =
+      /^(\d+)([dhm])$/.exec(expiresIn) ??
+      fail(`--expires-in: a number and d, h or m (30d, 12h), not '${expiresIn}'`);
+    expiresAt = Date.now() + Number(m[1]) * UNIT_MS[m[2]!]!;
+  }
+  const limits = { requests_per_min: int('rpm'), tokens_per_min: int('tpm'), tokens_per_day: int('tpd') };
+  const meta = flags(args, 'meta').map((kv) => {
+    const at = kv.indexOf('=');
+    return at > 0 ? [kv.slice(0, at), kv.slice(at + 1)] : fail(`--meta: key=value, not '${kv}'`);
+  });
+  const raw = {
+    name: flag(args, 'name'),
+    expires_at: expiresAt,
+    models: flag(args, 'models')
+      ?.split(',')
+      .map((m) => m.trim())
+      .filter(Boolean),
+    limits: Object.values(limits).some((v) => v !== undefined) ? limits : undefined,
+    monthly_budget: int('monthly-budget'),
+    metadata: meta.length > 0 ? Object.fromEntries(meta) : undefined,
+  };
+  const parsed = KeyPolicy.safeParse(JSON.parse(JSON.stringify(raw)));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    fail(`${issue?.path.join('.') || 'key'}: ${issue?.message}`);
+  }
+  if (parsed.data.expires_at !== undefined && parsed.data.expires_at <= Date.now())
+    fail('the expiry must be in the future');
+  return parsed.data;
 }
 
 function fail(msg: string): never {
@@ -85,7 +141,7 @@ async function main(): Promise<void> {
         const user = flag(args, 'user') ?? fail(`create needs --user\n${USAGE}`);
         const tier = flag(args, 'tier') ?? 'free';
         if (!isTier(env.TIERS, tier)) fail(`unknown tier '${tier}' (${Object.keys(env.TIERS).join(', ')})`);
-        const k = await store.create(user, tier);
+        const k = await store.create(user, tier, policyOf(args));
         if (args.includes('--quiet')) process.stdout.write(`${k.key}\n`);
         else
           process.stdout.write(
@@ -97,8 +153,10 @@ async function main(): Promise<void> {
         const rows = await store.list();
         if (rows.length === 0) process.stdout.write('no keys\n');
         for (const r of rows) {
+          const expires = r.expiresAt === undefined ? '' : `  expires ${new Date(r.expiresAt).toISOString()}`;
+          const state = r.revoked ? '  REVOKED' : isExpired(r) ? '  EXPIRED' : '';
           process.stdout.write(
-            `${r.id}  ${r.userId.padEnd(20)} ${r.tier.padEnd(12)} ${new Date(r.createdAt).toISOString()}${r.revoked ? '  REVOKED' : ''}\n`,
+            `${r.id}  ${r.userId.padEnd(20)} ${r.tier.padEnd(12)} ${(r.name ?? '').padEnd(16)} ${new Date(r.createdAt).toISOString()}${expires}${state}\n`,
           );
         }
         break;
@@ -109,6 +167,27 @@ async function main(): Promise<void> {
         const record = await store.revoke(target);
         if (!record) fail(`no such key${ApiKeyStore.isSecret(target) ? '' : `: ${target}`} (${where})`);
         process.stdout.write(`revoked ${record.id} (user ${record.userId})\n`);
+        break;
+      }
+      case 'rotate': {
+        const id = args[0] ?? fail(`rotate needs a key id\n${USAGE}`);
+        if (ApiKeyStore.isSecret(id)) fail('rotate takes the key id (key_…), not the key');
+        const grace = Number(flag(args, 'grace') ?? 3600);
+        if (!Number.isInteger(grace) || grace < 0)
+          fail(`--grace: whole seconds ≥ 0, not '${flag(args, 'grace')}'`);
+        let k: Awaited<ReturnType<ApiKeyStore['rotate']>>;
+        try {
+          k = await store.rotate(id, grace * 1000);
+        } catch (err) {
+          if (err instanceof KeyStateError) fail(`cannot rotate ${id}: ${err.message}`);
+          throw err;
+        }
+        if (!k) fail(`no such key: ${id} (${where})`);
+        if (args.includes('--quiet')) process.stdout.write(`${k.key}\n`);
+        else
+          process.stdout.write(
+            `${k.key}\n\nid ${k.id}  user ${k.userId}: the old key works for ${grace} s more\nStore it now: it is not shown again.\n`,
+          );
         break;
       }
       case 'dev-key': {
