@@ -5,3 +5,4 @@ export * from './keys.ts';
 export * from './limits.ts';
 export * from './scripts.ts';
 export * from './telemetry.ts';
+export * from './usage.ts';

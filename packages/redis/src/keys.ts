@@ -43,6 +43,14 @@
  *                                repeats after a failover lost its move to active is refused
  *   P:jobs:{<user>}              sorted set: the user's recent jobs, member = job id, score = ms
  *   P:idem:{<user>}:<sha256>     string, EX 24 h: `<jobId> <request digest>` of an Idempotency-Key
+ *   P:usage:{<user>}:<YYYYMMDD>  hash: the user's usage ledger of one UTC day, three counters per
+ *                                key × model × outcome, field `<key>|<model>|<outcome>|p|c|n`
+ *                                (prompt tokens, completion tokens, jobs; usage.ts); EXPIREAT the
+ *                                day's end + USAGE_RETENTION_DAYS
+ *   P:usage:{<user>}:job:<jobId> string, EX 24 h: the job is in the ledger (usage-record-2.lua
+ *                                counts a job once, whoever ends it and however often)
+ *   P:usage:users                sorted set: user → start (ms) of the last UTC day the user has
+ *                                usage on, trimmed at USAGE_RETENTION_DAYS (/admin/usage)
  *
  * Keys of one job share the hash tag `{<jobId>}` and keys of one user `{<user>}`: on Redis
  * Cluster each group lives in one slot, so a pipeline or script over one group never crosses slots.
@@ -53,7 +61,8 @@
  *   P:q:{chat.<model>}:…         each model's BullMQ queue, under its own tag: BullMQ's scripts
  *                                touch one queue's keys only, and the queues spread over the masters
  *   P:{P}:…                      the deployment's global keys (control, worker, models,
- *                                models:seen, model:…:workers, apikey:…, apikeys, adminlogin:…):
+ *                                models:seen, model:…:workers, apikey:…, apikeys, adminlogin:…,
+ *                                usage:users):
  *                                one slot, so a worker's registration (MULTI), the models MGET and
  *                                model-forget-3.lua stay within it
  *
@@ -62,7 +71,9 @@
  * channel, which a Cluster broadcasts to every node, so they reach every worker. The slots:
  * a job's keys and channel {<jobId>}; a user's {<user>}; a model's queue {chat.<model>}; the
  * rest {P}; a key's limits and budget {<keyId>}; `P:cancelled:<jobId>` is a key alone (one
- * command each).
+ * command each). The usage ledger is the user's too ({<user>}): a job's marker and the day's
+ * counters it guards are in one slot, so usage-record-2.lua sets one and increments the other in
+ * one step; `P:usage:users`, in {P}, is written after it, on its own (it is idempotent).
  *
  * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
  * anybody else's on a shared Redis.
@@ -100,6 +111,12 @@ export interface Keys {
   jobAttempt(jobId: string, attempt: number): string;
   userJobs(userId: string): string;
   idempotency(userId: string, keySha256: string): string;
+  /** The user's usage ledger of one UTC day (`YYYYMMDD`). */
+  usage(userId: string, day: string): string;
+  /** Marks a job as counted in its user's ledger. */
+  usageCounted(userId: string, jobId: string): string;
+  /** Every user with usage, by the last day they have some. */
+  readonly usageUsers: string;
 }
 
 /** Whose limits a counter holds: a user's (every key of the user), or one key's own. */
@@ -154,6 +171,9 @@ export function createKeys(prefix: string, opts: { cluster?: boolean } = {}): Ke
     jobAttempt: (jobId, attempt) => `${prefix}:job:{${jobId}}:ran:${attempt}`,
     userJobs: (userId) => `${prefix}:jobs:{${encodeURIComponent(userId)}}`,
     idempotency: (userId, sha) => `${prefix}:idem:{${encodeURIComponent(userId)}}:${sha}`,
+    usage: (userId, day) => `${prefix}:usage:{${encodeURIComponent(userId)}}:${day}`,
+    usageCounted: (userId, jobId) => `${prefix}:usage:{${encodeURIComponent(userId)}}:job:${jobId}`,
+    usageUsers: `${g}:usage:users`,
   };
 }
 

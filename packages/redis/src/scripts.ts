@@ -20,6 +20,7 @@ const SCRIPTS = [
   'user-jobs-add-1',
   'model-forget-3',
   'job-event-2',
+  'usage-record-2',
 ] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 
@@ -70,6 +71,15 @@ interface ScriptCommands {
     maxEvents: number,
     renewTtlMs: number,
     sharded: 0 | 1,
+  ): Promise<number>;
+  usageRecord(
+    ledgerKey: string,
+    markerKey: string,
+    fieldPrefix: string,
+    promptTokens: number,
+    completionTokens: number,
+    expireAt: number,
+    markerTtlS: number,
   ): Promise<number>;
   modelForget(
     modelsKey: string,
