@@ -6,6 +6,7 @@ import { SimError, sendJson } from './errors.ts';
 import { FAULT_HEADER, throwIfErrorFault } from './faults.ts';
 import { readJsonBody } from './http-body.ts';
 import { emptyLegacyLogprobs, type LegacyLogprobs, pushLegacyLogprob } from './logprobs.ts';
+import { streamOptions } from './openai-request.ts';
 import { openAIUsage, randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
 import { estimateTextTokens, promptHash } from './text.ts';
 
@@ -20,7 +21,7 @@ export const completionRequestSchema = z.object({
   stop: z.union([z.string(), z.array(z.string())]).nullish(),
   seed: z.number().int().nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  stream_options: streamOptions,
   ignore_eos: z.boolean().nullish(),
   n: z.number().int().nullish(),
   logprobs: z.number().int().min(0).max(5).nullish(),
@@ -72,9 +73,20 @@ class LegacyLogprobCollector {
   }
 }
 
-/** vLLM's `text_completion` chunks; the echoed prompt rides with the first text sent. */
-function streamSink(res: ServerResponse, reply: Reply, includeUsage: boolean): GenerationSink {
+/**
+ * vLLM's `text_completion` chunks; the echoed prompt rides with the first text sent. With
+ * `continuous` (vLLM's `continuous_usage_stats`), every chunk carries the usage so far.
+ */
+function streamSink(
+  res: ServerResponse,
+  reply: Reply,
+  includeUsage: boolean,
+  continuous = false,
+): GenerationSink {
+  let generated = 0;
   const usageNull = includeUsage ? ',"usage":null' : '';
+  const usageNow = () =>
+    continuous ? `,"usage":${JSON.stringify(openAIUsage(reply.promptTokens, generated))}` : usageNull;
   const head = `data: {"id":"${reply.id}","object":"text_completion","created":${reply.created},"model":${JSON.stringify(reply.model)},"choices":[`;
   const logprobs = new LegacyLogprobCollector(reply, reply.echo.length);
   let echo = reply.echo;
@@ -89,15 +101,17 @@ function streamSink(res: ServerResponse, reply: Reply, includeUsage: boolean): G
   return {
     reasoning() {},
     token(t, token) {
+      generated++;
       logprobs.push(token);
       if (t === '') return;
       res.write(
-        `${head}{"index":0,"text":${text(t)},"logprobs":${JSON.stringify(logprobs.take())},"finish_reason":null,"stop_reason":null}]${usageNull}}\n\n`,
+        `${head}{"index":0,"text":${text(t)},"logprobs":${JSON.stringify(logprobs.take())},"finish_reason":null,"stop_reason":null}]${usageNow()}}\n\n`,
       );
     },
     toolCall() {},
     finish(r) {
-      let out = `${head}{"index":0,"text":${text(r.tail)},"logprobs":${JSON.stringify(logprobs.take())},"finish_reason":"${r.finishReason}","stop_reason":${JSON.stringify(r.stopSequence)}}]${usageNull}}\n\n`;
+      generated = r.completionTokens;
+      let out = `${head}{"index":0,"text":${text(r.tail)},"logprobs":${JSON.stringify(logprobs.take())},"finish_reason":"${r.finishReason}","stop_reason":${JSON.stringify(r.stopSequence)}}]${usageNow()}}\n\n`;
       if (includeUsage) out += `${head}],"usage":${usage(reply, r)}}\n\n`;
       res.end(`${out}data: [DONE]\n\n`);
     },
@@ -200,7 +214,12 @@ export const completionsRoute: Route = {
       logprobs: body.logprobs ?? null,
     };
     const sink = body.stream
-      ? streamSink(res, reply, body.stream_options?.include_usage === true)
+      ? streamSink(
+          res,
+          reply,
+          body.stream_options?.include_usage === true,
+          body.stream_options?.include_usage === true && body.stream_options.continuous_usage_stats === true,
+        )
       : jsonSink(res, reply);
     ctx.engine.run(res, generation, sink, fault === 'drop');
   },

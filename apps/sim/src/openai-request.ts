@@ -57,6 +57,11 @@ const responseFormat = z.object({
     .nullish(),
 });
 
+/** `continuous_usage_stats` is vLLM's: with `include_usage`, the usage so far in every chunk. */
+export const streamOptions = z
+  .object({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() })
+  .nullish();
+
 /**
  * The fields the simulator reads. Everything else of the Chat Completions API (temperature,
  * top_p, top_k, min_p, repetition_penalty, reasoning_effort, priority, …) is accepted and ignored.
@@ -69,7 +74,7 @@ export const chatCompletionRequestSchema = z.object({
   stop: z.union([z.string(), z.array(z.string())]).nullish(),
   seed: z.number().int().nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  stream_options: streamOptions,
   ignore_eos: z.boolean().nullish(),
   n: z.number().int().nullish(),
   tools: z.array(tool).nullish(),

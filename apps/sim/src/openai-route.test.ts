@@ -77,6 +77,35 @@ describe('POST /v1/chat/completions', () => {
     expect(usage.usage!.total_tokens).toBe(usage.usage!.prompt_tokens + 7);
   });
 
+  it('continuous_usage_stats: every chunk carries the usage so far, as vLLM sends it', async () => {
+    const res = await post(url, {
+      model: DEFAULT_MODEL,
+      messages,
+      max_tokens: 4,
+      stream: true,
+      stream_options: { include_usage: true, continuous_usage_stats: true },
+    });
+    const chunks = chunksOf(await readSse(res));
+    const prompt = chunks[0]!.usage!.prompt_tokens;
+    expect(prompt).toBeGreaterThan(0);
+    // The role chunk, one per token, the finish chunk, the usage chunk.
+    expect(chunks.map((c) => c.usage?.completion_tokens)).toEqual([0, 1, 2, 3, 4, 4, 4]);
+    for (const c of chunks) expect(c.usage).toEqual({ ...c.usage, prompt_tokens: prompt });
+    // Not asked with include_usage: no usage at all (vLLM needs both).
+    const without = chunksOf(
+      await readSse(
+        await post(url, {
+          model: DEFAULT_MODEL,
+          messages,
+          max_tokens: 2,
+          stream: true,
+          stream_options: { continuous_usage_stats: true },
+        }),
+      ),
+    );
+    for (const c of without) expect(c).not.toHaveProperty('usage');
+  });
+
   it('omits usage without include_usage', async () => {
     const res = await post(url, { model: DEFAULT_MODEL, messages, max_tokens: 3, stream: true });
     const chunks = chunksOf(await readSse(res));

@@ -52,14 +52,24 @@ function reasoningMembers(field: ReasoningField, json: string): string {
  * vLLM's chunk stream. Every chunk but the content is serialized once per request, so a token
  * costs one string concatenation and one `res.write`. With logprobs, a content chunk carries the
  * entries of every answer token generated since the previous content chunk (tokens held back
- * for stop strings ride with the next one, the rest with the final chunk).
+ * for stop strings ride with the next one, the rest with the final chunk). With `continuous`
+ * (vLLM's `continuous_usage_stats`), every chunk carries the usage so far instead of `null`.
  */
-function streamSink(res: ServerResponse, reply: Reply, includeUsage: boolean): GenerationSink {
+function streamSink(
+  res: ServerResponse,
+  reply: Reply,
+  includeUsage: boolean,
+  continuous = false,
+): GenerationSink {
+  let generated = 0;
   const usageNull = includeUsage ? ',"usage":null' : '';
+  const usageNow = () =>
+    continuous ? `,"usage":${JSON.stringify(openAIUsage(reply.promptTokens, generated))}` : usageNull;
   const head = `data: {"id":"${reply.id}","object":"chat.completion.chunk","created":${reply.created},"model":${JSON.stringify(reply.model)},"choices":[`;
   const deltaHead = `${head}{"index":0,"delta":{`;
   const tokenHead = `${deltaHead}"content":`;
-  const tokenTail = `},"logprobs":null,"finish_reason":null}]${usageNull}}\n\n`;
+  const fixedTail = `},"logprobs":null,"finish_reason":null}]${usageNull}}\n\n`;
+  const tail = () => (continuous ? `},"logprobs":null,"finish_reason":null}]${usageNow()}}\n\n` : fixedTail);
   const pending: ChatLogprob[] = [];
   let index = 0;
   const logprobsJson = () => {
@@ -71,24 +81,27 @@ function streamSink(res: ServerResponse, reply: Reply, includeUsage: boolean): G
   res.writeHead(200, SSE_HEADERS);
   const extra = reply.extraDeltaField ? `,"${reply.extraDeltaField}":{"id":"sim"}` : '';
   res.write(
-    `${head}{"index":0,"delta":{"role":"assistant","content":""${extra}},"logprobs":null,"finish_reason":null}]${usageNull}}\n\n`,
+    `${head}{"index":0,"delta":{"role":"assistant","content":""${extra}},"logprobs":null,"finish_reason":null}]${usageNow()}}\n\n`,
   );
   return {
     reasoning(text) {
-      res.write(deltaHead + reasoningMembers(reply.reasoningField, JSON.stringify(text)) + tokenTail);
+      generated++;
+      res.write(deltaHead + reasoningMembers(reply.reasoningField, JSON.stringify(text)) + tail());
     },
     token(text, token) {
+      generated++;
       if (reply.logprobs === null) {
-        if (text !== '') res.write(tokenHead + JSON.stringify(text) + tokenTail);
+        if (text !== '') res.write(tokenHead + JSON.stringify(text) + tail());
         return;
       }
       pending.push(chatLogprob(reply.hash, index++, token, reply.logprobs));
       if (text === '') return;
       res.write(
-        `${tokenHead}${JSON.stringify(text)}},"logprobs":${logprobsJson()},"finish_reason":null}]${usageNull}}\n\n`,
+        `${tokenHead}${JSON.stringify(text)}},"logprobs":${logprobsJson()},"finish_reason":null}]${usageNow()}}\n\n`,
       );
     },
     toolCall(i, call, piece, first) {
+      generated++;
       let out = '';
       if (first) {
         const header = JSON.stringify({
@@ -97,13 +110,14 @@ function streamSink(res: ServerResponse, reply: Reply, includeUsage: boolean): G
           type: 'function',
           function: { name: call.name, arguments: '' },
         });
-        out = `${deltaHead}"tool_calls":[${header}]${tokenTail}`;
+        out = `${deltaHead}"tool_calls":[${header}]${tail()}`;
       }
       const args = `{"index":${i},"function":{"arguments":${JSON.stringify(piece)}}}`;
-      res.write(`${out}${deltaHead}"tool_calls":[${args}]${tokenTail}`);
+      res.write(`${out}${deltaHead}"tool_calls":[${args}]${tail()}`);
     },
     finish(r) {
-      let out = `${head}{"index":0,"delta":{"content":${JSON.stringify(r.tail)}},"logprobs":${logprobsJson()},"finish_reason":"${finishReason(reply, r)}","stop_reason":${JSON.stringify(r.stopSequence)}}]${usageNull}}\n\n`;
+      generated = r.completionTokens;
+      let out = `${head}{"index":0,"delta":{"content":${JSON.stringify(r.tail)}},"logprobs":${logprobsJson()},"finish_reason":"${finishReason(reply, r)}","stop_reason":${JSON.stringify(r.stopSequence)}}]${usageNow()}}\n\n`;
       if (includeUsage) out += `${head}],"usage":${usage(reply, r)}}\n\n`;
       res.end(`${out}data: [DONE]\n\n`);
     },
@@ -224,8 +238,14 @@ export const chatCompletionsRoute: Route = {
       extraDeltaField: ctx.options.extraDeltaField,
       tools: toolCalls.length > 0,
     };
+    const includeUsage = body.stream_options?.include_usage === true;
     const sink = body.stream
-      ? streamSink(res, reply, body.stream_options?.include_usage === true)
+      ? streamSink(
+          res,
+          reply,
+          includeUsage,
+          includeUsage && body.stream_options?.continuous_usage_stats === true,
+        )
       : jsonSink(res, reply);
     ctx.engine.run(res, generation, sink, fault === 'drop');
   },
