@@ -71,6 +71,13 @@ export const WorkerEnvSchema = z
     LLM_FIRST_TOKEN_TIMEOUT_MS: positiveInt(60_000),
     /** 1: pass the tier's priority as vLLM's `priority` field (vLLM with --scheduling-policy priority). */
     BACKEND_PRIORITY: bool(false),
+    /**
+     * 1: ask OpenAI-compatible backends for vLLM's `stream_options.continuous_usage_stats` (usage
+     * in every chunk), so that a job cut off mid-stream (cancelled, failed) is charged the
+     * backend's own prompt and completion counts, not the api's prompt estimate. vLLM and SGLang
+     * take it; OpenAI's API does not.
+     */
+    BACKEND_CONTINUOUS_USAGE: bool(false),
   })
   .transform((env, ctx) => {
     const redis = redisTargetOf(env, ctx);

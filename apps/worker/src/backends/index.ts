@@ -8,7 +8,10 @@ export { BackendError } from './backend.ts';
 
 /** The backend this worker drives, by LLM_PROVIDER. */
 export function createBackend(
-  env: Pick<WorkerEnv, 'LLM_PROVIDER' | 'LLM_BASE_URL' | 'LLM_API_KEY' | 'LLM_TIMEOUT_MS'>,
+  env: Pick<
+    WorkerEnv,
+    'LLM_PROVIDER' | 'LLM_BASE_URL' | 'LLM_API_KEY' | 'LLM_TIMEOUT_MS' | 'BACKEND_CONTINUOUS_USAGE'
+  >,
 ): Backend {
   switch (env.LLM_PROVIDER) {
     case 'openai':
@@ -16,6 +19,7 @@ export function createBackend(
         baseURL: env.LLM_BASE_URL,
         apiKey: env.LLM_API_KEY,
         timeoutMs: env.LLM_TIMEOUT_MS,
+        continuousUsage: env.BACKEND_CONTINUOUS_USAGE,
       });
     case 'anthropic':
       return createAnthropicBackend({

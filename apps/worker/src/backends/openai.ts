@@ -7,7 +7,16 @@ export interface OpenAIBackendOptions {
   baseURL: string;
   apiKey?: string;
   timeoutMs: number;
+  /**
+   * BACKEND_CONTINUOUS_USAGE: ask for vLLM's `continuous_usage_stats`, usage in every chunk, so a
+   * stream cut short still has the backend's own counts (else: no prompt count, and the chunks).
+   */
+  continuousUsage?: boolean;
 }
+
+/** `stream_options`: the usage at the end, or (vLLM, SGLang) in every chunk. */
+const streamOptions = (continuousUsage: boolean | undefined) =>
+  continuousUsage ? { include_usage: true, continuous_usage_stats: true } : { include_usage: true };
 
 type RequestBody = Record<string, unknown>;
 
@@ -67,13 +76,13 @@ function samplingOf(p: GenerationParams): Record<string, unknown> {
  * A chat request as the backend gets it: the messages unchanged but for `thinking_blocks`,
  * tools and friends passed on.
  */
-export function toChatRequest(req: GenerateRequest): RequestBody {
+export function toChatRequest(req: GenerateRequest, continuousUsage?: boolean): RequestBody {
   const p = req.params;
   const body: Record<string, unknown> = {
     model: req.model,
     messages: withoutSignedThinking(req.messages),
     stream: true,
-    stream_options: { include_usage: true },
+    stream_options: streamOptions(continuousUsage),
     ...samplingOf(p),
   };
   for (const key of [
@@ -107,13 +116,13 @@ function withoutSignedThinking(messages: ChatMessage[]): ChatMessage[] {
 }
 
 /** A legacy completion request; `logprobs` there is the number of alternatives per token. */
-export function toCompletionRequest(req: GenerateRequest): RequestBody {
+export function toCompletionRequest(req: GenerateRequest, continuousUsage?: boolean): RequestBody {
   const p = req.params;
   const body: Record<string, unknown> = {
     model: req.model,
     prompt: req.prompt ?? '',
     stream: true,
-    stream_options: { include_usage: true },
+    stream_options: streamOptions(continuousUsage),
     ...samplingOf(p),
   };
   if (p.logprobs) body.logprobs = p.top_logprobs ?? 0;
@@ -182,12 +191,16 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): Backend {
         hooks.onDelta(d);
       };
       const chat = req.kind !== 'completion';
-      const partial = () => ({ promptTokens: 0, completionTokens: s.pieces });
+      // Cut short: the backend's last count when it sends one per chunk (continuousUsage), else
+      // no prompt count (the worker charges the api's estimate) and the chunks received.
+      const partial = () => s.usage ?? { promptTokens: 0, completionTokens: s.pieces };
       try {
         await ssePost({
           url: chat ? urls.chat : urls.completion,
           headers,
-          body: JSON.stringify(chat ? toChatRequest(req) : toCompletionRequest(req)),
+          body: JSON.stringify(
+            chat ? toChatRequest(req, opts.continuousUsage) : toCompletionRequest(req, opts.continuousUsage),
+          ),
           signal: hooks.signal,
           timeoutMs: opts.timeoutMs,
           partial,
