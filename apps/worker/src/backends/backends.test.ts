@@ -97,3 +97,34 @@ describe.each(Object.keys(backends))('%s backend', (name) => {
     expect(sim.stats().aborted).toBe(1);
   });
 });
+
+describe('openai backend with continuous usage (BACKEND_CONTINUOUS_USAGE)', () => {
+  let sim: Simulator | undefined;
+  afterEach(() => sim?.close());
+
+  it("a generation cut short is charged the backend's own counts, not a guess", async () => {
+    sim = await startSimulator({ port: 0, ttftMs: 1, itlMs: 20 });
+    const cut = async (continuousUsage: boolean) => {
+      const ac = new AbortController();
+      let n = 0;
+      const backend = createOpenAIBackend({ baseURL: `${sim!.url}/v1`, timeoutMs: 5000, continuousUsage });
+      return (await backend
+        .generate(
+          { ...req, params: { max_tokens: 200 } },
+          { ...quiet(ac.signal), onDelta: () => (++n === 3 ? ac.abort('test') : undefined) },
+        )
+        .catch((e: unknown) => e)) as BackendError;
+    };
+    const whole = await createOpenAIBackend({ baseURL: `${sim.url}/v1`, timeoutMs: 5000 }).generate(
+      req,
+      quiet(),
+    );
+    const counted = await cut(true);
+    expect(counted.type).toBe('cancelled');
+    expect(counted.partialUsage).toEqual({ promptTokens: whole.usage.promptTokens, completionTokens: 3 });
+    // Without it an OpenAI-compatible stream says nothing of the prompt until its end.
+    expect((await cut(false)).partialUsage).toEqual({ promptTokens: 0, completionTokens: 3 });
+    const sent = sim.requests().at(-2)?.body as { stream_options: unknown };
+    expect(sent.stream_options).toEqual({ include_usage: true, continuous_usage_stats: true });
+  });
+});

@@ -206,6 +206,8 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): Backend {
           partial,
           onData(data) {
             const chunk = data as StreamChunk;
+            // Before the deltas: a cancel that one of them sets off reads the count of this chunk.
+            usageOf(s, chunk.usage);
             const choices = chunk.choices ?? [];
             const choice = choices[0];
             if (choice) {
@@ -214,7 +216,6 @@ export function createOpenAIBackend(opts: OpenAIBackendOptions): Backend {
               endOfChoice(s, choice);
             }
             if (choices.length > 1) hooks.onDropped('choices[1+]');
-            usageOf(s, chunk.usage);
           },
         });
       } catch (err) {
