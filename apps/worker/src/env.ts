@@ -78,6 +78,8 @@ export const WorkerEnvSchema = z
      * take it; OpenAI's API does not.
      */
     BACKEND_CONTINUOUS_USAGE: bool(false),
+    /** Days the usage ledger keeps each UTC day's counters (the api reads them; both write them). */
+    USAGE_RETENTION_DAYS: positiveInt(400),
   })
   .transform((env, ctx) => {
     const redis = redisTargetOf(env, ctx);

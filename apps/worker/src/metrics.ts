@@ -84,6 +84,11 @@ export class WorkerMetrics {
     help: 'Quota settlements tried again after Redis refused them (see quota-settler.ts); rising = Redis trouble',
     registers: this.r,
   });
+  readonly usageRecordRetries = new Counter({
+    name: 'llm_usage_record_retries_total',
+    help: 'Usage ledger counts tried again after Redis refused them (recordUsageEventually); rising = Redis trouble',
+    registers: this.r,
+  });
 
   constructor(models: string[], concurrency: number) {
     for (const model of models) {

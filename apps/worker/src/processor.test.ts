@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DEFAULT_MODEL } from '@llmgw/config';
 import { createLogger } from '@llmgw/observability';
 import { decodeEvent, JOB_VERSION, type JobEvent } from '@llmgw/protocol';
-import { createKeys, createRedis, quitQuietly } from '@llmgw/redis';
+import { createKeys, createRedis, quitQuietly, readLedger, utcDay } from '@llmgw/redis';
 import { type Simulator, startSimulator } from '@llmgw/sim';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -94,12 +94,26 @@ describe('chat job processor', () => {
     await redis.set(quotaKey, '100');
     await redis.set(keys.cancelled(id), 'worker_lost');
     const before = sim.stats().requests;
-    await queue.add('chat', job({ quota: { key: quotaKey, reserved: 100, promptEstimate: 5 } }), {
-      jobId: id,
-    });
+    await queue.add(
+      'chat',
+      job({ userId: 'u1', keyId: 'key_u1', quota: { key: quotaKey, reserved: 100, promptEstimate: 5 } }),
+      { jobId: id },
+    );
     await vi.waitFor(async () => expect(await redis.get(quotaKey)).toBe('0'), { timeout: 5000 });
     expect(sim.stats().requests).toBe(before);
-    expect(events.get(id)).toBeUndefined();
+    // Its end, as the api gave it up, says it used nothing; the ledger counts it so, once.
+    expect(events.get(id)).toEqual([
+      expect.objectContaining({
+        type: 'error',
+        error: 'worker_lost',
+        usage: { promptTokens: 0, completionTokens: 0 },
+      }),
+    ]);
+    await vi.waitFor(async () =>
+      expect(await readLedger(redis, keys, ['u1'], [utcDay()])).toEqual([
+        expect.objectContaining({ keyId: 'key_u1', outcome: 'failed', promptTokens: 0, jobs: 1 }),
+      ]),
+    );
   });
 
   it('streams typed deltas and counts what the backend sent that nobody relays', async () => {
@@ -114,5 +128,37 @@ describe('chat job processor', () => {
     expect(text.split(' ')).toHaveLength(4);
     const metrics = await worker.metrics.registry.metrics();
     expect(metrics).toMatch(/llm_backend_dropped_total\{model="sim-llama-3-8b",field="delta.audio"\} 1/);
+  });
+
+  it('counts a job in the usage ledger once, with its done event’s numbers, however often it ends', async () => {
+    const id = randomUUID();
+    const user = `ledger-${id}`;
+    const ledger = () => readLedger(redis, keys, [user], [utcDay()]);
+    await queue.add('chat', job({ userId: user, keyId: 'key_ledger' }), { jobId: id });
+    const done = await terminal(id);
+    if (done.type !== 'done') throw new Error(`not done: ${done.type}`);
+    // The backend's own count: the simulator's prompt estimate and the 4 generated tokens.
+    expect(done.usage).toEqual({ promptTokens: expect.any(Number), completionTokens: 4 });
+    expect(done.usage.promptTokens).toBeGreaterThan(0);
+    const counted = {
+      keyId: 'key_ledger',
+      model: DEFAULT_MODEL,
+      outcome: 'completed',
+      promptTokens: done.usage.promptTokens,
+      completionTokens: 4,
+      jobs: 1,
+    };
+    await vi.waitFor(async () => expect(await ledger()).toEqual([expect.objectContaining(counted)]));
+
+    // The same job handed out and run again (what a stalled job's re-run is): it generates
+    // again, and is still counted once.
+    await queue.remove(id);
+    events.delete(id);
+    const requests = sim.stats().requests;
+    await queue.add('chat', job({ userId: user, keyId: 'key_ledger' }), { jobId: id });
+    expect(await terminal(id)).toMatchObject({ type: 'done' });
+    expect(sim.stats().requests).toBe(requests + 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await ledger()).toEqual([expect.objectContaining(counted)]);
   });
 });

@@ -1,10 +1,17 @@
 import type { Logger } from '@llmgw/observability';
-import { ChatJob, type ChatResult, type ErrorType, JOB_VERSION, type Usage } from '@llmgw/protocol';
-import { claimAttempt, type Keys, type RunningPlaces } from '@llmgw/redis';
+import { ChatJob, type ChatResult, ErrorType, JOB_VERSION, type Usage } from '@llmgw/protocol';
+import {
+  claimAttempt,
+  type Keys,
+  type RunningPlaces,
+  recordUsageEventually,
+  usageOutcome,
+} from '@llmgw/redis';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Backend, BackendError } from './backends/backend.ts';
 import { mapBackendError } from './backends/map-error.ts';
+import { billedUsage } from './billed-usage.ts';
 import { attemptsLeft, BACKEND_FAILURES, handBack, Requeued, requeue } from './failover.ts';
 import { GenerationSpan } from './generation-span.ts';
 import { isSummary, type JobSummary, keepSummaryOnly, summarize } from './job-summary.ts';
@@ -46,6 +53,8 @@ export interface ProcessorDeps {
    * job BullMQ hands out again after a failover lost its move to active does not run twice.
    */
   replicated?: boolean;
+  /** USAGE_RETENTION_DAYS: how long the usage ledger keeps a day. */
+  usageRetentionDays: number;
 }
 
 export type ChatProcessor = (
@@ -114,8 +123,21 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     if (cancelled !== null) {
       log.info({ reason: cancelled }, 'job_cancelled_before_start');
       // Nothing was generated: the whole reservation goes back, and the user's place. A job whose
-      // enqueue failed for its api (`not_queued`) had its reservation back with the 503.
-      if (cancelled !== 'not_queued') settle(data, undefined, log);
+      // enqueue failed for its api (`not_queued`) had its reservation back with the 503, and is
+      // nobody's job: its client got the 503, not a job.
+      if (cancelled !== 'not_queued') {
+        settle(data, undefined, log);
+        // Its end goes into its log, so its status says what the ledger counts (cancelled, no
+        // tokens), and a follower (a resumable request) hears it.
+        const error = ErrorType.safeParse(cancelled).data ?? 'cancelled';
+        await publisherOf(job, data, job.attemptsStarted, log).end({
+          type: 'error',
+          error,
+          message: 'cancelled before it started',
+          usage: billedUsage(undefined),
+        });
+        count(jobId, data, undefined, error, log);
+      }
       if (data.userId !== undefined) await deps.places.end(data.userId, jobId);
       await keepSummary(job, summarize(job.data, 'cancelled', { error: 'cancelled' }), log);
       throw new UnrecoverableError('cancelled before start');
@@ -133,12 +155,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       log.warn({ attempt }, 'job_attempt_already_ran');
       throw new UnrecoverableError('this attempt already ran: a Redis failover handed the job out again');
     }
-    const pub = new JobPublisher(deps.publisher, data.replyTo, jobId, attempt, log, deps.heartbeatMs, {
-      graceMs: data.graceMs,
-      ...(data.log && {
-        log: { eventsKey: deps.keys.jobEvents(jobId), metaKey: deps.keys.job(jobId), ...data.log },
-      }),
-    });
+    const pub = publisherOf(job, data, attempt, log);
     const abort = signal ?? new AbortController().signal;
     const queueWaitMs = Date.now() - data.enqueuedAt;
     log.info(
@@ -165,12 +182,54 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       // its payload for that attempt. Any other end is final: BullMQ keeps the summary only.
       if (failure !== 'requeued') {
         settle(data, usage, log);
+        count(jobId, data, usage, failure, log);
         if (data.userId !== undefined) void deps.places.end(data.userId, jobId);
         const ended = outcomeOf(failure) as JobSummary['ended'];
         await keepSummary(job, summarize(job.data, ended, { error: failure, usage }), log);
       }
     }
   };
+
+  /** The job's events: on its channel, and into its log when the api keeps one. */
+  function publisherOf(job: Job, data: ChatJob, attempt: number, log: Logger): JobPublisher {
+    const jobId = job.id ?? 'unknown';
+    return new JobPublisher(deps.publisher, data.replyTo, jobId, attempt, log, deps.heartbeatMs, {
+      graceMs: data.graceMs,
+      ...(data.log && {
+        log: { eventsKey: deps.keys.jobEvents(jobId), metaKey: deps.keys.job(jobId), ...data.log },
+      }),
+    });
+  }
+
+  /**
+   * The job's final end, counted in its user's usage ledger (usage.ts in @llmgw/redis) with the
+   * numbers its quota is settled to. Only a final end: a requeued attempt is not one, and a second
+   * end of the same job (a stalled re-run, a retry of this call) finds it counted. Not awaited:
+   * retried in the background until Redis takes it, like the settlement.
+   */
+  function count(
+    jobId: string,
+    data: ChatJob,
+    usage: Usage | undefined,
+    error: ErrorType | undefined,
+    log: Logger,
+  ): void {
+    if (data.userId === undefined) return;
+    void recordUsageEventually(
+      deps.redis,
+      deps.keys,
+      {
+        jobId,
+        userId: data.userId,
+        ...(data.keyId !== undefined && { keyId: data.keyId }),
+        model: data.model,
+        outcome: usageOutcome(error),
+        usage: billedUsage(usage, data.quota?.promptEstimate),
+        endedAt: Date.now(),
+      },
+      { retentionDays: deps.usageRetentionDays, log, onRetry: () => deps.metrics.usageRecordRetries.inc() },
+    );
+  }
 
   /** The job's payload goes; what Bull Board should still show stays (job-summary.ts). */
   async function keepSummary(job: Job, summary: JobSummary, log: Logger): Promise<void> {
@@ -184,10 +243,8 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
    * is retried in the background until Redis takes it (quota-settler.ts).
    */
   function settle(data: ChatJob, usage: Usage | undefined, log: Logger): void {
-    const used =
-      usage && (usage.promptTokens > 0 || usage.completionTokens > 0)
-        ? (usage.promptTokens || (data.quota?.promptEstimate ?? 0)) + usage.completionTokens
-        : 0;
+    const billed = billedUsage(usage, data.quota?.promptEstimate);
+    const used = billed.promptTokens + billed.completionTokens;
     const opts = { redis: deps.redis, log, metrics: deps.metrics };
     if (data.quota) void settleQuotaEventually(data.quota.key, used - data.quota.reserved, opts);
     for (const hold of data.holds ?? []) void settleEventually(hold, used - hold.reserved, opts);
@@ -210,7 +267,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       const message = tried
         ? 'no backend answered before the request deadline'
         : 'waited in the queue past its deadline';
-      await pub.end({ type: 'error', error, message });
+      await pub.end({ type: 'error', error, message, usage: billedUsage(undefined) });
       log.info({ error_type: error }, 'job_expired');
       throw new JobFailed(error, error, undefined);
     }
@@ -273,6 +330,8 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
         },
       );
       clearTimeout(firstTokenTimer);
+      // What the client is told it used is what it is charged (billed-usage.ts).
+      const usage = billedUsage(result.usage, data.quota?.promptEstimate);
       span.done(result);
       breaker.success();
       // One line per job, not per chunk: what the backend sent that no client will see.
@@ -281,14 +340,14 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
         type: 'done',
         finishReason: result.finishReason,
         ...(result.stopSequence !== undefined && { stopSequence: result.stopSequence }),
-        usage: result.usage,
+        usage,
         ttftMs: result.ttftMs,
         genMs: performance.now() - genStart,
       });
       // The answer's events did not all reach the log: its end was written as an error instead.
       if (pub.lost) {
         log.warn({ error_type: 'internal_error', err: pub.lost }, 'job_failed');
-        throw new JobFailed('internal_error', `internal_error: ${pub.lost}`, result.usage);
+        throw new JobFailed('internal_error', `internal_error: ${pub.lost}`, usage);
       }
       deps.metrics.backendDuration.observe({ model: data.model }, (performance.now() - genStart) / 1000);
       if (result.ttftMs !== undefined)
@@ -296,13 +355,13 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       log.info(
         {
           finish_reason: result.finishReason,
-          prompt_tokens: result.usage.promptTokens,
-          completion_tokens: result.usage.completionTokens,
+          prompt_tokens: usage.promptTokens,
+          completion_tokens: usage.completionTokens,
           ttft_ms: result.ttftMs === undefined ? undefined : Math.round(result.ttftMs),
         },
         'job_completed',
       );
-      return { finishReason: result.finishReason, usage: result.usage };
+      return { finishReason: result.finishReason, usage };
     } catch (err) {
       clearTimeout(firstTokenTimer);
       if (err instanceof JobFailed) throw err;
@@ -326,9 +385,10 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
           await requeue(job, token, deps.instanceId, !breaker.isClosed);
         }
       }
-      await pub.end({ type: 'error', error: type, message, usage: e.partialUsage });
+      const usage = billedUsage(e.partialUsage, data.quota?.promptEstimate);
+      await pub.end({ type: 'error', error: type, message, usage });
       log.warn({ error_type: type, status: e.status, err: message }, 'job_failed');
-      throw new JobFailed(type, `${type}: ${message}`, e.partialUsage);
+      throw new JobFailed(type, `${type}: ${message}`, usage);
     }
   }
 }

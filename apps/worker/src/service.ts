@@ -52,6 +52,8 @@ export interface WorkerServiceOptions {
   breakerMaxCooldownMs: number;
   firstTokenTimeoutMs: number;
   backendPriority: boolean;
+  /** USAGE_RETENTION_DAYS. */
+  usageRetentionDays: number;
 }
 
 /** Service options from the parsed environment (main.ts and tests build them the same way). */
@@ -83,6 +85,7 @@ export function workerOptionsFromEnv(
     breakerMaxCooldownMs: env.BREAKER_MAX_COOLDOWN_MS,
     firstTokenTimeoutMs: env.LLM_FIRST_TOKEN_TIMEOUT_MS,
     backendPriority: env.BACKEND_PRIORITY,
+    usageRetentionDays: env.USAGE_RETENTION_DAYS,
     telemetry: queueTelemetry(env.tracing),
   };
 }
@@ -301,6 +304,7 @@ export class WorkerService {
       logPrompts: opts.logPrompts,
       places: this.places,
       replicated: typeof opts.redis !== 'string' && opts.redis.mode !== 'single',
+      usageRetentionDays: opts.usageRetentionDays,
     });
     for (const model of opts.models) {
       const workers = splitSlots(opts.concurrency, opts.fetchers).map((concurrency) => {
