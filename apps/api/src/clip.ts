@@ -9,3 +9,14 @@ export const CLIP_CHARS = 128;
 export function clip(text: string, max = CLIP_CHARS): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
+
+/** An API key's shape (`llmgw_` + base64url): what {@link loggablePath} hides. */
+const SECRET = /llmgw_[A-Za-z0-9_-]+/g;
+
+/**
+ * A request path as logs and traces may keep it: clipped, and with any API key in it replaced by
+ * `llmgw_[redacted]` (`DELETE /admin/keys/<the key itself>` puts one there).
+ */
+export function loggablePath(path: string): string {
+  return clip(path.replace(SECRET, 'llmgw_[redacted]'));
+}

@@ -147,3 +147,13 @@ describe('requestContext: log lines and metrics', () => {
     expect(logs.find('request_completed')).toMatchObject([{ route: '/items/:id', status: 200 }]);
   });
 });
+
+describe('requestContext: no API key in a log line', () => {
+  it('a key in the path (DELETE /admin/keys/<the key>) is logged as llmgw_[redacted]', async () => {
+    const { app, logs } = contextApp();
+    await app.request('/items/llmgw_Zm9vYmFyYmF6cXV4LTEyMzQ1Njc4OTBhYmNkZWY');
+    const started = logs.find('request_started')[0]!;
+    expect(started.path).toBe('/items/llmgw_[redacted]');
+    expect(JSON.stringify(logs.find('request_started'))).not.toContain('Zm9vYmFy');
+  });
+});

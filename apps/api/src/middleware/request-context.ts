@@ -1,7 +1,7 @@
 import type { Logger } from '@llmgw/observability';
 import type { MiddlewareHandler } from 'hono';
 import { requestId as honoRequestId } from 'hono/request-id';
-import { clip } from '../clip.ts';
+import { clip, loggablePath } from '../clip.ts';
 import type { AppEnv } from '../context.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { whenResponseEnds } from '../response-end.ts';
@@ -25,7 +25,7 @@ export function requestContext({ log, metrics }: RequestContextOptions): Middlew
       c.set('startedAt', started);
       const reqLog = log.child({ request_id: c.get('requestId') });
       c.set('log', reqLog);
-      reqLog.info({ method: c.req.method, path: clip(c.req.path) }, 'request_started');
+      reqLog.info({ method: c.req.method, path: loggablePath(c.req.path) }, 'request_started');
       await next();
       const complete = () => {
         const model = c.get('model');

@@ -1,6 +1,6 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, tracer } from '@llmgw/observability';
 import type { MiddlewareHandler } from 'hono';
-import { clip } from '../clip.ts';
+import { clip, loggablePath } from '../clip.ts';
 import type { AppEnv } from '../context.ts';
 import { whenResponseEnds } from '../response-end.ts';
 
@@ -29,7 +29,7 @@ export function requestSpan(): MiddlewareHandler<AppEnv> {
         kind: SpanKind.SERVER,
         attributes: {
           'http.request.method': c.req.method,
-          'url.path': clip(c.req.path),
+          'url.path': loggablePath(c.req.path),
           'llmgw.request_id': c.get('requestId'),
           ...(c.req.header('user-agent') !== undefined && {
             'user_agent.original': clip(c.req.header('user-agent')!),
