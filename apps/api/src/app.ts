@@ -17,6 +17,7 @@ import { registerMessages } from './routes/messages.ts';
 import { registerModels } from './routes/models.ts';
 import { registerOpenAIChat } from './routes/openai-chat.ts';
 import { registerOpenApi } from './routes/openapi.ts';
+import { registerUsage } from './routes/usage.ts';
 
 /** Builds the HTTP app (what tests drive); main.ts wires real dependencies and starts it. */
 export function createApp(deps: AppDeps): GatewayApp {
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerMessages(app, deps);
   registerModels(app, deps);
   registerJobs(app, deps);
+  registerUsage(app, deps);
   // Public, no key: the document of the routes above (generated from them at its first request).
   registerOpenApi(app);
 

@@ -20,6 +20,7 @@ import { OpenChats } from './queue/open-chats.ts';
 import { QueueWatch } from './queue/queue-watch.ts';
 import { Submitter } from './queue/submit.ts';
 import { ReplyHub } from './reply/reply-hub.ts';
+import { UsageLedger } from './usage/ledger.ts';
 
 export interface ComposeOptions {
   env: ApiEnv;
@@ -105,16 +106,33 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     metrics,
     log,
   });
+  const usage = new UsageLedger({
+    redis,
+    keys,
+    log,
+    retentionDays: env.USAGE_RETENTION_DAYS,
+    ...(env.PRICES && { prices: env.PRICES }),
+  });
   const watch = new QueueWatch({
     dispatcher,
     log,
     queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
     positionIntervalMs: env.QUEUE_POSITION_INTERVAL_MS,
     agingMs: env.PRIORITY_AGING_MS,
-    onRemoved: (c) => admission.neverRan(c),
+    onRemoved: (c, error) => {
+      admission.neverRan(c);
+      usage.neverRan(c, error);
+    },
     noWorkingBackend: (model) => models.noWorkingBackend(model),
   });
-  const canceller = new JobCanceller({ dispatcher, admission, log, graceMs: env.RESUME_GRACE_MS });
+  const canceller = new JobCanceller({
+    dispatcher,
+    admission,
+    usage,
+    events: eventLog,
+    log,
+    graceMs: env.RESUME_GRACE_MS,
+  });
   const open = new OpenChats(canceller, env.RESUME_GRACE_MS > 0);
   const submitter = new Submitter({
     hub,
@@ -128,7 +146,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     queueTimeoutMs: env.QUEUE_TIMEOUT_MS,
     graceMs: env.RESUME_GRACE_MS,
   });
-  const jobs = new Jobs({ hub, records, log: eventLog, dispatcher, admission, open });
+  const jobs = new Jobs({ hub, records, log: eventLog, dispatcher, admission, usage, open });
   let shuttingDown = false;
   const deps: AppDeps = {
     log,
@@ -161,6 +179,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     trustProxy: env.TRUST_PROXY,
     jobs,
     idempotency: new Idempotency(redis, keys),
+    usage,
   };
   return {
     app: createApp(deps),

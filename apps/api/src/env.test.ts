@@ -65,3 +65,34 @@ describe('api env: MODEL_FORGET_AFTER_MS', () => {
     expect(() => parseApiEnv({ ...base, MODEL_FORGET_AFTER_MS: '-1' })).toThrow(/MODEL_FORGET_AFTER_MS/);
   });
 });
+
+describe('api env: the usage ledger', () => {
+  it('USAGE_RETENTION_DAYS: 400 by default; PRICES_JSON: per model, USD per million tokens', () => {
+    expect(parseApiEnv(base)).toMatchObject({ USAGE_RETENTION_DAYS: 400, PRICES: undefined });
+    expect(parseApiEnv({ ...base, USAGE_RETENTION_DAYS: '30' }).USAGE_RETENTION_DAYS).toBe(30);
+    expect(() => parseApiEnv({ ...base, USAGE_RETENTION_DAYS: '0' })).toThrow(/USAGE_RETENTION_DAYS/);
+    const env = parseApiEnv({
+      ...base,
+      PRICES_JSON:
+        '{"meta-llama/Llama-3.1-8B-Instruct":{"input":0.05,"output":0.08},"constructor":{"input":1,"output":1}}',
+    });
+    expect(env.PRICES?.get('meta-llama/Llama-3.1-8B-Instruct')).toEqual({ input: 0.05, output: 0.08 });
+    // A model named like an Object property is a model like any other.
+    expect(env.PRICES?.get('constructor')).toEqual({ input: 1, output: 1 });
+    expect(env.PRICES?.has('toString')).toBe(false);
+  });
+
+  it('a bad price table names PRICES_JSON and what is wrong', () => {
+    expect(() => parseApiEnv({ ...base, PRICES_JSON: '{' })).toThrow(/PRICES_JSON: not JSON/);
+    expect(() => parseApiEnv({ ...base, PRICES_JSON: '[1]' })).toThrow(/PRICES_JSON: expected an object/);
+    expect(() => parseApiEnv({ ...base, PRICES_JSON: '{"m":{"input":-1,"output":1}}' })).toThrow(
+      /PRICES_JSON: m\.input/,
+    );
+    expect(() => parseApiEnv({ ...base, PRICES_JSON: '{"m":{"input":1}}' })).toThrow(
+      /PRICES_JSON: m\.output/,
+    );
+    expect(() => parseApiEnv({ ...base, PRICES_JSON: '{"m":{"input":1,"output":1,"cached":1}}' })).toThrow(
+      /PRICES_JSON: m/,
+    );
+  });
+});

@@ -15,6 +15,7 @@ import {
 import { z } from 'zod';
 import { shedPoints, topShedPoint } from './admission/shedding.ts';
 import { loadTiers } from './auth/tiers.ts';
+import { parsePrices } from './usage/prices.ts';
 
 /** Api configuration; docs/configuration.md documents each variable. */
 const ApiEnvFields = z.object({
@@ -124,19 +125,37 @@ const ApiEnvFields = z.object({
   JOB_RECOVERY_TIMEOUT_MS: positiveInt(30_000),
   /** On SIGTERM, open streams may finish for this long; the rest end with an error frame. */
   SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
+  /** Days the usage ledger keeps each UTC day's counters (`GET /v1/usage`, `/admin/usage`). */
+  USAGE_RETENTION_DAYS: positiveInt(400),
+  /**
+   * Prices as JSON, per model: `{"<model>":{"input":x,"output":y}}`, USD per million prompt and
+   * completion tokens. Set: the usage answers have cost columns.
+   */
+  PRICES_JSON: z.string().optional(),
   INSTANCE_ID: z.string().optional(),
   LOG_LEVEL: logLevel,
   ...otelEnvFields,
 });
-/** The fields, plus the tier table parsed from TIERS_JSON / TIERS_FILE (a bad one names its variable). */
+/**
+ * The fields, plus the tier table parsed from TIERS_JSON / TIERS_FILE and the price table from
+ * PRICES_JSON (a bad one names its variable).
+ */
 export const ApiEnvSchema = ApiEnvFields.transform((env, ctx) => {
   const redis = redisTargetOf(env, ctx);
+  let PRICES: ReturnType<typeof parsePrices>;
+  try {
+    PRICES = parsePrices(env.PRICES_JSON);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', path: ['PRICES_JSON'], message: (err as Error).message });
+    return z.NEVER;
+  }
   try {
     return {
       ...env,
       redis,
       tracing: tracingConfigOf(env, 'llmgw-api'),
       TIERS: loadTiers(env.TIERS_JSON, env.TIERS_FILE),
+      PRICES,
     };
   } catch (err) {
     ctx.addIssue({

@@ -15,6 +15,7 @@ import type { ModelRegistry } from './models/registry.ts';
 import type { JobCanceller } from './queue/cancel.ts';
 import type { Dispatcher } from './queue/dispatcher.ts';
 import type { Submitter } from './queue/submit.ts';
+import type { UsageLedger } from './usage/ledger.ts';
 
 /**
  * The app's type and what it is built from, below both app.ts and the routes it registers: a
@@ -57,4 +58,6 @@ export interface AppDeps {
   idempotency: Idempotency;
   /** TRUST_PROXY: client addresses come from X-Forwarded-For (see client-address.ts). */
   trustProxy: boolean;
+  /** The usage ledger: `/v1/usage`, `/admin/usage`, and the jobs the api ends before they ran. */
+  usage: UsageLedger;
 }

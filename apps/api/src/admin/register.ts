@@ -8,6 +8,7 @@ import { LoginThrottle } from './login-throttle.ts';
 import { registerAdminQueues } from './queue-routes.ts';
 import { readOnlyAdmin } from './read-only.ts';
 import { adminGuard } from './session.ts';
+import { registerAdminUsage } from './usage-routes.ts';
 
 /** What the admin surface needs; registered only when ADMIN_TOKEN is set. */
 export type AdminDeps = Pick<
@@ -24,12 +25,13 @@ export type AdminDeps = Pick<
   | 'jobs'
   | 'metrics'
   | 'canceller'
+  | 'usage'
 > & { adminToken: string };
 
 /**
  * The admin surface, in this order: the login page (the only open route), the guard (session
  * cookie or Bearer token) on everything else under /admin, the read-only gate, then the queue API,
- * Bull Board, the API key routes and any user's jobs, all behind the guard.
+ * Bull Board, the API key routes, everybody's usage and any user's jobs, all behind the guard.
  */
 export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
   // One throttle for both ways of presenting ADMIN_TOKEN: the form and the Bearer header.
@@ -44,6 +46,7 @@ export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
   registerAdminQueues(app, deps);
   mountBullBoard(app, { ...deps, readOnly: deps.adminReadonly });
   registerAdminKeys(app, deps);
+  registerAdminUsage(app, deps);
   // Any user's job: status, replay or follow, cancel (read-only admin: no cancel).
   registerJobRoutes(app, deps, '/admin/jobs', () => ANY_OWNER);
 }

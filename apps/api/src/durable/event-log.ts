@@ -1,4 +1,4 @@
-import { decodeEvent, type ErrorType, encodeEvent, type JobEvent } from '@llmgw/protocol';
+import { decodeEvent, type ErrorType, encodeEvent, type JobEvent, type Usage } from '@llmgw/protocol';
 import { type Keys, writeJobEvent } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 
@@ -42,10 +42,21 @@ export class EventLog {
   /**
    * The gateway ends the job itself (deadline, lost, cancelled by its owner): the end goes into
    * the log and out on the live channel, so every follower, now or later, sees the same end.
+   * `usage`: what the job used, when the gateway knows (zero for one it took off its queue before
+   * it ran); else the worker's own end, if one comes, tells it (foldEvents).
    */
-  async end(jobId: string, error: ErrorType, message: string): Promise<void> {
+  async end(jobId: string, error: ErrorType, message: string, usage?: Usage): Promise<void> {
     const { redis, keys, retainMs, maxEvents } = this.opts;
-    const raw = encodeEvent({ id: jobId, seq: 0, attempt: 0, type: 'error', error, message, gateway: true });
+    const raw = encodeEvent({
+      id: jobId,
+      seq: 0,
+      attempt: 0,
+      type: 'error',
+      error,
+      message,
+      gateway: true,
+      ...(usage && { usage }),
+    });
     await writeJobEvent(redis, {
       eventsKey: keys.jobEvents(jobId),
       metaKey: keys.job(jobId),

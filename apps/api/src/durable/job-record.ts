@@ -6,6 +6,8 @@ import type { Rendition } from '../wire/rendition.ts';
 export interface JobRecord {
   id: string;
   userId: string;
+  /** The API key it came with (public id); absent without one (trusted_headers). */
+  keyId?: string;
   model: string;
   /** Epoch ms, when it was enqueued. */
   createdAt: number;
@@ -45,6 +47,7 @@ export class JobRecords {
         ttlMs,
         'user',
         rec.userId,
+        ...(rec.keyId !== undefined ? ['key', rec.keyId] : []),
         'model',
         rec.model,
         'created_at',
@@ -73,6 +76,7 @@ export class JobRecords {
     return {
       id: jobId,
       userId: h.user,
+      ...(h.key !== undefined && { keyId: h.key }),
       model: h.model ?? '',
       createdAt: Number(h.created_at),
       rendition: JSON.parse(h.rendition) as Rendition,

@@ -63,4 +63,30 @@ describe('foldEvents', () => {
       text([started(0, 1), token(3, 'lost', 1), started(0, 2), token(1, 'x', 2), done(2, 2)]),
     ).toMatchObject({ status: 'completed', text: 'x' });
   });
+
+  it('a gateway end (owner cancel) reports what the worker, aborting the job after it, says it used', () => {
+    const gateway = ev(0, 0, {
+      type: 'error',
+      error: 'cancelled',
+      message: 'cancelled by its owner',
+      gateway: true,
+    });
+    const aborted = ev(3, 1, {
+      type: 'error',
+      error: 'cancelled',
+      message: 'generation cancelled',
+      usage: { promptTokens: 9, completionTokens: 2 },
+    });
+    const fold = foldEvents([started(0), token(1, 'a'), token(2, 'b'), gateway, aborted]);
+    expect(fold.status).toBe('cancelled');
+    expect(fold.error).toMatchObject({
+      message: 'cancelled by its owner',
+      usage: { promptTokens: 9, completionTokens: 2 },
+    });
+    // Removed before it ran: the gateway's own end says it used nothing; no worker end follows.
+    const unrun = { ...gateway, usage: { promptTokens: 0, completionTokens: 0 } } as JobEvent;
+    expect(foldEvents([unrun]).error?.usage).toEqual({ promptTokens: 0, completionTokens: 0 });
+    // Still running (its worker's end not in yet): no usage to tell.
+    expect(foldEvents([started(0), gateway]).error?.usage).toBeUndefined();
+  });
 });

@@ -1,10 +1,12 @@
 import { type DoneEvent, type ErrorEvent, type JobEvent, Transcript } from '@llmgw/protocol';
+import { NO_USAGE } from '@llmgw/redis';
 import type { z } from 'zod';
 import type { Admission } from '../admission/admission.ts';
 import { ApiError } from '../errors/index.ts';
 import type { Dispatcher } from '../queue/dispatcher.ts';
 import type { OpenChats } from '../queue/open-chats.ts';
 import type { SubmittedChat } from '../queue/submitted-chat.ts';
+import type { UsageLedger } from '../usage/ledger.ts';
 import { openAIUsage } from '../wire/frames.ts';
 import { bodyOf } from '../wire/rendition.ts';
 import type { EventLog } from './event-log.ts';
@@ -23,6 +25,8 @@ export interface JobsOptions extends FollowDeps {
   log: Pick<EventLog, 'read' | 'end'>;
   dispatcher: Pick<Dispatcher, 'positions' | 'cancel' | 'reservationOf'>;
   admission: Pick<Admission, 'neverRan'>;
+  /** A job cancelled before it ran is counted here (a worker counts the others). */
+  usage: Pick<UsageLedger, 'neverRan'>;
   /** Followers are open requests too: shutdown waits for them, then ends them. */
   open: Pick<OpenChats, 'add'>;
 }
@@ -116,8 +120,18 @@ export class Jobs {
     }
     const reservation = await this.opts.dispatcher.reservationOf(rec.model, jobId);
     const how = await this.opts.dispatcher.cancel(rec.model, jobId, 'cancelled_by_owner');
-    if (how === 'removed') this.opts.admission.neverRan({ userId: rec.userId, jobId, reservation });
-    await this.opts.log.end(jobId, 'cancelled', 'cancelled by its owner');
+    // Removed before it ran: it used nothing, and says so. A running one's worker ends it again,
+    // with what it used (its status reads that end's usage).
+    if (how === 'removed') {
+      this.opts.admission.neverRan({ userId: rec.userId, jobId, reservation });
+      this.opts.usage.neverRan({ ...rec, jobId }, 'cancelled');
+    }
+    await this.opts.log.end(
+      jobId,
+      'cancelled',
+      'cancelled by its owner',
+      how === 'removed' ? NO_USAGE : undefined,
+    );
     return { id: jobId, object: 'job', status: 'cancelled' };
   }
 }
@@ -165,10 +179,20 @@ export function foldEvents(events: readonly JobEvent[], opts: { trimmed?: boolea
       ...(usage && { usage }),
     },
   });
-  for (const ev of events) {
-    // The gateway ended the job itself (deadline, lost, cancelled): whatever attempt runs.
+  for (const [i, ev] of events.entries()) {
+    // The gateway ended the job itself (deadline, lost, cancelled): whatever attempt runs. What
+    // the job used is that of the worker's own end, when one follows (it aborted the generation,
+    // and settled and counted it with these numbers), else what the gateway's end says.
     if (ev.type === 'error' && ev.gateway) {
-      return { status: ev.error === 'cancelled' ? 'cancelled' : 'failed', transcript, error: ev };
+      const worker = events
+        .slice(i + 1)
+        .find((e): e is DoneEvent | ErrorEvent => e.type === 'done' || (e.type === 'error' && !e.gateway));
+      const usage = worker?.usage ?? ev.usage;
+      return {
+        status: ev.error === 'cancelled' ? 'cancelled' : 'failed',
+        transcript,
+        error: usage ? { ...ev, usage } : ev,
+      };
     }
     if (ev.attempt < attempt) continue;
     if (ev.attempt > attempt) {

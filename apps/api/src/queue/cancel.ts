@@ -1,5 +1,9 @@
 import type { Logger } from '@llmgw/observability';
+import { ErrorType } from '@llmgw/protocol';
+import { NO_USAGE } from '@llmgw/redis';
 import type { Admission } from '../admission/admission.ts';
+import type { EventLog } from '../durable/event-log.ts';
+import type { UsageLedger } from '../usage/ledger.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import type { SubmittedChat } from './submitted-chat.ts';
 
@@ -7,6 +11,10 @@ export interface JobCancellerOptions {
   dispatcher: Pick<Dispatcher, 'cancel'>;
   /** A job removed before it ran gives its quota and its user's place back. */
   admission: Pick<Admission, 'neverRan'>;
+  /** …and is counted in the usage ledger, with no tokens… */
+  usage: Pick<UsageLedger, 'neverRan'>;
+  /** …and its end goes into its log, for its status. */
+  events: Pick<EventLog, 'end'>;
   log: Logger;
   /** RESUME_GRACE_MS: a resumable request's client may come back this long; its worker then cancels. */
   graceMs: number;
@@ -37,14 +45,26 @@ export class JobCanceller {
     this.cancel(chat, reason);
   }
 
-  /** Removes the job if it waits, else has its worker abort it. Never throws: failures are logged. */
+  /**
+   * Removes the job if it waits, else has its worker abort it. Never throws: failures are logged.
+   * `reason`: why; an error type when the gateway gave up on the job (the giver-up writes its end).
+   */
   cancel(chat: SubmittedChat, reason: string): void {
-    const { dispatcher, admission, log } = this.opts;
+    const { dispatcher, admission, usage, events, log } = this.opts;
     dispatcher.cancel(chat.model, chat.jobId, reason).then(
       (how) => {
         log.info({ job_id: chat.jobId, how, reason }, 'job_abandoned');
-        // Removed before it ran: nothing was generated. (A running job is settled by its worker.)
-        if (how === 'removed') admission.neverRan(chat);
+        // Removed before it ran: nothing was generated. (A running job is settled, counted and
+        // ended by its worker.)
+        if (how !== 'removed') return;
+        admission.neverRan(chat);
+        const gaveUp = ErrorType.safeParse(reason).data;
+        usage.neverRan(chat, gaveUp ?? 'cancelled');
+        if (gaveUp === undefined) {
+          events
+            .end(chat.jobId, 'cancelled', 'cancelled before it started: its client left', NO_USAGE)
+            .catch((err: Error) => log.warn({ job_id: chat.jobId, err: err.message }, 'job_end_failed'));
+        }
       },
       (err: Error) => log.warn({ job_id: chat.jobId, err: err.message }, 'cancel_failed'),
     );

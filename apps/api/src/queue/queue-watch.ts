@@ -1,4 +1,5 @@
 import type { Logger } from '@llmgw/observability';
+import type { ErrorType } from '@llmgw/protocol';
 import type { Dispatcher } from './dispatcher.ts';
 import type { SubmittedChat } from './submitted-chat.ts';
 
@@ -11,8 +12,11 @@ export interface QueueWatchOptions {
   positionIntervalMs: number;
   /** A job waiting this long is raised to the top priority. */
   agingMs: number;
-  /** A job removed for its deadline (never ran): give its quota back. */
-  onRemoved(chat: SubmittedChat): void;
+  /**
+   * A job removed for its deadline (never ran): give its quota back, count it. `error`: how its
+   * client is told it ended (`queue_timeout`, or `backend_unavailable` when no backend could take it).
+   */
+  onRemoved(chat: SubmittedChat, error: Extract<ErrorType, 'queue_timeout' | 'backend_unavailable'>): void;
   /** True when no live worker of the model can take jobs (none alive, or every breaker open). */
   noWorkingBackend(model: string): Promise<boolean>;
 }
@@ -77,13 +81,15 @@ export class QueueWatch {
     const { sub } = chat;
     if (sub.relayedText || sub.isEnded || sub.started) return;
     let noBackend = sub.requeues > 0;
+    let removed = false;
     try {
-      if (!(await this.opts.dispatcher.removeWaiting(chat.model, chat.jobId))) return; // it just started
-      this.opts.onRemoved(chat);
+      removed = await this.opts.dispatcher.removeWaiting(chat.model, chat.jobId);
+      if (!removed) return; // it just started
       noBackend ||= await this.opts.noWorkingBackend(chat.model);
     } catch (err) {
       this.opts.log.warn({ job_id: chat.jobId, err: (err as Error).message }, 'queue_timeout_remove_failed');
     }
+    if (removed) this.opts.onRemoved(chat, noBackend ? 'backend_unavailable' : 'queue_timeout');
     const waited = Math.round(this.opts.queueTimeoutMs / 1000);
     this.opts.log.info({ job_id: chat.jobId, model: chat.model, no_backend: noBackend }, 'queue_timeout');
     if (noBackend) {

@@ -1,7 +1,8 @@
-import { tokenHeaders } from '../admission/quota.ts';
 import { type ChatJob, JOB_VERSION } from '@llmgw/protocol';
+import { NO_USAGE } from '@llmgw/redis';
 import type { Admission, Admitted } from '../admission/admission.ts';
 import type { GenerationRequest } from '../admission/generation-request.ts';
+import { tokenHeaders } from '../admission/quota.ts';
 import type { EventLog } from '../durable/event-log.ts';
 import type { JobRecords } from '../durable/job-record.ts';
 import type { ReplyHub } from '../reply/reply-hub.ts';
@@ -80,6 +81,7 @@ export class Submitter {
     const recording = this.opts.records.create({
       id: jobId,
       userId: req.userId ?? '',
+      ...(req.keyId !== undefined && { keyId: req.keyId }),
       model: req.model,
       createdAt: enqueuedAt,
       rendition,
@@ -102,6 +104,7 @@ export class Submitter {
       jobId,
       model: req.model,
       ...(req.userId !== undefined && { userId: req.userId }),
+      ...(req.keyId !== undefined && { keyId: req.keyId }),
       sub,
       enqueuedAt,
       enqueuedAtPerf: performance.now(),
@@ -116,10 +119,11 @@ export class Submitter {
     };
     this.opts.watch.watch(chat, admitted.queuePriority);
     // Declared lost or past its deadline: cancel it, so no worker starts or re-runs it, and say
-    // so in its log, so that whoever follows it (now or later) sees the same end.
+    // so in its log, so that whoever follows it (now or later) sees the same end. One that had
+    // not started (past its deadline in the queue) used nothing; a lost one's usage is unknown.
     sub.onGiveUp = (error, message) => {
       this.opts.canceller.cancel(chat, error);
-      this.opts.log.end(jobId, error, message).catch(() => {});
+      this.opts.log.end(jobId, error, message, sub.started ? undefined : NO_USAGE).catch(() => {});
     };
     // An asynchronous job is nobody's open request: shutdown neither waits for it nor ends it.
     if (!async) this.opts.open.add(chat);

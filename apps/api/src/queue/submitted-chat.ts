@@ -12,6 +12,8 @@ export interface SubmittedChat {
   model: string;
   /** Its user (the authenticated caller), whose place the job holds. */
   userId?: string;
+  /** The API key it came with (public id): whose usage it is. */
+  keyId?: string;
   sub: JobSubscription;
   enqueuedAt: number;
   /** performance.now() once enqueued (or once followed again). */

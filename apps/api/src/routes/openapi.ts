@@ -52,6 +52,7 @@ function openApiDocument(app: GatewayApp): Promise<object> {
         { name: 'generation', description: 'text generation, streamed or not' },
         { name: 'models', description: 'the models that live workers serve' },
         { name: 'jobs', description: 'durable generations: status, resume, cancel' },
+        { name: 'usage', description: "the caller's jobs and tokens, per day, key, model or outcome" },
         { name: 'health', description: 'probes; no key needed' },
         { name: 'meta', description: 'this document and its page' },
       ],
