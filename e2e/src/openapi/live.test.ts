@@ -282,6 +282,20 @@ describe('every endpoint answers as the document says', () => {
     expect(cancelled.json<{ status: string }>().status).toBe('cancelled');
     expect((await send('GET', `/v1/jobs/${id}`)).json<{ status: string }>().status).toBe('cancelled');
   });
+
+  it('GET /v1/usage: the caller’s jobs and tokens as JSON, and as CSV', async () => {
+    // The jobs above are counted in the background as they end: wait for some.
+    await expect
+      .poll(
+        async () => (await send('GET', '/v1/usage')).json<{ total: { requests: number } }>().total.requests,
+      )
+      .toBeGreaterThan(0);
+    const byModel = await send('GET', '/v1/usage?group_by=model,outcome');
+    expect(byModel.json<{ data: { model: string }[] }>().data.map((r) => r.model)).toContain(MODEL);
+    const csv = await send('GET', '/v1/usage?group_by=day,key', { headers: { accept: 'text/csv' } });
+    expect(csv.checked.contentType).toBe('text/csv');
+    expect(csv.body.split('\r\n')[0]).toBe('day,key,requests,prompt_tokens,completion_tokens,total_tokens');
+  });
 });
 
 describe('every status of the error table answers in its documented shape', () => {
@@ -300,6 +314,12 @@ describe('every status of the error table answers in its documented shape', () =
     );
     expect((await send('POST', '/v1/messages/count_tokens', { body: '[]' })).status).toBe(400);
     expect((await send('GET', '/v1/jobs?limit=0')).status).toBe(400);
+    const usage = await send('GET', '/v1/usage?start=2026-13-01');
+    expect([usage.status, usage.code, usage.json<{ error: { param: string } }>().error.param]).toEqual([
+      400,
+      'invalid_request',
+      'start',
+    ]);
     expect((await send('GET', `/v1/jobs/${randomUUID()}/events?after=x`)).status).toBe(400);
   });
 
