@@ -5,6 +5,7 @@ import { mountBullBoard } from './bull-board.ts';
 import { registerAdminKeys } from './key-routes.ts';
 import { registerAdminLogin } from './login.ts';
 import { LoginThrottle } from './login-throttle.ts';
+import { registerAdminPage } from './page/routes.ts';
 import { registerAdminQueues } from './queue-routes.ts';
 import { readOnlyAdmin } from './read-only.ts';
 import { adminGuard } from './session.ts';
@@ -47,6 +48,8 @@ export function registerAdmin(app: GatewayApp, deps: AdminDeps): void {
   mountBullBoard(app, { ...deps, readOnly: deps.adminReadonly });
   registerAdminKeys(app, deps);
   registerAdminUsage(app, deps);
+  // The page at /admin: keys and usage for a browser, through the same code as the two above.
+  registerAdminPage(app, deps);
   // Any user's job: status, replay or follow, cancel (read-only admin: no cancel).
   registerJobRoutes(app, deps, '/admin/jobs', () => ANY_OWNER);
 }
