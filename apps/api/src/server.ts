@@ -39,7 +39,7 @@ export async function startApiServer(env: ApiEnv, log: Logger, instanceId: strin
   const { port } = server.address() as AddressInfo;
   const host = env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST;
   if (!env.ADMIN_TOKEN) log.info('admin API and Bull Board disabled: ADMIN_TOKEN is not set');
-  else log.info({ read_only: env.ADMIN_READONLY, board: '/admin/queues' }, 'admin_enabled');
+  else log.info({ read_only: env.ADMIN_READONLY, page: '/admin', board: '/admin/queues' }, 'admin_enabled');
   if (env.AUTH_MODE === 'trusted_headers') {
     log.warn(
       'AUTH_MODE=trusted_headers: X-User-ID/X-User-Tier are trusted; never expose this api to clients directly',

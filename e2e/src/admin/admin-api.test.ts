@@ -225,7 +225,7 @@ describe('admin API', () => {
 
     // Behind a TLS-terminating proxy the cookie is Secure; `next` never leaves /admin.
     const viaTls = await login(TOKEN, { next: '//evil.example/admin' });
-    expect(viaTls.headers.get('location')).toBe('/admin/queues');
+    expect(viaTls.headers.get('location')).toBe('/admin');
     const proxied = await fetch(`${stack.apiUrl}/admin/login`, {
       method: 'POST',
       headers: { 'x-forwarded-proto': 'https' },
@@ -297,7 +297,7 @@ describe('admin surface without ADMIN_TOKEN', () => {
 
   it('everything under /admin is 404, and the start log says the admin surface is off', async () => {
     stack = await startStack({ noSim: true, workers: [] });
-    for (const path of ['/admin/queues', '/admin/queues/stats', '/admin/login', '/admin/keys']) {
+    for (const path of ['/admin', '/admin/queues', '/admin/queues/stats', '/admin/login', '/admin/keys']) {
       const res = await fetch(`${stack.apiUrl}${path}`, {
         headers: { authorization: 'Bearer whatever-0123456789' },
       });

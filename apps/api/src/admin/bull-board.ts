@@ -43,7 +43,10 @@ export function mountBullBoard(app: GatewayApp, deps: BoardDeps): void {
     options: {
       uiConfig: {
         boardTitle: deps.readOnly ? 'llm-gateway (read-only)' : 'llm-gateway',
-        miscLinks: [{ text: 'Log out', url: '/admin/logout' }],
+        miscLinks: [
+          { text: 'Keys and usage', url: '/admin' },
+          { text: 'Log out', url: '/admin/logout' },
+        ],
       },
     },
   });

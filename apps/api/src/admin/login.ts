@@ -7,7 +7,8 @@ import { readBodyText } from '../middleware/json-body.ts';
 import { type LoginThrottle, throttleDown, throttledError } from './login-throttle.ts';
 import { endSession, startSession } from './session.ts';
 
-const DEFAULT_NEXT = '/admin/queues';
+/** The admin page (keys and usage), which links to Bull Board. */
+const DEFAULT_NEXT = '/admin';
 
 /** Only back into the admin surface, never to another origin (`//host`, `/\host`). */
 function safeNext(next: unknown): string {
