@@ -109,6 +109,15 @@ describe('usage-record-2.lua', () => {
     expect(await usersWithUsage(redis, keys, now)).toContain('recent');
   });
 
+  it('on a Cluster, a job’s marker and the day it guards are in the user’s slot; the users index in {P}', () => {
+    const cluster = createKeys('llmgw', { cluster: true });
+    const tag = (key: string) => /\{([^}]*)\}/.exec(key)?.[1];
+    expect(tag(cluster.usage('alice', '20261203'))).toBe('alice');
+    expect(tag(cluster.usageCounted('alice', 'job-1'))).toBe('alice');
+    expect(tag(cluster.quota('alice', '20261203'))).toBe('alice');
+    expect(tag(cluster.usageUsers)).toBe('llmgw');
+  });
+
   it('outcomes follow the job status: cancelled, expired (queue_timeout), failed for the rest', () => {
     expect(usageOutcome(undefined)).toBe('completed');
     expect(usageOutcome('cancelled')).toBe('cancelled');
