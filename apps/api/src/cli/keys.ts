@@ -8,6 +8,8 @@
  *   pnpm keys rotate <key_id> [--grace <s>]    a new key under the same id, printed once; the old
  *                                              one keeps working for the grace (default 3600 s)
  *   pnpm keys revoke <key_id | key>            prints the key's id and user, never the key
+ *   pnpm keys usage [--start D] [--end D]      the usage ledger, as GET /admin/usage answers it:
+ *     [--group-by day,user,key,model,outcome] [--user U] [--key K] [--model M] [--csv | --json]
  *   pnpm keys dev-key <file> [--or <other>]    the local stack's development key: reuses the one in
  *                                              <file> while it is valid; else, with --or, the one in
  *                                              <other> (<file> is left as it is); else creates one
@@ -24,11 +26,12 @@ import { ApiKeyStore, isExpired, KeyPolicy, KeyStateError } from '../auth/api-ke
 import { isTier } from '../auth/tiers.ts';
 import { ApiEnvSchema } from '../env.ts';
 import { KeysCliEnvSchema } from './env.ts';
+import { USAGE_HELP, usageCommand } from './usage-command.ts';
 
 const USAGE =
   'usage: pnpm keys create --user <id> [--tier <tier>] [--name <n>] [--expires <iso> | --expires-in <N>d|h|m] ' +
   '[--models a,b] [--rpm N] [--tpm N] [--tpd N] [--monthly-budget N] [--meta k=v]… [--quiet] | list | ' +
-  'revoke <key_id|key> | rotate <key_id> [--grace <seconds>] | dev-key <file> [--or <file>]';
+  `revoke <key_id|key> | rotate <key_id> [--grace <seconds>] | ${USAGE_HELP} | dev-key <file> [--or <file>]`;
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -188,6 +191,12 @@ async function main(): Promise<void> {
           process.stdout.write(
             `${k.key}\n\nid ${k.id}  user ${k.userId}: the old key works for ${grace} s more\nStore it now: it is not shown again.\n`,
           );
+        break;
+      }
+      case 'usage': {
+        const keys = createKeys(env.KEY_PREFIX, { cluster: env.redis.mode === 'cluster' });
+        const deps = { redis, keys, retentionDays: env.USAGE_RETENTION_DAYS, prices: env.PRICES };
+        process.stdout.write(await usageCommand(args, deps).catch((err: Error) => fail(err.message)));
         break;
       }
       case 'dev-key': {

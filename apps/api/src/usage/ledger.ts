@@ -66,17 +66,28 @@ export class UsageLedger {
     );
   }
 
-  /**
-   * The report of `query` over `scope`. One hash read per user and day: a user's own report reads
-   * only theirs; the admin's, every user with usage since `start` (or the one it filters on).
-   */
-  async report(query: UsageQuery, scope: UsageScope): Promise<UsageReport> {
-    const { redis, keys } = this.opts;
-    let users: string[];
-    if (scope !== 'all') users = [scope.user];
-    else if (query.user !== undefined) users = [query.user];
-    else users = await usersWithUsage(redis, keys, Date.parse(`${query.start}T00:00:00Z`));
-    const entries = await readLedger(redis, keys, users, daysOf(query));
-    return buildReport(entries, query, this.opts.prices);
+  /** The report of `query` over `scope` ({@link usageReport}). */
+  report(query: UsageQuery, scope: UsageScope): Promise<UsageReport> {
+    return usageReport(this.opts.redis, this.opts.keys, query, scope, this.opts.prices);
   }
+}
+
+/**
+ * The report of `query` over `scope` (the routes', and `pnpm keys usage`'s). One hash read per
+ * user and day: a user's own report reads only theirs; the admin's, every user with usage since
+ * `start` (or the one it filters on).
+ */
+export async function usageReport(
+  redis: Redis,
+  keys: Keys,
+  query: UsageQuery,
+  scope: UsageScope,
+  prices?: Prices,
+): Promise<UsageReport> {
+  let users: string[];
+  if (scope !== 'all') users = [scope.user];
+  else if (query.user !== undefined) users = [query.user];
+  else users = await usersWithUsage(redis, keys, Date.parse(`${query.start}T00:00:00Z`));
+  const entries = await readLedger(redis, keys, users, daysOf(query));
+  return buildReport(entries, query, prices);
 }
