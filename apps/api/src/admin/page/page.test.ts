@@ -14,6 +14,7 @@ const ADMIN_TOKEN = 'admin-token-for-page-tests-0123';
 const HOSTILE_NAME = '<script>alert("name")</script>';
 const HOSTILE_USER = '"><img src=x onerror=alert(1)>';
 const HOSTILE_META = '<b onmouseover=alert(2)>team</b>';
+const MODEL = 'sim-<i>model</i>';
 
 /** One login's cookie: its CSRF token is derived from the value, so a test keeps the one it began with. */
 const session = () => {
@@ -27,7 +28,11 @@ describe('admin page', () => {
   let hostileId: string;
 
   beforeAll(async () => {
-    t = await buildTestApp({ ADMIN_TOKEN });
+    // A price for the model: the usage table gets its cost column.
+    t = await buildTestApp({
+      ADMIN_TOKEN,
+      PRICES_JSON: JSON.stringify({ [MODEL]: { input: 1, output: 2 } }),
+    });
     const k = await t.deps.keyStore.create(HOSTILE_USER, 'pro', {
       name: HOSTILE_NAME,
       metadata: { owner: HOSTILE_META },
@@ -40,7 +45,7 @@ describe('admin page', () => {
         jobId: randomUUID(),
         userId: HOSTILE_USER,
         keyId: k.id,
-        model: 'sim-<i>model</i>',
+        model: MODEL,
         outcome: 'completed',
         usage: { promptTokens: 1234, completionTokens: 567 },
         endedAt: Date.now(),
@@ -95,6 +100,9 @@ describe('admin page', () => {
     const row = usageTable.slice(usageTable.indexOf(`data-key-id="${hostileId}"`)).split('</tr>')[0]!;
     expect(row).toContain('sim-&lt;i&gt;model&lt;/i&gt;');
     expect(row).toMatch(/>1,234<\/td>[\s\S]*>567<\/td>[\s\S]*>1,801<\/td>/);
+    // 1,234 × $1 + 567 × $2 per million tokens.
+    expect(row).toContain('>$0.0024</td>');
+    expect(page).toContain('<th>Cost (USD)</th>');
     expect(page).toMatch(/<svg[^>]*aria-label="Tokens per key and model"[\s\S]*1,801<\/text>/);
     expect(page).toContain(`<a href="/admin/queues">`);
   });

@@ -139,8 +139,11 @@ function keyLabels(row: UsageRow, byId: Map<string, ApiKeyRecord>): { full: stri
     : { full: `${row.key} (${name})`, short: name };
 }
 
-const cost = (v: number | null | undefined) =>
-  v === null || v === undefined ? html`<span class="muted">—</span>` : `$${v.toFixed(4)}`;
+/** USD to the hundredth of a cent; a row that cost less than that but something says so. */
+function cost(v: number | null | undefined): Html | string {
+  if (v === null || v === undefined) return html`<span class="muted">—</span>`;
+  return v > 0 && v < 0.0001 ? '< $0.0001' : `$${v.toFixed(4)}`;
+}
 
 function usageSection(u: UsageView, keys: readonly ApiKeyRecord[]): Html {
   const range = html`<form method="get" action="${PAGE_PATH}" class="inline range">
