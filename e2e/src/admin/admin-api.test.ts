@@ -222,6 +222,17 @@ describe('admin API', () => {
     const session = cookie.split(';')[0]!;
     const withCookie = await fetch(`${stack.apiUrl}/admin/queues/stats`, { headers: { cookie: session } });
     expect(withCookie.status).toBe(200);
+    // A change with the cookie from a page of another origin of the same site (another port of
+    // the host: SameSite=Strict lets the cookie go) is refused, even as a text/plain "form".
+    const forged = (site: string) =>
+      fetch(`${stack.apiUrl}/admin/keys`, {
+        method: 'POST',
+        headers: { cookie: session, 'sec-fetch-site': site, 'content-type': 'text/plain' },
+        body: JSON.stringify({ user: 'mallory', tier: 'enterprise' }),
+      });
+    expect((await forged('same-site')).status).toBe(403);
+    expect((await forged('cross-site')).status).toBe(403);
+    expect((await forged('same-origin')).status).toBe(201);
 
     // Behind a TLS-terminating proxy the cookie is Secure; `next` never leaves /admin.
     const viaTls = await login(TOKEN, { next: '//evil.example/admin' });

@@ -1,7 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
+import { clip } from '../clip.ts';
 import type { AppEnv } from '../context.ts';
+import { ApiError } from '../errors/index.ts';
 import { type AdminAuthOptions, adminAuth } from '../middleware/admin-auth.ts';
 
 /**
@@ -62,6 +64,25 @@ export function endSession(c: Context<AppEnv>): void {
   });
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A change made with the session cookie must come from a page of the same origin: the browser
+ * says where a request comes from (`Sec-Fetch-Site`), and `SameSite=Strict` alone lets a page of
+ * the same *site* (another port of the host, a sibling subdomain) post to /admin — a `text/plain`
+ * form body can be valid JSON. Requests without the header (not a browser) are a script's, which
+ * authenticates with Bearer anyway. The admin page's own forms carry a CSRF token besides.
+ */
+function refuseCrossSite(c: Context<AppEnv>): void {
+  if (SAFE_METHODS.has(c.req.method)) return;
+  const site = c.req.header('sec-fetch-site');
+  if (site === undefined || site === 'same-origin' || site === 'none') return;
+  throw new ApiError(
+    'forbidden',
+    `a change to /admin from another origin (Sec-Fetch-Site: ${clip(site)}) is refused`,
+  );
+}
+
 /** Where a browser that is not logged in is sent, coming back to `next` afterwards. */
 export const loginUrl = (next: string) => `/admin/login?next=${encodeURIComponent(next)}`;
 
@@ -76,7 +97,10 @@ export function adminGuard(opts: AdminAuthOptions): MiddlewareHandler<AppEnv> {
   const { token } = opts;
   const bearer = adminAuth(opts);
   return async function adminGuardMiddleware(c, next) {
-    if (sessionValid(getCookie(c, SESSION_COOKIE), token)) return next();
+    if (sessionValid(getCookie(c, SESSION_COOKIE), token)) {
+      refuseCrossSite(c);
+      return next();
+    }
     const browser = c.req.method === 'GET' && (c.req.header('accept') ?? '').includes('text/html');
     if (browser && !c.req.header('authorization')) return c.redirect(loginUrl(c.req.path), 302);
     return bearer(c, next);
