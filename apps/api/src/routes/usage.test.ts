@@ -202,3 +202,29 @@ describe('GET /admin/usage', () => {
     expect((await adminGet('?model=')).json()).toMatchObject({ error: 'invalid_request', param: 'model' });
   });
 });
+
+describe('CSV and spreadsheets', () => {
+  it("a user id that starts like a formula is written with a leading ' (no CSV injection)", async () => {
+    const user = '=HYPERLINK("http://evil.example","x")';
+    await recordUsage(
+      t.redis,
+      t.keys,
+      {
+        jobId: randomUUID(),
+        userId: user,
+        keyId: undefined,
+        model: '+sim-evil',
+        outcome: 'completed',
+        usage: { promptTokens: 1, completionTokens: 1 },
+        endedAt: Date.now(),
+      },
+      60,
+    );
+    const res = await t.app.request(`/admin/usage?group_by=user,model&user=${encodeURIComponent(user)}`, {
+      headers: { ...admin, accept: 'text/csv' },
+    });
+    expect(res.status).toBe(200);
+    const lines = (await res.text()).split('\r\n');
+    expect(lines[1]).toBe(`"'=HYPERLINK(""http://evil.example"",""x"")",'+sim-evil,1,1,1,2,,,`);
+  });
+});

@@ -142,8 +142,14 @@ export function reportCsv(report: UsageReport, priced: boolean): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
+/**
+ * One CSV field. A text starting like a formula (`=`, `+`, `-`, `@`, tab, CR: a user id or model
+ * name chosen by somebody else) gets a leading `'`, so a spreadsheet shows it instead of running
+ * it (OWASP's CSV injection advice); numbers are written as they are.
+ */
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  let s = String(v);
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
