@@ -349,14 +349,24 @@ describe('Redis with failover: the forms configmap.yaml documents, parsed as the
   };
 
   it('documents Sentinel, Cluster and TLS, and the Secret example names the TLS files they read', () => {
-    expect(Object.keys(alt).sort()).toEqual(
-      ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_TLS', ...TLS_FILES].sort(),
-    );
+    expect(
+      Object.keys(alt)
+        .filter((k) => k.startsWith('REDIS_'))
+        .sort(),
+    ).toEqual(['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_TLS', ...TLS_FILES].sort());
     const example = readFileSync(join(DIR, 'secret.yaml.example'), 'utf8');
     expect(example).toContain(`create secret generic ${TLS_VOLUME}`);
     for (const name of TLS_FILES) expect(example, name).toContain(`--from-file=${basename(alt[name]!)}=`);
     // The password goes where every form reads it, not inside a REDIS_URL that would mix.
     expect(find('Secret', 'llmgw-secrets')!.stringData).toHaveProperty('REDIS_PASSWORD');
+  });
+
+  it('the commented tracing line turns OpenTelemetry on in the api and the worker; as applied it is off', () => {
+    expect(alt.OTEL_EXPORTER_OTLP_ENDPOINT).toMatch(/^http:\/\/.+:4318$/);
+    for (const parse of Object.values(parsers)) {
+      expect(parse(applied()).tracing.enabled).toBe(false);
+      expect(parse({ ...applied(), ...pick('OTEL_EXPORTER_OTLP_ENDPOINT') }).tracing.enabled).toBe(true);
+    }
   });
 
   for (const [proc, parse] of Object.entries(parsers)) {
