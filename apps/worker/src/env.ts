@@ -80,6 +80,11 @@ export const WorkerEnvSchema = z
     BACKEND_CONTINUOUS_USAGE: bool(false),
     /** Days the usage ledger keeps each UTC day's counters (the api reads them; both write them). */
     USAGE_RETENTION_DAYS: positiveInt(400),
+    /**
+     * The share of each model's slots batch requests may use at once (0–1; 0: this worker runs
+     * no batches). They start only while no interactive job waits for the model.
+     */
+    BATCH_MAX_SLOTS_FRACTION: z.coerce.number().min(0).max(1).default(0.5),
   })
   .transform((env, ctx) => {
     const redis = redisTargetOf(env, ctx);

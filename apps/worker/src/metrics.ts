@@ -90,6 +90,25 @@ export class WorkerMetrics {
     registers: this.r,
   });
 
+  readonly batchRequests = new Counter({
+    name: 'llm_batch_requests_total',
+    help: 'Batch requests this worker ended, by outcome (completed, failed)',
+    labelNames: ['model', 'outcome'],
+    registers: this.r,
+  });
+  readonly batchLaneOpen = new Gauge({
+    name: 'llm_batch_lane_open',
+    help: '1 while this worker takes batch requests for the model (no interactive job waits), 0 while it holds them back',
+    labelNames: ['model'],
+    registers: this.r,
+  });
+  readonly batchSlots = new Gauge({
+    name: 'llm_batch_slots',
+    help: "Of this worker's slots per model, how many batch requests may use at once (BATCH_MAX_SLOTS_FRACTION)",
+    labelNames: ['model'],
+    registers: this.r,
+  });
+
   constructor(models: string[], concurrency: number) {
     for (const model of models) {
       this.slots.set({ model }, concurrency);
@@ -103,6 +122,8 @@ export class WorkerMetrics {
         'backend_error',
       ])
         this.retries.inc({ model, error_type }, 0);
+      for (const outcome of ['completed', 'failed', 'cancelled'])
+        this.batchRequests.inc({ model, outcome }, 0);
     }
   }
 

@@ -1,10 +1,22 @@
 import type { Logger } from '@llmgw/observability';
-import { ChatJob, type ChatResult, ErrorType, JOB_VERSION, type Usage } from '@llmgw/protocol';
+import {
+  type BatchResult,
+  ChatJob,
+  type ChatResult,
+  type Delta,
+  ErrorType,
+  JOB_VERSION,
+  pushDelta,
+  type Usage,
+} from '@llmgw/protocol';
 import {
   claimAttempt,
+  claimBatchRequest,
   type Keys,
   type RunningPlaces,
+  recordBatchResult,
   recordUsageEventually,
+  releaseBatchRequest,
   usageOutcome,
 } from '@llmgw/redis';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
@@ -55,7 +67,15 @@ export interface ProcessorDeps {
   replicated?: boolean;
   /** USAGE_RETENTION_DAYS: how long the usage ledger keeps a day. */
   usageRetentionDays: number;
+  /**
+   * Jobs waiting in a model's interactive queue: a batch request starts only when there are none
+   * (batch-lane.ts); absent, batch requests are not held back.
+   */
+  interactiveWaiting?(model: string): Promise<number>;
 }
+
+/** A batch request put back because an interactive job waits: tried again after this long, ms. */
+const BATCH_HOLD_MS = 250;
 
 export type ChatProcessor = (
   job: Job,
@@ -142,6 +162,25 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       await keepSummary(job, summarize(job.data, 'cancelled', { error: 'cancelled' }), log);
       throw new UnrecoverableError('cancelled before start');
     }
+    if (data.batch) {
+      // Idle slots only: an interactive job that arrived since the lane last looked goes first.
+      if (deps.interactiveWaiting && (await deps.interactiveWaiting(data.model)) > 0) {
+        await job.moveToDelayed(Date.now() + BATCH_HOLD_MS, token);
+        throw new DelayedError();
+      }
+      // Its batch was cancelled (or is gone): a request that has not started never will.
+      const status = await deps.redis.hget(deps.keys.batch(data.batch.id), 'status');
+      if (status !== 'in_progress') {
+        log.info({ batch_id: data.batch.id, status }, 'batch_request_skipped');
+        await recordBatch(
+          data,
+          { ok: false, error: 'cancelled', message: `the batch is ${status ?? 'gone'}` },
+          'cancelled',
+          log,
+        );
+        throw new UnrecoverableError('batch not in progress');
+      }
+    }
     if (data.failedOn?.includes(deps.instanceId) && (await deps.otherWorkerServes(data.model))) {
       log.info('job_handed_back');
       await handBack(job, token);
@@ -167,14 +206,20 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     if (data.userId !== undefined) void deps.places.start(data.userId, jobId);
     let usage: Usage | undefined;
     let failure: ErrorType | 'requeued' | undefined;
+    // A batch request keeps its answer, for the batch's output file.
+    const collected: Delta[] | undefined = data.batch ? [] : undefined;
+    let finishReason = 'stop';
+    let failMessage = '';
     try {
-      const result = await run(job, token, data, attempt, abort, pub, log);
+      const result = await run(job, token, data, attempt, abort, pub, log, collected);
       usage = result.usage;
+      finishReason = result.finishReason;
       return result;
     } catch (err) {
       if (err instanceof Requeued || err instanceof DelayedError) failure = 'requeued';
       else failure = err instanceof JobFailed ? err.type : 'internal_error';
       if (err instanceof JobFailed) usage = err.usage;
+      failMessage = (err as Error).message;
       throw err;
     } finally {
       deps.metrics.jobEnded(data.model, outcomeOf(failure), failure === 'requeued' ? undefined : failure);
@@ -183,6 +228,17 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       if (failure !== 'requeued') {
         settle(data, usage, log);
         count(jobId, data, usage, failure, log);
+        if (data.batch) {
+          const billed = billedUsage(usage, data.quota?.promptEstimate);
+          void recordBatch(
+            data,
+            failure === undefined
+              ? { ok: true, deltas: collected ?? [], finishReason, usage: billed }
+              : { ok: false, error: failure, message: failMessage, usage: billed },
+            failure === undefined ? 'completed' : 'failed',
+            log,
+          );
+        }
         if (data.userId !== undefined) void deps.places.end(data.userId, jobId);
         const ended = outcomeOf(failure) as JobSummary['ended'];
         await keepSummary(job, summarize(job.data, ended, { error: failure, usage }), log);
@@ -231,6 +287,33 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     );
   }
 
+  /**
+   * A batch request's end, into its batch's results (once: batch-result-2.lua), retried until
+   * Redis takes it: the batch is finished only when every request's end is there.
+   */
+  async function recordBatch(
+    data: ChatJob,
+    result: BatchResult,
+    outcome: 'completed' | 'failed' | 'cancelled',
+    log: Logger,
+  ): Promise<void> {
+    const batch = data.batch!;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await recordBatchResult(deps.redis, deps.keys, batch.id, batch.index, result, outcome);
+        deps.metrics.batchRequests.inc({ model: data.model, outcome });
+        return;
+      } catch (err) {
+        if (deps.redis.status === 'end') return;
+        log.warn(
+          { batch_id: batch.id, index: batch.index, err: (err as Error).message },
+          'batch_result_retrying',
+        );
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
+    }
+  }
+
   /** The job's payload goes; what Bull Board should still show stays (job-summary.ts). */
   async function keepSummary(job: Job, summary: JobSummary, log: Logger): Promise<void> {
     if (!(await keepSummaryOnly(job, summary))) log.warn({ job_id: job.id }, 'job_summary_failed');
@@ -258,6 +341,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     abort: AbortSignal,
     pub: JobPublisher,
     log: Logger,
+    collected?: Delta[],
   ): Promise<ChatResult> {
     if (data.deadline !== undefined && Date.now() > data.deadline) {
       // The api has told its client already (or is about to): never start it. A job that was
@@ -308,6 +392,15 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
       deps.backendPriority && data.priority !== undefined
         ? { ...data.params, priority: data.priority }
         : data.params;
+    // A batch request reaches a backend once: one whose worker died mid-generation (BullMQ hands
+    // it out again) is not run twice, it fails as worker_lost.
+    if (data.batch && !(await claimBatchRequest(deps.redis, deps.keys, data.batch.id, data.batch.index))) {
+      clearTimeout(firstTokenTimer);
+      const message = 'this batch request reached a backend before its worker was lost; it is not run twice';
+      await pub.end({ type: 'error', error: 'worker_lost', message, usage: billedUsage(undefined) });
+      log.warn({ batch_id: data.batch.id, index: data.batch.index }, 'batch_request_not_rerun');
+      throw new JobFailed('worker_lost', `worker_lost: ${message}`, undefined);
+    }
     const span = new GenerationSpan(data, job.id ?? 'unknown', attempt, deps.backend);
     try {
       const dropped = new Set<string>();
@@ -321,6 +414,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
               clearTimeout(firstTokenTimer);
               span.onDelta();
             }
+            if (collected) pushDelta(collected, { ...d } as Delta);
             pub.delta(d);
           },
           onDropped: (what) => {
@@ -382,6 +476,8 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
           deps.metrics.retries.inc({ model: data.model, error_type: type });
           log.warn({ error_type: type, status: e.status, err: e.message, attempt }, 'job_requeued');
           await pub.end({ type: 'requeued', error: type, message: e.message });
+          // Nothing ran at the backend: the next attempt may claim the batch request again.
+          if (data.batch) await releaseBatchRequest(deps.redis, deps.keys, data.batch.id, data.batch.index);
           await requeue(job, token, deps.instanceId, !breaker.isClosed);
         }
       }

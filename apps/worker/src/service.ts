@@ -14,6 +14,7 @@ import { Queue, type Telemetry, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Backend } from './backends/backend.ts';
 import { createBackend } from './backends/index.ts';
+import { BatchLane, batchSlotsOf } from './batch-lane.ts';
 import { CircuitBreaker } from './breaker.ts';
 import { Cancellations } from './cancellations.ts';
 import type { WorkerEnv } from './env.ts';
@@ -54,6 +55,8 @@ export interface WorkerServiceOptions {
   backendPriority: boolean;
   /** USAGE_RETENTION_DAYS. */
   usageRetentionDays: number;
+  /** BATCH_MAX_SLOTS_FRACTION: the share of each model's slots batch requests may use (0: none). */
+  batchSlotsFraction?: number;
 }
 
 /** Service options from the parsed environment (main.ts and tests build them the same way). */
@@ -86,6 +89,7 @@ export function workerOptionsFromEnv(
     firstTokenTimeoutMs: env.LLM_FIRST_TOKEN_TIMEOUT_MS,
     backendPriority: env.BACKEND_PRIORITY,
     usageRetentionDays: env.USAGE_RETENTION_DAYS,
+    batchSlotsFraction: env.BATCH_MAX_SLOTS_FRACTION,
     telemetry: queueTelemetry(env.tracing),
   };
 }
@@ -99,6 +103,8 @@ export class WorkerService {
   private readonly workers: Worker[] = [];
   /** The BullMQ Workers and the circuit breaker of each served model. */
   private readonly workersOf = new Map<string, Worker[]>();
+  /** Each model's batch lane (idle slots only), when BATCH_MAX_SLOTS_FRACTION gives it any. */
+  private readonly lanes = new Map<string, BatchLane>();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly cancellations = new Cancellations();
   private closing: Promise<void> | undefined;
@@ -305,7 +311,9 @@ export class WorkerService {
       places: this.places,
       replicated: typeof opts.redis !== 'string' && opts.redis.mode !== 'single',
       usageRetentionDays: opts.usageRetentionDays,
+      interactiveWaiting: async (model) => (await this.lanes.get(model)?.interactiveWaiting()) ?? 0,
     });
+    const batchSlots = batchSlotsOf(opts.concurrency, opts.batchSlotsFraction ?? 0.5);
     for (const model of opts.models) {
       const workers = splitSlots(opts.concurrency, opts.fetchers).map((concurrency) => {
         const worker = new Worker(opts.keys.queueName(model), process, {
@@ -325,6 +333,24 @@ export class WorkerService {
         return worker;
       });
       this.workersOf.set(model, workers);
+      if (batchSlots > 0) {
+        const lane = new BatchLane({
+          model,
+          keys: opts.keys,
+          connection: this.bullConnection,
+          slots: batchSlots,
+          process,
+          name: opts.instanceId,
+          lockMs: opts.lockMs,
+          log: opts.log,
+          metrics: this.metrics,
+          // An open breaker holds the batch lane too: no backend to send it to.
+          heldBack: () => this.breakers.get(model)?.isClosed === false,
+        });
+        this.lanes.set(model, lane);
+        // Cancel messages and the shutdown's drain reach its requests like any other job's.
+        this.workers.push(lane.worker);
+      }
     }
   }
 
@@ -365,7 +391,12 @@ export class WorkerService {
           },
         },
         { name: 'deregister', run: () => this.heartbeat?.stop() },
+        {
+          name: 'stop_batch_lanes',
+          run: () => Promise.all([...this.lanes.values()].map((l) => l.stopGate())),
+        },
         { name: 'drain_jobs', run: () => this.drainJobs(graceMs) },
+        { name: 'close_batch_lanes', run: () => Promise.all([...this.lanes.values()].map((l) => l.close())) },
         { name: 'stop_place_renewal', run: () => this.places?.stop() },
         { name: 'close_control_subscriber', run: () => quitQuietly(this.control) },
         { name: 'close_publisher', run: () => quitQuietly(this.publisher) },

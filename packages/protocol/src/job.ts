@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Delta } from './deltas.ts';
 import { ChatMessage, FunctionTool, ResponseFormat, ToolChoice } from './messages.ts';
 
 /** Sampling and output parameters passed to the backend as they are (OpenAI names). */
@@ -81,6 +82,13 @@ export const ChatJob = z
     tier: z.string().optional(),
     /** Public id of the API key the request came with (`key_…`): the usage ledger's key. */
     keyId: z.string().optional(),
+    /**
+     * A request of a batch (the OpenAI Batch API): run on the model's batch queue, in idle slots
+     * only; its answer goes into the batch's results (keys.batchResults), not to a client.
+     */
+    batch: z
+      .object({ id: z.string(), index: z.number().int().nonnegative(), customId: z.string() })
+      .optional(),
     /** Epoch ms when the api enqueued the job; the worker measures queue wait from it. */
     enqueuedAt: z.number(),
     /**
@@ -117,3 +125,25 @@ export const ChatResult = z.object({
   usage: z.object({ promptTokens: z.number(), completionTokens: z.number() }),
 });
 export type ChatResult = z.infer<typeof ChatResult>;
+
+/**
+ * What a worker writes for one batch request when it ends (keys.batchResults, field = its index):
+ * the answer as deltas (the api renders them in the endpoint's body when it writes the output
+ * file), or the error. Written once per request, whoever ends it.
+ */
+export const BatchResult = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    deltas: z.array(z.custom<Delta>()),
+    finishReason: z.string(),
+    stopSequence: z.string().optional(),
+    usage: z.object({ promptTokens: z.number(), completionTokens: z.number() }),
+  }),
+  z.object({
+    ok: z.literal(false),
+    error: z.string(),
+    message: z.string(),
+    usage: z.object({ promptTokens: z.number(), completionTokens: z.number() }).optional(),
+  }),
+]);
+export type BatchResult = z.infer<typeof BatchResult>;

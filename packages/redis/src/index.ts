@@ -1,3 +1,4 @@
+export * from './batch.ts';
 export * from './connection.ts';
 export * from './inflight.ts';
 export * from './job-events.ts';

@@ -41,6 +41,13 @@
  *   P:job:{<jobId>}:ran:<n>      string, PX 1 h (Sentinel and Cluster only): attempt n of the job
  *                                started at a backend; written with WAIT 1, so that a run BullMQ
  *                                repeats after a failover lost its move to active is refused
+ *   P:q:batch.<model>:…          BullMQ's keys of a model's batch queue (the OpenAI Batch API): its
+ *                                jobs run only in idle slots (apps/worker/src/batch-lane.ts)
+ *   P:batch:{<batchId>}          hash: a batch's state (status, counts, files; the api's)
+ *   P:batch:{<batchId>}:results  hash: field = request index, value = its BatchResult (JSON),
+ *                                written once (batch-result-2.lua)
+ *   P:batch:{<batchId>}:ran:<n>  string, EX 2 d: request n reached a backend; a re-run of it
+ *                                (its worker died) is refused instead, so none runs twice
  *   P:jobs:{<user>}              sorted set: the user's recent jobs, member = job id, score = ms
  *   P:idem:{<user>}:<sha256>     string, EX 24 h: `<jobId> <request digest>` of an Idempotency-Key
  *   P:usage:{<user>}:<YYYYMMDD>  hash: the user's usage ledger of one UTC day, three counters per
@@ -60,6 +67,7 @@
  *
  *   P:q:{chat.<model>}:…         each model's BullMQ queue, under its own tag: BullMQ's scripts
  *                                touch one queue's keys only, and the queues spread over the masters
+ *                                (its batch queue likewise, `P:q:{batch.<model>}`)
  *   P:{P}:…                      the deployment's global keys (control, worker, models,
  *                                models:seen, model:…:workers, apikey:…, apikeys, adminlogin:…,
  *                                usage:users):
@@ -86,6 +94,11 @@ export interface Keys {
   queueName(model: string): string;
   /** Inverse of {@link queueName}; undefined for a queue that is not a chat queue. */
   modelOfQueue(queueName: string): string | undefined;
+  /** BullMQ queue name of a model's batch queue (idle slots only). */
+  batchQueueName(model: string): string;
+  batch(batchId: string): string;
+  batchResults(batchId: string): string;
+  batchRan(batchId: string, index: number): string;
   readonly controlChannel: string;
   worker(instanceId: string): string;
   readonly models: string;
@@ -123,6 +136,7 @@ export interface Keys {
 export type LimitScope = { user: string } | { key: string };
 
 const QUEUE_PREFIX = 'chat.';
+const BATCH_QUEUE_PREFIX = 'batch.';
 
 export function createKeys(prefix: string, opts: { cluster?: boolean } = {}): Keys {
   const cluster = opts.cluster === true;
@@ -144,6 +158,13 @@ export function createKeys(prefix: string, opts: { cluster?: boolean } = {}): Ke
       const name = cluster && raw.startsWith('{') && raw.endsWith('}') ? raw.slice(1, -1) : raw;
       return name.startsWith(QUEUE_PREFIX) ? decodeURIComponent(name.slice(QUEUE_PREFIX.length)) : undefined;
     },
+    batchQueueName: (model) =>
+      cluster
+        ? `{${BATCH_QUEUE_PREFIX}${encodeURIComponent(model)}}`
+        : `${BATCH_QUEUE_PREFIX}${encodeURIComponent(model)}`,
+    batch: (batchId) => `${prefix}:batch:{${batchId}}`,
+    batchResults: (batchId) => `${prefix}:batch:{${batchId}}:results`,
+    batchRan: (batchId, index) => `${prefix}:batch:{${batchId}}:ran:${index}`,
     controlChannel: `${g}:control`,
     worker: (instanceId) => `${g}:worker:${instanceId}`,
     models: `${g}:models`,

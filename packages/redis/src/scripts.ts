@@ -20,6 +20,7 @@ const SCRIPTS = [
   'user-jobs-add-1',
   'model-forget-3',
   'job-event-2',
+  'batch-result-2',
   'usage-record-2',
 ] as const;
 type ScriptName = (typeof SCRIPTS)[number];
@@ -81,6 +82,13 @@ interface ScriptCommands {
     expireAt: number,
     markerTtlS: number,
   ): Promise<number>;
+  batchResult(
+    resultsKey: string,
+    batchKey: string,
+    index: number,
+    result: string,
+    counter: 'completed' | 'failed' | 'cancelled',
+  ): Promise<[number, number, number, number]>;
   modelForget(
     modelsKey: string,
     seenKey: string,
