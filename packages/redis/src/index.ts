@@ -1,5 +1,6 @@
 export * from './batch.ts';
 export * from './connection.ts';
+export * from './files.ts';
 export * from './inflight.ts';
 export * from './job-events.ts';
 export * from './keys.ts';

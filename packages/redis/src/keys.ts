@@ -58,6 +58,15 @@
  *                                counts a job once, whoever ends it and however often)
  *   P:usage:users                sorted set: user → start (ms) of the last UTC day the user has
  *                                usage on, trimmed at USAGE_RETENTION_DAYS (/admin/usage)
+ *   P:file:{<fileId>}            hash: an uploaded file's metadata (user, filename, purpose, bytes,
+ *                                lines, created_at, expires_at; files.ts); PXAT its expires_at
+ *                                (FILE_TTL_DAYS)
+ *   P:file:{<fileId>}:content    hash: the file's bytes, field `<n>` = chunk n (FILE_CHUNK_BYTES
+ *                                each); PX 10 min while it is uploaded, then PXAT its expires_at
+ *   P:files:{<user>}             sorted set: the user's files, every score 0, so ordered by member:
+ *                                a file id starts with its creation time, so that is creation
+ *                                order; PX FILE_TTL_DAYS after the user's last upload, members of
+ *                                expired files removed by the next upload or list
  *
  * Keys of one job share the hash tag `{<jobId>}` and keys of one user `{<user>}`: on Redis
  * Cluster each group lives in one slot, so a pipeline or script over one group never crosses slots.
@@ -81,7 +90,10 @@
  * rest {P}; a key's limits and budget {<keyId>}; `P:cancelled:<jobId>` is a key alone (one
  * command each). The usage ledger is the user's too ({<user>}): a job's marker and the day's
  * counters it guards are in one slot, so usage-record-2.lua sets one and increments the other in
- * one step; `P:usage:users`, in {P}, is written after it, on its own (it is idempotent).
+ * one step; `P:usage:users`, in {P}, is written after it, on its own (it is idempotent). A file's
+ * keys share its own slot, {<fileId>}: its metadata and the TTL of its content are set in one
+ * MULTI, and a 200 MB file sits on one node; its place in the user's list `P:files:{<user>}` is in
+ * the user's slot, written after it (a list skips and removes a member whose file is gone).
  *
  * A test gives each run its own prefix (`test-<uuid>`), so its keys and channels never meet
  * anybody else's on a shared Redis.
@@ -130,6 +142,12 @@ export interface Keys {
   usageCounted(userId: string, jobId: string): string;
   /** Every user with usage, by the last day they have some. */
   readonly usageUsers: string;
+  /** An uploaded file's metadata (`fileId` is a checked `file-…` id: no braces). */
+  file(fileId: string): string;
+  /** Its bytes, in chunks. */
+  fileContent(fileId: string): string;
+  /** The user's files, in creation order. */
+  userFiles(userId: string): string;
 }
 
 /** Whose limits a counter holds: a user's (every key of the user), or one key's own. */
@@ -195,6 +213,9 @@ export function createKeys(prefix: string, opts: { cluster?: boolean } = {}): Ke
     usage: (userId, day) => `${prefix}:usage:{${encodeURIComponent(userId)}}:${day}`,
     usageCounted: (userId, jobId) => `${prefix}:usage:{${encodeURIComponent(userId)}}:job:${jobId}`,
     usageUsers: `${g}:usage:users`,
+    file: (fileId) => `${prefix}:file:{${fileId}}`,
+    fileContent: (fileId) => `${prefix}:file:{${fileId}}:content`,
+    userFiles: (userId) => `${prefix}:files:{${encodeURIComponent(userId)}}`,
   };
 }
 
