@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { AppEnv } from '../context.ts';
 import { onErrorHandler } from '../errors/index.ts';
-import { MAX_JSON_DEPTH, readJsonBody } from './json-body.ts';
+import { bodyLimit, MAX_JSON_DEPTH, readJsonBody } from './json-body.ts';
 
 const Order = z.object({
   items: z.array(z.object({ sku: z.string().min(1), qty: z.number().int().min(1) })).min(1),
@@ -109,5 +109,29 @@ describe('readJsonBody', () => {
     });
     expect((await send(nest(MAX_JSON_DEPTH + 1), 'application/json')).status).toBe(400);
     expect((await send(nest(MAX_JSON_DEPTH), 'application/json')).status).toBe(200);
+  });
+});
+
+describe('bodyLimit', () => {
+  it('refuses a declared body over the limit, but on a path that limits its body itself', async () => {
+    const app = new Hono<AppEnv>();
+    app.use(async (c, next) => {
+      c.set('requestId', 'req-limit');
+      await next();
+    });
+    app.use(bodyLimit(10, { ownLimit: ['/v1/files'] }));
+    for (const path of ['/v1/files', '/v1/files/x', '/chat'])
+      app.post(path, async (c) => c.text(String((await c.req.text()).length)));
+    app.onError(onErrorHandler);
+    const post = (path: string) =>
+      app.request(path, { method: 'POST', body: 'x'.repeat(100), headers: { 'content-length': '100' } });
+    const own = await post('/v1/files');
+    expect(own.status).toBe(200);
+    expect(await own.text()).toBe('100');
+    for (const path of ['/v1/files/x', '/chat']) {
+      const res = await post(path);
+      expect(res.status).toBe(413);
+      expect(res.headers.get('connection')).toBe('close');
+    }
   });
 });

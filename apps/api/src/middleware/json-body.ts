@@ -15,8 +15,17 @@ const tooLarge = (maxSize: number) =>
  * bodyLimit, this never touches `c.req.raw.body`, which makes @hono/node-server build a fetch
  * Request and web streams for every request (2 KiB and four ReadableStreams per open stream).
  */
-export function bodyLimit(maxSize: number): MiddlewareHandler<AppEnv> {
+export function bodyLimit(
+  maxSize: number,
+  {
+    ownLimit = [],
+  }: {
+    /** Paths whose route limits its body itself: `POST /v1/files` takes files up to BATCH_FILE_MAX_BYTES. */
+    ownLimit?: readonly string[];
+  } = {},
+): MiddlewareHandler<AppEnv> {
   return async function bodyLimitMiddleware(c, next) {
+    if (ownLimit.includes(c.req.path)) return next();
     const length = c.req.header('content-length');
     if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
       if (Number.parseInt(length, 10) > maxSize) throw tooLarge(maxSize);
@@ -68,13 +77,26 @@ export async function readJsonBody<S extends z.ZodType>(
   } catch (err) {
     throw new ApiError('invalid_json', `request body is not valid JSON: ${(err as Error).message}`);
   }
-  refuseDeepNesting(value);
+  if (nestsTooDeep(value)) {
+    throw new ApiError('invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const param = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
-  const message = issue ? `${param ?? 'body'}: ${issue.message}` : 'invalid request body';
+  const { param, message } = firstIssue(result.error);
   throw new ApiError('invalid_request', message, param === undefined ? {} : { param });
+}
+
+/**
+ * What a 400 says of a value the schema refused: its first issue, `param` the field's dotted
+ * path, the message prefixed with it (`messages.0.role: …`). Batch input lines say the same.
+ */
+export function firstIssue(error: z.ZodError): { param?: string; message: string } {
+  const issue = error.issues[0];
+  const param = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
+  return {
+    ...(param !== undefined && { param }),
+    message: issue ? `${param ?? 'body'}: ${issue.message}` : 'invalid request body',
+  };
 }
 
 /**
@@ -84,17 +106,16 @@ export async function readJsonBody<S extends z.ZodType>(
  */
 export const MAX_JSON_DEPTH = 64;
 
-/** 400 for a body nested deeper than MAX_JSON_DEPTH, found without recursion. */
-function refuseDeepNesting(value: unknown): void {
+/** Whether a parsed JSON value nests deeper than MAX_JSON_DEPTH, found without recursion. */
+export function nestsTooDeep(value: unknown): boolean {
   const stack: [unknown, number][] = [[value, 1]];
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
     const [v, depth] = item;
     if (v === null || typeof v !== 'object') continue;
-    if (depth > MAX_JSON_DEPTH) {
-      throw new ApiError('invalid_json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
-    }
+    if (depth > MAX_JSON_DEPTH) return true;
     for (const child of Array.isArray(v) ? v : Object.values(v)) {
       if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
     }
   }
+  return false;
 }

@@ -1,6 +1,5 @@
 import { describeRoute } from 'hono-openapi';
 import { z } from 'zod';
-import { ApiError } from '../errors/index.ts';
 import type { GatewayApp } from '../hono-app.ts';
 import { readJsonBody } from '../middleware/json-body.ts';
 import {
@@ -44,7 +43,12 @@ export const CompletionRequest = z
       .nullable()
       .optional(),
   })
-  .superRefine(refineSampling)
+  .superRefine((req, ctx) => {
+    refineSampling(req, ctx);
+    if ((typeof req.prompt === 'string' ? req.prompt : req.prompt[0]) === '') {
+      ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'must not be empty' });
+    }
+  })
   .meta({ id: 'CompletionRequest' });
 
 export function registerCompletions(app: GatewayApp, deps: GenerationDeps): void {
@@ -59,8 +63,6 @@ export function registerCompletions(app: GatewayApp, deps: GenerationDeps): void
   app.post('/v1/completions', doc, async (c) => {
     const body = await readJsonBody(c, CompletionRequest);
     const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!;
-    if (prompt === '')
-      throw new ApiError('invalid_request', 'prompt: must not be empty', { param: 'prompt' });
     return generate(
       c,
       deps,
