@@ -11,6 +11,7 @@ import { requestContext } from './middleware/request-context.ts';
 import { requestSpan } from './middleware/request-span.ts';
 import { registerChat } from './routes/chat.ts';
 import { registerCompletions } from './routes/completions.ts';
+import { FILES_PATH, registerFiles } from './routes/files.ts';
 import { registerHealth } from './routes/health.ts';
 import { registerJobs } from './routes/jobs.ts';
 import { registerMessages } from './routes/messages.ts';
@@ -24,7 +25,8 @@ export function createApp(deps: AppDeps): GatewayApp {
   const app = new Hono<AppEnv>();
   app.use(requestContext({ log: deps.log, metrics: deps.metrics }));
   if (deps.tracing) app.use(requestSpan());
-  app.use(bodyLimit(deps.bodyLimitBytes));
+  // The upload of a batch input file has a limit of its own (BATCH_FILE_MAX_BYTES).
+  app.use(bodyLimit(deps.bodyLimitBytes, { ownLimit: [FILES_PATH] }));
 
   registerHealth(app, deps);
   // Scraped by Prometheus; not public (deploy/nginx.conf answers 404 for it).
@@ -57,6 +59,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerModels(app, deps);
   registerJobs(app, deps);
   registerUsage(app, deps);
+  registerFiles(app, deps);
   // Public, no key: the document of the routes above (generated from them at its first request).
   registerOpenApi(app);
 

@@ -1,5 +1,5 @@
 import { type Logger, runShutdown } from '@llmgw/observability';
-import { createKeys, queueTelemetry, quitQuietly } from '@llmgw/redis';
+import { createKeys, FileStore, queueTelemetry, quitQuietly, waitReady } from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import { Admission } from './admission/admission.ts';
 import { FairShare } from './admission/fair-share.ts';
@@ -11,6 +11,7 @@ import { Idempotency } from './durable/idempotency.ts';
 import { JobRecords } from './durable/job-record.ts';
 import { Jobs } from './durable/jobs.ts';
 import type { ApiEnv } from './env.ts';
+import { Files } from './files/files.ts';
 import type { AppDeps, GatewayApp } from './hono-app.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { ModelRegistry } from './models/registry.ts';
@@ -147,6 +148,17 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     graceMs: env.RESUME_GRACE_MS,
   });
   const jobs = new Jobs({ hub, records, log: eventLog, dispatcher, admission, usage, open });
+  // Uploads write 1 MiB chunks: on a connection of their own, so no request's commands wait behind one.
+  const filesRedis = redis.duplicate();
+  filesRedis.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
+  await waitReady(filesRedis);
+  const fileTtlMs = env.FILE_TTL_DAYS * 86_400_000;
+  const files = new Files({
+    store: new FileStore({ redis: filesRedis, keys, maxTtlMs: fileTtlMs }),
+    maxBytes: env.BATCH_FILE_MAX_BYTES,
+    maxRequests: env.BATCH_MAX_REQUESTS,
+    ttlMs: fileTtlMs,
+  });
   let shuttingDown = false;
   const deps: AppDeps = {
     log,
@@ -180,6 +192,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     jobs,
     idempotency: new Idempotency(redis, keys),
     usage,
+    files,
   };
   return {
     app: createApp(deps),
@@ -196,6 +209,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
         { name: 'close_queues', run: () => dispatcher.close() },
         { name: 'quit_subscriber', run: () => quitQuietly(subscriber) },
         { name: 'quit_redis', run: () => quitQuietly(redis) },
+        { name: 'quit_files_redis', run: () => quitQuietly(filesRedis) },
       ]);
     },
   };

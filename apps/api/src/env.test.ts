@@ -96,3 +96,24 @@ describe('api env: the usage ledger', () => {
     );
   });
 });
+
+describe('api env: files', () => {
+  it('OpenAI’s limits by default (200 MiB, 50,000 lines), 30 days; a bad value names its variable', () => {
+    const env = parseApiEnv(base);
+    expect([env.BATCH_FILE_MAX_BYTES, env.BATCH_MAX_REQUESTS, env.FILE_TTL_DAYS]).toEqual([
+      200 * 1024 * 1024,
+      50_000,
+      30,
+    ]);
+    const set = parseApiEnv({
+      ...base,
+      BATCH_FILE_MAX_BYTES: '1048576',
+      BATCH_MAX_REQUESTS: '10',
+      FILE_TTL_DAYS: '1',
+    });
+    expect([set.BATCH_FILE_MAX_BYTES, set.BATCH_MAX_REQUESTS, set.FILE_TTL_DAYS]).toEqual([1_048_576, 10, 1]);
+    for (const name of ['BATCH_FILE_MAX_BYTES', 'BATCH_MAX_REQUESTS', 'FILE_TTL_DAYS']) {
+      expect(() => parseApiEnv({ ...base, [name]: '0' })).toThrow(new RegExp(name));
+    }
+  });
+});

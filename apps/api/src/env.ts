@@ -125,6 +125,15 @@ const ApiEnvFields = z.object({
   JOB_RECOVERY_TIMEOUT_MS: positiveInt(30_000),
   /** On SIGTERM, open streams may finish for this long; the rest end with an error frame. */
   SHUTDOWN_GRACE_MS: nonNegativeInt(30_000),
+  /**
+   * The largest file `POST /v1/files` takes (a batch input file), bytes: OpenAI's 200 MB, as MiB.
+   * Larger is 400. BODY_LIMIT_BYTES does not apply to the upload.
+   */
+  BATCH_FILE_MAX_BYTES: positiveInt(200 * 1024 * 1024),
+  /** The most requests (lines) in one batch input file: OpenAI's 50,000. More is 400. */
+  BATCH_MAX_REQUESTS: positiveInt(50_000),
+  /** Days an uploaded file is kept (its `expires_at`); then Redis deletes it. */
+  FILE_TTL_DAYS: positiveInt(30),
   /** Days the usage ledger keeps each UTC day's counters (`GET /v1/usage`, `/admin/usage`). */
   USAGE_RETENTION_DAYS: positiveInt(400),
   /**

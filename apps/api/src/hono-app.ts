@@ -8,6 +8,7 @@ import type { Tiers } from './auth/tiers.ts';
 import type { AppEnv } from './context.ts';
 import type { Idempotency } from './durable/idempotency.ts';
 import type { Jobs } from './durable/jobs.ts';
+import type { Files } from './files/files.ts';
 import type { HealthDeps } from './health/checks.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { AuthMode } from './middleware/authenticate.ts';
@@ -60,4 +61,6 @@ export interface AppDeps {
   trustProxy: boolean;
   /** The usage ledger: `/v1/usage`, `/admin/usage`, and the jobs the api ends before they ran. */
   usage: UsageLedger;
+  /** Uploaded files (`/v1/files`), in Redis. */
+  files: Files;
 }

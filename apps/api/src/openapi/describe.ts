@@ -55,6 +55,15 @@ export function jsonRequest(schema: z.ZodType, description?: string): RequestBod
   };
 }
 
+/** A `multipart/form-data` request body, documented from the schema of its fields. */
+export function formRequest(schema: z.ZodType, description?: string): RequestBody {
+  return {
+    required: true,
+    ...(description && { description }),
+    content: { 'multipart/form-data': { schema: schemaOf(schema, 'input') } },
+  };
+}
+
 /** A JSON answer. */
 export function json(schema: z.ZodType): ContentWithResolver {
   return { 'application/json': { schema: schemaOf(schema, 'output') } };

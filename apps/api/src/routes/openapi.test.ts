@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeApi } from '../compose.ts';
 import { parseApiEnv } from '../env.ts';
 import { ApiError, ERROR_STATUS, type ErrorCode, errorBody, errorFrame } from '../errors/index.ts';
+import { FileUploadFields } from '../files/bodies.ts';
 import type { HealthReport } from '../health/checks.ts';
 import { buildTestApp, type TestApp } from '../testing/app-deps.ts';
 import { MessagesRequest } from '../wire/anthropic-request.ts';
@@ -46,6 +47,7 @@ describe('GET /openapi.json', () => {
     expect([...new Set(documented)].sort()).toEqual([...new Set(served)].sort());
     expect(documented).toContain('POST /v1/messages/count_tokens');
     expect(documented).toContain('GET /v1/jobs/{id}/events');
+    expect(documented).toContain('GET /v1/files/{id}/content');
     expect(Object.keys(doc.paths).some((p) => p.startsWith('/admin'))).toBe(false);
   });
 
@@ -105,6 +107,27 @@ describe('GET /openapi.json', () => {
         });
       }
     }
+  });
+
+  it('describes the file upload’s form by the fields it validates', () => {
+    const documented = new OpenApiChecker(doc).schemaAt(
+      '/paths/~1v1~1files/post/requestBody/content/multipart~1form-data/schema',
+    );
+    const forms: Record<string, string>[] = [
+      { purpose: 'batch' },
+      { purpose: 'fine-tune' },
+      { purpose: 'batch', 'expires_after[anchor]': 'created_at', 'expires_after[seconds]': '7200' },
+      { purpose: 'batch', 'expires_after[anchor]': 'created', 'expires_after[seconds]': '7200' },
+      { purpose: 'batch', 'expires_after[anchor]': 'created_at', 'expires_after[seconds]': '2h' },
+      {},
+    ];
+    for (const fields of forms) {
+      expect({ fields, valid: documented({ ...fields, file: '{}' }) }).toEqual({
+        fields,
+        valid: FileUploadFields.safeParse(fields).success,
+      });
+    }
+    expect(documented({ purpose: 'batch' })).toBe(false); // the file is required
   });
 
   it('catches a drift: real answers match the document, and fail a copy with one schema wrong', async () => {

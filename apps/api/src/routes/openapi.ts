@@ -53,6 +53,7 @@ function openApiDocument(app: GatewayApp): Promise<object> {
         { name: 'models', description: 'the models that live workers serve' },
         { name: 'jobs', description: 'durable generations: status, resume, cancel' },
         { name: 'usage', description: "the caller's jobs and tokens, per day, key, model or outcome" },
+        { name: 'files', description: 'files for the Batch API: upload, read, list, delete' },
         { name: 'health', description: 'probes; no key needed' },
         { name: 'meta', description: 'this document and its page' },
       ],
