@@ -298,6 +298,34 @@ describe('every endpoint answers as the document says', () => {
   });
 });
 
+describe('/v1/files', () => {
+  it('upload (multipart), list, retrieve, content, delete', async () => {
+    const line = `${JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: { messages: user('hi') } })}\n`;
+    const uploaded = await uploadFile('batch', line);
+    expect(uploaded.status).toBe(200);
+    const id = uploaded.json().id as string;
+    const list = await send('GET', '/v1/files?limit=5&order=desc');
+    expect(list.json<{ data: { id: string }[] }>().data.map((f) => f.id)).toContain(id);
+    expect((await send('GET', `/v1/files/${id}`)).json<{ bytes: number }>().bytes).toBe(line.length);
+    expect((await send('GET', `/v1/files/${id}/content`)).body).toBe(line);
+    expect((await send('DELETE', `/v1/files/${id}`)).json<{ deleted: boolean }>().deleted).toBe(true);
+  });
+});
+
+/** A `multipart/form-data` upload to /v1/files, its answer checked against the document. */
+async function uploadFile(purpose: string, content: string) {
+  const form = new FormData();
+  form.append('purpose', purpose);
+  form.append('file', new Blob([content]), 'input.jsonl');
+  const res = await fetch(`${stack.apiUrl}/v1/files`, {
+    method: 'POST',
+    headers: stack.authHeaders,
+    body: form,
+  });
+  const { body, ...checked } = await checker.checkResponse('POST', '/v1/files', res);
+  return { status: res.status, json: () => JSON.parse(body) as Record<string, unknown>, checked };
+}
+
 describe('every status of the error table answers in its documented shape', () => {
   it('400: not JSON, and a wrong field, in each family', async () => {
     expect((await send('POST', '/chat', { body: '' })).code).toBe('invalid_json');
@@ -321,6 +349,8 @@ describe('every status of the error table answers in its documented shape', () =
       'start',
     ]);
     expect((await send('GET', `/v1/jobs/${randomUUID()}/events?after=x`)).status).toBe(400);
+    expect((await uploadFile('fine-tune', '{}\n')).status).toBe(400);
+    expect((await send('GET', '/v1/files?order=up')).code).toBe('invalid_request');
   });
 
   it('401: no key, or a wrong one, in each family', async () => {
@@ -348,6 +378,12 @@ describe('every status of the error table answers in its documented shape', () =
       expect((await send('GET', `/v1/jobs/${randomUUID()}${path}`)).code).toBe('not_found');
     }
     expect((await send('POST', `/v1/jobs/${randomUUID()}/cancel`)).status).toBe(404);
+    for (const path of ['', '/content']) {
+      expect((await send('GET', `/v1/files/file-00000000000000000000000000000${path}`)).code).toBe(
+        'not_found',
+      );
+    }
+    expect((await send('DELETE', '/v1/files/file-00000000000000000000000000000')).status).toBe(404);
   });
 
   it('405: another method, in the path family shape, with Allow', async () => {
