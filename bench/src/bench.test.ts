@@ -64,6 +64,12 @@ describe('pnpm bench --quick', () => {
     const tracing = out.slice(out.indexOf('## tracing'));
     expect(tracing, out).toMatch(/\| off \| 30 \| 0 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| 0\.0 \|/);
     expect(tracing, out).toMatch(/\| on \| 30 \| 0 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \| [1-9][\d.]* \|/);
+    // The batch lane ran beside the interactive load, which every stream of came through.
+    const batch = out.slice(out.indexOf('## batch'));
+    expect(batch, out).toMatch(/\| interactive alone \| 30 \| 0 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0 \|/);
+    expect(batch, out).toMatch(
+      /\| interactive \+ batch \| 30 \| 0 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [1-9]\d* \|/,
+    );
     // Then the one table of the targets the run measured: those of latency, throughput and idle.
     const targets = out.indexOf('## targets (issue 17)');
     expect(targets, `no targets section after the last scenario in:\n${out}`).toBeGreaterThan(at);

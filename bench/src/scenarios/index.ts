@@ -1,4 +1,5 @@
 import type { TargetResult } from '../table.ts';
+import { BATCH_FULL, BATCH_QUICK, batchScenario } from './batch.ts';
 import { CANCEL_FULL, CANCEL_QUICK, cancelScenario } from './cancel.ts';
 import { IDLE_FULL, IDLE_QUICK, idleScenario } from './idle.ts';
 import { LATENCY_FULL, LATENCY_QUICK, latencyScenario } from './latency.ts';
@@ -41,4 +42,5 @@ export const SCENARIOS: Scenario[] = [
   scenario('ratelimit', rateLimitScenario, RATELIMIT_QUICK, RATELIMIT_FULL),
   scenario('redis', redisScenario, REDIS_QUICK, REDIS_FULL),
   scenario('tracing', tracingScenario, TRACING_QUICK, TRACING_FULL),
+  scenario('batch', batchScenario, BATCH_QUICK, BATCH_FULL),
 ];
