@@ -12,6 +12,7 @@ import {
   spawnRedisServer,
 } from '@llmgw/devkit';
 import { type SpawnedStack, startSpawnedStack } from '@llmgw/e2e/spawned';
+import { openAITarget, type Target } from './load.ts';
 
 export interface BenchStackOptions {
   sim: Record<string, string>;
@@ -133,6 +134,17 @@ async function prime(apiUrl: string): Promise<void> {
     throw new Error(`priming request failed: status ${res.status}, ${res.data.at(-1) ?? res.body}`);
   }
 }
+
+/**
+ * Streams of `maxTokens` tokens through an api's `/v1/chat/completions`, request `i` saying
+ * `<tag> i`, as one of the bench's users ({@link benchHeaders}).
+ */
+export const gatewayV1Target = (apiUrl: string, tag: string, maxTokens: number): Target =>
+  openAITarget(
+    `${apiUrl}/v1/chat/completions`,
+    (i) => ({ messages: [{ role: 'user', content: `${tag} ${i}` }], max_tokens: maxTokens, stream: true }),
+    benchHeaders,
+  );
 
 /** The pids of a stack's processes by name (sim, worker0…, api0…), for CPU and memory probes. */
 export function processPids(stack: SpawnedStack): Record<string, number | undefined> {

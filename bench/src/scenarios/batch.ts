@@ -2,9 +2,9 @@ import { DEFAULT_MODEL } from '@llmgw/config';
 import { type ChatJob, JOB_VERSION } from '@llmgw/protocol';
 import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
 import { Queue } from 'bullmq';
-import { openAITarget, runStreams, type StreamSample } from '../load.ts';
+import { runStreams, type StreamSample } from '../load.ts';
 import { sleep } from '../probes.ts';
-import { benchHeaders, benchRedis, startBenchStack } from '../stack.ts';
+import { benchRedis, gatewayV1Target, startBenchStack } from '../stack.ts';
 import { fmt, fmtSigned, percentile } from '../stats.ts';
 import { markdownTable } from '../table.ts';
 
@@ -120,15 +120,7 @@ async function runVariant(cfg: BatchBenchConfig, withBatch: boolean): Promise<Ba
       for (let i = 0; i < 100 && (await done()) === 0; i++) await sleep(50);
     }
     const before = await done();
-    const target = openAITarget(
-      `${stack.apiUrls[0]}/v1/chat/completions`,
-      (i) => ({
-        messages: [{ role: 'user', content: `interactive ${i}` }],
-        max_tokens: cfg.interactiveTokens,
-        stream: true,
-      }),
-      benchHeaders,
-    );
+    const target = gatewayV1Target(stack.apiUrls[0]!, 'interactive', cfg.interactiveTokens);
     const { samples, wallMs } = await runStreams(target, cfg.interactiveRequests, cfg.interactiveConcurrency);
     const batchDone = (await done()) - before;
     return summarise(withBatch ? 'interactive + batch' : 'interactive alone', samples, wallMs, batchDone);

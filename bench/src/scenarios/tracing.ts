@@ -1,8 +1,8 @@
 import { startOtlpReceiver } from '@llmgw/devkit';
-import { openAITarget, runStreams } from '../load.ts';
+import { runStreams } from '../load.ts';
 import { simulatedStack } from '../paths.ts';
 import { measureCpu } from '../probes.ts';
-import { benchHeaders, processPids, startBenchStack } from '../stack.ts';
+import { gatewayV1Target, processPids, startBenchStack } from '../stack.ts';
 import { fmt, fmtSigned, percentile } from '../stats.ts';
 import { markdownTable } from '../table.ts';
 
@@ -104,15 +104,7 @@ async function runVariant(cfg: TracingBenchConfig, variant: 'off' | 'on'): Promi
   });
   let closed = false;
   try {
-    const target = openAITarget(
-      `${stack.apiUrls[0]}/v1/chat/completions`,
-      (i) => ({
-        messages: [{ role: 'user', content: `tracing ${i}` }],
-        max_tokens: cfg.tokens,
-        stream: true,
-      }),
-      benchHeaders,
-    );
+    const target = gatewayV1Target(stack.apiUrls[0]!, 'tracing', cfg.tokens);
     const warmUp = cfg.concurrency * 2;
     await runStreams(target, warmUp, cfg.concurrency);
     const pids = Object.fromEntries(
