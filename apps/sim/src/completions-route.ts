@@ -7,7 +7,7 @@ import { FAULT_HEADER, throwIfErrorFault } from './faults.ts';
 import { readJsonBody } from './http-body.ts';
 import { emptyLegacyLogprobs, type LegacyLogprobs, pushLegacyLogprob } from './logprobs.ts';
 import { streamOptions } from './openai-request.ts';
-import { openAIUsage, randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
+import { chunkUsage, openAIUsage, randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
 import { estimateTextTokens, promptHash } from './text.ts';
 
 /** vLLM's default for `/v1/completions` (chat has none): absent = 16, explicit null = no limit. */
@@ -84,9 +84,9 @@ function streamSink(
   continuous = false,
 ): GenerationSink {
   let generated = 0;
-  const usageNull = includeUsage ? ',"usage":null' : '';
-  const usageNow = () =>
-    continuous ? `,"usage":${JSON.stringify(openAIUsage(reply.promptTokens, generated))}` : usageNull;
+  const usageField = chunkUsage(includeUsage, continuous, reply.promptTokens);
+  const usageNull = usageField.none;
+  const usageNow = () => usageField.now(generated);
   const head = `data: {"id":"${reply.id}","object":"text_completion","created":${reply.created},"model":${JSON.stringify(reply.model)},"choices":[`;
   const logprobs = new LegacyLogprobCollector(reply, reply.echo.length);
   let echo = reply.echo;

@@ -14,7 +14,7 @@ import {
   chatToolChoice,
 } from './openai-request.ts';
 import type { ReasoningField } from './options.ts';
-import { openAIUsage, randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
+import { chunkUsage, openAIUsage, randomHex, SSE_HEADERS, unixSeconds } from './sse.ts';
 import { estimatePromptTokens, promptHash } from './text.ts';
 import { planToolCalls } from './tool-calls.ts';
 
@@ -62,9 +62,9 @@ function streamSink(
   continuous = false,
 ): GenerationSink {
   let generated = 0;
-  const usageNull = includeUsage ? ',"usage":null' : '';
-  const usageNow = () =>
-    continuous ? `,"usage":${JSON.stringify(openAIUsage(reply.promptTokens, generated))}` : usageNull;
+  const usageField = chunkUsage(includeUsage, continuous, reply.promptTokens);
+  const usageNull = usageField.none;
+  const usageNow = () => usageField.now(generated);
   const head = `data: {"id":"${reply.id}","object":"chat.completion.chunk","created":${reply.created},"model":${JSON.stringify(reply.model)},"choices":[`;
   const deltaHead = `${head}{"index":0,"delta":{`;
   const tokenHead = `${deltaHead}"content":`;

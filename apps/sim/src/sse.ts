@@ -24,3 +24,20 @@ export function openAIUsage(promptTokens: number, completionTokens: number) {
     completion_tokens: completionTokens,
   };
 }
+
+/**
+ * The `usage` field of a stream's chunks: `,"usage":null` with `include_usage` (nothing without),
+ * or with vLLM's `continuous_usage_stats` the usage so far in every chunk.
+ */
+export function chunkUsage(
+  includeUsage: boolean,
+  continuous: boolean,
+  promptTokens: number,
+): { none: string; now(generated: number): string } {
+  const none = includeUsage ? ',"usage":null' : '';
+  return {
+    none,
+    now: (generated) =>
+      continuous ? `,"usage":${JSON.stringify(openAIUsage(promptTokens, generated))}` : none,
+  };
+}
