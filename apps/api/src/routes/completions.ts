@@ -10,7 +10,7 @@ import {
 } from '../openapi/describe.ts';
 import { TextCompletion, TextCompletionFrame } from '../wire/openai-completions.ts';
 import { refineSampling, SamplingFields, samplingParams } from '../wire/openai-request.ts';
-import { type GenerationDeps, generate } from './generation.ts';
+import { type GenerationDeps, generate, type RouteInput } from './generation.ts';
 
 /** OpenAI's (and vLLM's) default length of a legacy completion. */
 const DEFAULT_COMPLETION_MAX_TOKENS = 16;
@@ -51,6 +51,23 @@ export const CompletionRequest = z
   })
   .meta({ id: 'CompletionRequest' });
 
+export type CompletionRequest = z.infer<typeof CompletionRequest>;
+
+/** A request's generation, for the route and the batches API alike (see chatInput). */
+export function completionInput(body: CompletionRequest): Omit<RouteInput, 'answer'> {
+  return {
+    kind: 'completion',
+    model: body.model,
+    messages: [],
+    prompt: typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!,
+    params: {
+      ...samplingParams(body, body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS),
+      ...(body.logprobs != null && { logprobs: true, top_logprobs: body.logprobs }),
+      ...(body.echo != null && { echo: body.echo }),
+    },
+  };
+}
+
 export function registerCompletions(app: GatewayApp, deps: GenerationDeps): void {
   const doc = describeRoute({
     tags: ['generation'],
@@ -62,20 +79,11 @@ export function registerCompletions(app: GatewayApp, deps: GenerationDeps): void
   });
   app.post('/v1/completions', doc, async (c) => {
     const body = await readJsonBody(c, CompletionRequest);
-    const prompt = typeof body.prompt === 'string' ? body.prompt : body.prompt[0]!;
     return generate(
       c,
       deps,
       {
-        kind: 'completion',
-        model: body.model,
-        messages: [],
-        prompt,
-        params: {
-          ...samplingParams(body, body.max_tokens ?? DEFAULT_COMPLETION_MAX_TOKENS),
-          ...(body.logprobs != null && { logprobs: true, top_logprobs: body.logprobs }),
-          ...(body.echo != null && { echo: body.echo }),
-        },
+        ...completionInput(body),
         answer: {
           f: 'completion',
           stream: body.stream === true,

@@ -18,7 +18,7 @@ import {
   SamplingFields,
   samplingParams,
 } from '../wire/openai-request.ts';
-import { type GenerationDeps, generate, prefersAsync } from './generation.ts';
+import { type GenerationDeps, generate, prefersAsync, type RouteInput } from './generation.ts';
 
 /**
  * `POST /v1/chat/completions`: OpenAI's Chat Completions API as vLLM serves it, for the official
@@ -54,6 +54,29 @@ export const ChatCompletionRequest = z
   .meta({ id: 'ChatCompletionRequest' });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
+/**
+ * A request's generation: its model, messages and the backend's params. The route and the
+ * batches API (batch/batches.ts) both use it, so a batch line runs exactly as the request would.
+ */
+export function chatInput(body: ChatCompletionRequest): Omit<RouteInput, 'answer'> {
+  return {
+    kind: 'chat',
+    model: body.model,
+    messages: body.messages,
+    params: {
+      ...samplingParams(body, body.max_completion_tokens ?? body.max_tokens ?? DEFAULT_COMPLETION_TOKENS),
+      tools: body.tools,
+      tool_choice: body.tool_choice,
+      parallel_tool_calls: body.parallel_tool_calls,
+      response_format: body.response_format ?? undefined,
+      logprobs: body.logprobs ?? undefined,
+      top_logprobs: body.top_logprobs ?? undefined,
+      reasoning_effort: body.reasoning_effort ?? undefined,
+      chat_template_kwargs: body.chat_template_kwargs,
+    },
+  };
+}
+
 export function registerOpenAIChat(app: GatewayApp, deps: GenerationDeps): void {
   const doc = describeRoute({
     tags: ['generation'],
@@ -73,19 +96,7 @@ export function registerOpenAIChat(app: GatewayApp, deps: GenerationDeps): void 
       c,
       deps,
       {
-        model: body.model,
-        messages: body.messages,
-        params: {
-          ...samplingParams(body, body.max_completion_tokens ?? body.max_tokens ?? DEFAULT_COMPLETION_TOKENS),
-          tools: body.tools,
-          tool_choice: body.tool_choice,
-          parallel_tool_calls: body.parallel_tool_calls,
-          response_format: body.response_format ?? undefined,
-          logprobs: body.logprobs ?? undefined,
-          top_logprobs: body.top_logprobs ?? undefined,
-          reasoning_effort: body.reasoning_effort ?? undefined,
-          chat_template_kwargs: body.chat_template_kwargs,
-        },
+        ...chatInput(body),
         answer: {
           f: 'chat',
           stream: body.stream === true,
