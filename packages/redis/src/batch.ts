@@ -1,3 +1,4 @@
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
 import { withScripts } from './scripts.ts';
@@ -55,4 +56,49 @@ export async function releaseBatchRequest(
   index: number,
 ): Promise<void> {
   await redis.del(keys.batchRan(batchId, index));
+}
+
+/** A batch request's BullMQ job id: `<batchId>-<index>` (BullMQ ids must not hold `:`). */
+export const batchJobId = (batchId: string, index: number): string => `${batchId}-${index}`;
+
+/** Jobs per addBulk: one MULTI each, so a 50,000-request batch is 100 round trips, none huge. */
+export const BATCH_ENQUEUE_CHUNK = 500;
+
+export interface BatchEnqueueOptions {
+  /** BACKEND_MAX_ATTEMPTS: tries before the first token (the worker's claim keeps it to one run). */
+  attempts?: number;
+  /** BACKEND_RETRY_BACKOFF_MS. */
+  backoffMs?: number;
+}
+
+/**
+ * Puts a batch's requests on its model's batch queue (keys.batchQueueName), as the batches API
+ * does and the lane's tests and bench do by hand: each job under {@link batchJobId}, in chunks
+ * of {@link BATCH_ENQUEUE_CHUNK}. A finished job is removed at once: its answer is in the
+ * batch's results (keys.batchResults), not in BullMQ. The batch's hash must say `in_progress`
+ * before this: a worker skips a request whose batch does not.
+ */
+export async function enqueueBatchJobs<T extends { batch?: { id: string; index: number } }>(
+  queue: Queue,
+  jobs: T[],
+  opts: BatchEnqueueOptions = {},
+): Promise<void> {
+  for (let i = 0; i < jobs.length; i += BATCH_ENQUEUE_CHUNK) {
+    await queue.addBulk(
+      jobs.slice(i, i + BATCH_ENQUEUE_CHUNK).map((data) => {
+        if (!data.batch) throw new Error('enqueueBatchJobs: a job without `batch`');
+        return {
+          name: 'batch',
+          data,
+          opts: {
+            jobId: batchJobId(data.batch.id, data.batch.index),
+            attempts: opts.attempts ?? 1,
+            backoff: { type: 'exponential', delay: opts.backoffMs ?? 250 },
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
+        };
+      }),
+    );
+  }
 }

@@ -46,6 +46,14 @@
  *   P:batch:{<batchId>}          hash: a batch's state (status, counts, files; the api's)
  *   P:batch:{<batchId>}:results  hash: field = request index, value = its BatchResult (JSON),
  *                                written once (batch-result-2.lua)
+ *   P:batch:{<batchId>}:ids      list: request n's `[custom_id, model]` (JSON) at index n, for the
+ *                                output file (the api's, written at creation; the batch's TTL)
+ *   P:batch:{<batchId>}:lease    string, PX: the api replica finalizing the batch (SET NX)
+ *   P:batches:{<user>}           sorted set: the user's batches, every score 0, ordered by id
+ *                                (creation time first, like files); PX the longest a batch lives
+ *   P:batches:open               sorted set: batches not yet finalized, score = expires_at (ms);
+ *                                the api's sweep reads it (apps/api/src/batch/sweep.ts)
+ *   P:batches:sweep              string, PX: the api replica running the sweep this second
  *   P:batch:{<batchId>}:ran:<n>  string, EX 2 d: request n reached a backend; a re-run of it
  *                                (its worker died) is refused instead, so none runs twice
  *   P:jobs:{<user>}              sorted set: the user's recent jobs, member = job id, score = ms
@@ -111,6 +119,16 @@ export interface Keys {
   batch(batchId: string): string;
   batchResults(batchId: string): string;
   batchRan(batchId: string, index: number): string;
+  /** Request n's `[custom_id, model]` at index n (the output file's). */
+  batchIds(batchId: string): string;
+  /** The finalizing replica's lease. */
+  batchLease(batchId: string): string;
+  /** The user's batches, in creation order. */
+  userBatches(userId: string): string;
+  /** Batches not finalized yet, by expires_at. */
+  readonly openBatches: string;
+  /** The sweep's lease: one replica sweeps at a time. */
+  readonly batchSweepLease: string;
   readonly controlChannel: string;
   worker(instanceId: string): string;
   readonly models: string;
@@ -183,6 +201,11 @@ export function createKeys(prefix: string, opts: { cluster?: boolean } = {}): Ke
     batch: (batchId) => `${prefix}:batch:{${batchId}}`,
     batchResults: (batchId) => `${prefix}:batch:{${batchId}}:results`,
     batchRan: (batchId, index) => `${prefix}:batch:{${batchId}}:ran:${index}`,
+    batchIds: (batchId) => `${prefix}:batch:{${batchId}}:ids`,
+    batchLease: (batchId) => `${prefix}:batch:{${batchId}}:lease`,
+    userBatches: (userId) => `${prefix}:batches:{${encodeURIComponent(userId)}}`,
+    openBatches: `${g}:batches:open`,
+    batchSweepLease: `${g}:batches:sweep`,
     controlChannel: `${g}:control`,
     worker: (instanceId) => `${g}:worker:${instanceId}`,
     models: `${g}:models`,
