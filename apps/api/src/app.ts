@@ -9,6 +9,7 @@ import { bodyLimit } from './middleware/json-body.ts';
 import { rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { requestSpan } from './middleware/request-span.ts';
+import { registerBatches } from './routes/batches.ts';
 import { registerChat } from './routes/chat.ts';
 import { registerCompletions } from './routes/completions.ts';
 import { FILES_PATH, registerFiles } from './routes/files.ts';
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps): GatewayApp {
   registerJobs(app, deps);
   registerUsage(app, deps);
   registerFiles(app, deps);
+  registerBatches(app, deps);
   // Public, no key: the document of the routes above (generated from them at its first request).
   registerOpenApi(app);
 

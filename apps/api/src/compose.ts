@@ -6,6 +6,8 @@ import { FairShare } from './admission/fair-share.ts';
 import { QuotaBook } from './admission/quota.ts';
 import { createApp } from './app.ts';
 import { ApiKeyStore } from './auth/api-keys.ts';
+import { Batches } from './batch/batches.ts';
+import { BatchFinalizer, BatchSweep } from './batch/finalize.ts';
 import { EventLog } from './durable/event-log.ts';
 import { Idempotency } from './durable/idempotency.ts';
 import { JobRecords } from './durable/job-record.ts';
@@ -87,6 +89,11 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
       return new Map(known.map((m, i) => [m, depths[i] ?? 0]));
     },
     (model) => models.isKnown(model),
+    async () => {
+      const known = [...(await models.snapshot()).known];
+      const depths = await Promise.all(known.map((m) => dispatcher.batchWaiting(m)));
+      return new Map(known.map((m, i) => [m, depths[i] ?? 0]));
+    },
   );
   const fairShare = new FairShare({
     redis,
@@ -153,12 +160,33 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
   filesRedis.on('error', (err) => log.debug({ err: err.message }, 'redis_error'));
   await waitReady(filesRedis);
   const fileTtlMs = env.FILE_TTL_DAYS * 86_400_000;
+  const fileStore = new FileStore({ redis: filesRedis, keys, maxTtlMs: fileTtlMs });
   const files = new Files({
-    store: new FileStore({ redis: filesRedis, keys, maxTtlMs: fileTtlMs }),
+    store: fileStore,
     maxBytes: env.BATCH_FILE_MAX_BYTES,
     maxRequests: env.BATCH_MAX_REQUESTS,
     ttlMs: fileTtlMs,
   });
+  const onBatchStatus = (status: string) => metrics.batches.inc({ status });
+  const batches = new Batches({
+    redis,
+    keys,
+    log,
+    store: fileStore,
+    dispatcher,
+    defaultModel: env.DEFAULT_MODEL,
+    maxRequests: env.BATCH_MAX_REQUESTS,
+    maxLineBytes: env.BODY_LIMIT_BYTES,
+    retentionMs: fileTtlMs,
+    onStatus: onBatchStatus,
+  });
+  const batchSweep = new BatchSweep({
+    redis,
+    keys,
+    log,
+    finalizer: new BatchFinalizer({ redis, keys, log, store: fileStore, fileTtlMs, onStatus: onBatchStatus }),
+  });
+  batchSweep.start();
   let shuttingDown = false;
   const deps: AppDeps = {
     log,
@@ -193,6 +221,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     idempotency: new Idempotency(redis, keys),
     usage,
     files,
+    batches,
   };
   return {
     app: createApp(deps),
@@ -205,6 +234,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     async stop() {
       await runShutdown(log, [
         { name: 'stop_queue_watch', run: () => watch.stop() },
+        { name: 'stop_batch_sweep', run: () => batchSweep.stop() },
         { name: 'unsubscribe_job_channels', run: () => hub.stop() },
         { name: 'close_queues', run: () => dispatcher.close() },
         { name: 'quit_subscriber', run: () => quitQuietly(subscriber) },

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Admission } from './admission/admission.ts';
 import type { ApiKeyStore } from './auth/api-keys.ts';
 import type { Tiers } from './auth/tiers.ts';
+import type { BatchesApi } from './batch/bodies.ts';
 import type { AppEnv } from './context.ts';
 import type { Idempotency } from './durable/idempotency.ts';
 import type { Jobs } from './durable/jobs.ts';
@@ -63,4 +64,6 @@ export interface AppDeps {
   usage: UsageLedger;
   /** Uploaded files (`/v1/files`), in Redis. */
   files: Files;
+  /** The Batch API (`/v1/batches`). */
+  batches: BatchesApi;
 }

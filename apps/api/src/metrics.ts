@@ -26,6 +26,10 @@ export interface ApiMetrics {
   rateLimited: Counter<'tier' | 'limit'>;
   admissionRejected: Counter<'model' | 'reason' | 'tier'>;
   queueDepth: Gauge<'model'>;
+  /** Batch requests waiting in each model's batch queue (the idle-slot lane), read at scrape time. */
+  batchQueueDepth: Gauge<'model'>;
+  /** Batches by the status this replica moved them to (in_progress, failed, completed, …). */
+  batches: Counter<'status'>;
   /**
    * The `model` label for a model named by a client: itself if a worker ever registered it,
    * else {@link UNKNOWN_MODEL}. Every `model` label set from request input goes through this.
@@ -48,10 +52,11 @@ export const UNKNOWN_MODEL = 'unknown';
 export function createApiMetrics(
   queueDepths: () => Promise<Map<string, number>>,
   isKnownModel: (model: string) => boolean,
+  batchQueueDepths: () => Promise<Map<string, number>> = async () => new Map(),
 ): ApiMetrics {
   const registry = createRegistry();
   const r = [registry];
-  return {
+  const metrics: ApiMetrics = {
     registry,
     modelLabel: (model) => (isKnownModel(model) ? model : UNKNOWN_MODEL),
     httpRequests: new Counter({
@@ -139,5 +144,30 @@ export function createApiMetrics(
         }
       },
     }),
+    batchQueueDepth: new Gauge({
+      name: 'llm_batch_queue_depth',
+      help: 'Batch requests waiting in each model’s batch queue (run only in idle slots), read from Redis at scrape time',
+      labelNames: ['model'],
+      registers: r,
+      async collect() {
+        try {
+          const depths = await batchQueueDepths();
+          this.reset();
+          for (const [model, depth] of depths) this.set({ model }, depth);
+        } catch {
+          // Redis down: keep the last values rather than fail the scrape.
+        }
+      },
+    }),
+    batches: new Counter({
+      name: 'llm_batches_total',
+      help: 'Batches moved to a status by this api replica: in_progress (created and queued), failed (its input refused), completed, cancelled, expired',
+      labelNames: ['status'],
+      registers: r,
+    }),
   };
+  // Every status from the start: a rate() over a series that appears with its first batch misses it.
+  for (const status of ['in_progress', 'failed', 'cancelling', 'completed', 'cancelled', 'expired'])
+    metrics.batches.inc({ status }, 0);
+  return metrics;
 }

@@ -312,6 +312,42 @@ describe('/v1/files', () => {
   });
 });
 
+describe('/v1/batches', () => {
+  it('create, retrieve, list, cancel; a failed batch; 400, 404 and 409', async () => {
+    const line = `${JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: { messages: user('hi'), max_tokens: 2 } })}\n`;
+    const fileId = (await uploadFile('batch', line)).json().id as string;
+    const create = (body: unknown) => send('POST', '/v1/batches', { body });
+    const created = await create({
+      input_file_id: fileId,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    expect(created.status).toBe(200);
+    const id = created.json<{ id: string }>().id;
+    expect((await send('GET', `/v1/batches/${id}`)).json<{ id: string }>().id).toBe(id);
+    expect((await send('GET', '/v1/batches?limit=2')).json<{ data: { id: string }[] }>().data[0]?.id).toBe(
+      id,
+    );
+    const cancelled = await send('POST', `/v1/batches/${id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    const bad = (await uploadFile('batch', 'not json\n')).json().id as string;
+    const failed = await create({
+      input_file_id: bad,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    expect(failed.json<{ status: string }>().status).toBe('failed');
+    const failedId = failed.json<{ id: string }>().id;
+    expect((await send('POST', `/v1/batches/${failedId}/cancel`)).status).toBe(409);
+    expect(
+      (await create({ input_file_id: fileId, endpoint: '/v1/embeddings', completion_window: '24h' })).status,
+    ).toBe(400);
+    expect((await send('GET', '/v1/batches?limit=0')).status).toBe(400);
+    expect((await send('GET', '/v1/batches/batch_00000000000000000000000000000')).status).toBe(404);
+    expect((await send('POST', '/v1/batches/batch_00000000000000000000000000000/cancel')).status).toBe(404);
+  });
+});
+
 /** A `multipart/form-data` upload to /v1/files, its answer checked against the document. */
 async function uploadFile(purpose: string, content: string) {
   const form = new FormData();

@@ -32,6 +32,7 @@ const KEEP_FAILED = { count: 5000, age: 24 * 3600 };
  */
 export class Dispatcher {
   private readonly queues = new Map<string, Queue>();
+  private readonly batchQueues = new Map<string, Queue>();
   /** BullMQ's pause flag per model, as last read here (see {@link isPaused}). */
   private readonly pausedSeen = new Map<string, { paused: boolean; at: number }>();
 
@@ -181,8 +182,36 @@ export class Dispatcher {
     await this.opts.redis.publish(this.opts.keys.controlChannel, JSON.stringify(msg));
   }
 
+  /**
+   * A model's batch queue (the Batch API's requests, run only in idle slots: the worker's
+   * batch-lane.ts), created on first use on the same connection.
+   */
+  batchQueue(model: string): Queue {
+    let q = this.batchQueues.get(model);
+    if (!q) {
+      q = new Queue(this.opts.keys.batchQueueName(model), {
+        connection: this.opts.redis,
+        prefix: this.opts.keys.bullPrefix,
+        skipWaitingForReady: true,
+      });
+      q.on('error', (err) => this.opts.log.debug({ err: err.message, model }, 'queue_error'));
+      this.batchQueues.set(model, q);
+    }
+    return q;
+  }
+
+  /** Batch requests waiting in a model's batch queue. */
+  async batchWaiting(model: string): Promise<number> {
+    const c = await this.batchQueue(model).getJobCounts('wait', 'prioritized', 'delayed');
+    return (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
+  }
+
+  get attempts(): { attempts: number; backoffMs: number } {
+    return { attempts: this.opts.maxAttempts ?? 1, backoffMs: this.opts.retryBackoffMs ?? 250 };
+  }
+
   async close(): Promise<void> {
-    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    await Promise.allSettled([...this.queues.values(), ...this.batchQueues.values()].map((q) => q.close()));
   }
 }
 

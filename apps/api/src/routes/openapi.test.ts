@@ -48,6 +48,7 @@ describe('GET /openapi.json', () => {
     expect(documented).toContain('POST /v1/messages/count_tokens');
     expect(documented).toContain('GET /v1/jobs/{id}/events');
     expect(documented).toContain('GET /v1/files/{id}/content');
+    expect(documented).toContain('POST /v1/batches/{id}/cancel');
     expect(Object.keys(doc.paths).some((p) => p.startsWith('/admin'))).toBe(false);
   });
 

@@ -54,6 +54,10 @@ function openApiDocument(app: GatewayApp): Promise<object> {
         { name: 'jobs', description: 'durable generations: status, resume, cancel' },
         { name: 'usage', description: "the caller's jobs and tokens, per day, key, model or outcome" },
         { name: 'files', description: 'files for the Batch API: upload, read, list, delete' },
+        {
+          name: 'batches',
+          description: 'the Batch API: requests run in idle slots, answers in an output file',
+        },
         { name: 'health', description: 'probes; no key needed' },
         { name: 'meta', description: 'this document and its page' },
       ],
