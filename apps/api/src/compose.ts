@@ -184,7 +184,15 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     redis,
     keys,
     log,
-    finalizer: new BatchFinalizer({ redis, keys, log, store: fileStore, fileTtlMs, onStatus: onBatchStatus }),
+    finalizer: new BatchFinalizer({
+      redis,
+      keys,
+      log,
+      store: fileStore,
+      fileTtlMs,
+      onStatus: onBatchStatus,
+      batchQueue: (model) => dispatcher.batchQueue(model),
+    }),
   });
   batchSweep.start();
   let shuttingDown = false;

@@ -19,6 +19,7 @@ import {
   type BatchObject,
   type BatchStatus,
 } from './bodies.ts';
+import { dropWaiting } from './finalize.ts';
 import { BatchInputCheck, type BatchInputError, type BatchRequest, parseBatchLine } from './input.ts';
 
 /** An entry of a batch's `errors.data`: an input line's, or the batch's own (`internal_error`). */
@@ -316,6 +317,12 @@ export class Batches implements BatchesApi {
     if (moved === 1) {
       this.opts.onStatus?.('cancelling');
       this.opts.log.info({ batch_id: id }, 'batch_cancelling');
+      // In the background: the answer is `cancelling` now; the sweep sees the counts reach total.
+      const { redis, keys, dispatcher, log } = this.opts;
+      dropWaiting(redis, keys, (m) => dispatcher.batchQueue(m), id, Number(h.total ?? 0), 'cancelled').then(
+        (n) => log.info({ batch_id: id, dropped: n }, 'batch_waiting_dropped'),
+        (err: Error) => log.warn({ batch_id: id, err: err.message }, 'batch_drop_failed'),
+      );
     }
     return this.retrieve(id, userId);
   }

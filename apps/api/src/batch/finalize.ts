@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@llmgw/observability';
 import { BatchResult, type DoneEvent, type ErrorType, Transcript } from '@llmgw/protocol';
-import { batchJobId, type FileStore, type Keys, newFileId } from '@llmgw/redis';
+import { batchJobId, type FileStore, type Keys, newFileId, recordBatchResult } from '@llmgw/redis';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { apiErrorFromJob, errorBody } from '../errors/index.ts';
 import { bodyOf, type Rendition } from '../wire/rendition.ts';
@@ -17,6 +18,8 @@ export interface FinalizerOptions {
   keys: Keys;
   log: Logger;
   store: FileStore;
+  /** A model's batch queue: an expired batch's waiting requests are taken off it. */
+  batchQueue?: (model: string) => Queue;
   /** FILE_TTL_DAYS in ms: the output files' life. */
   fileTtlMs: number;
   onStatus?: (status: BatchStatus) => void;
@@ -64,6 +67,9 @@ export class BatchFinalizer {
         ? {}
         : { status: 'finalizing', finalizing_at: h.finalizing_at || this.now() }),
     });
+    if (final === 'expired' && this.opts.batchQueue) {
+      await dropWaiting(this.opts.redis, this.opts.keys, this.opts.batchQueue, id, total, 'expired');
+    }
     await this.write(id, h, final);
     return true;
   }
@@ -186,6 +192,50 @@ export class BatchFinalizer {
       'batch_finalized',
     );
   }
+}
+
+/**
+ * Takes a batch's requests that have not started off their queues and records them `cancelled`
+ * (once, as a worker would), so that a cancelled batch ends without waiting for an idle slot to
+ * reach each: a model whose lane stays closed (interactive traffic) would hold it `cancelling`.
+ * A request a worker holds already is left to it (BullMQ's remove refuses a locked job): it
+ * skips it or finishes it. Returns how many were taken off.
+ */
+export async function dropWaiting(
+  redis: Redis,
+  keys: Keys,
+  batchQueue: (model: string) => Queue,
+  id: string,
+  total: number,
+  why: 'cancelled' | 'expired',
+): Promise<number> {
+  let dropped = 0;
+  const message =
+    why === 'cancelled'
+      ? 'the batch was cancelled before this request started'
+      : 'the batch expired before this request started';
+  const skipped: BatchResult = { ok: false, error: 'cancelled', message };
+  for (let start = 0; start < total; start += READ_CHUNK) {
+    const end = Math.min(total, start + READ_CHUNK) - 1;
+    const indices = Array.from({ length: end - start + 1 }, (_, k) => String(start + k));
+    const [ids, results] = await Promise.all([
+      redis.lrange(keys.batchIds(id), start, end),
+      redis.hmget(keys.batchResults(id), ...indices),
+    ]);
+    const removed = await Promise.all(
+      indices.map(async (field, k) => {
+        if (results[k] !== null) return 0;
+        const [, model] = JSON.parse(ids[k] ?? '[null,null]') as [string | null, string | null];
+        if (!model) return 0;
+        const index = Number(field);
+        if ((await batchQueue(model).remove(batchJobId(id, index))) !== 1) return 0;
+        await recordBatchResult(redis, keys, id, index, skipped, 'cancelled');
+        return 1;
+      }),
+    );
+    dropped += removed.reduce<number>((a, b) => a + b, 0);
+  }
+  return dropped;
 }
 
 export interface SweepOptions {

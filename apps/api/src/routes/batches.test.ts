@@ -197,6 +197,23 @@ describe('finalizing', () => {
     expect((await post(`/v1/batches/${b.id}/cancel`, {})).status).toBe(200);
   });
 
+  it('cancel with no worker to skip them: the api takes the waiting requests off the queue, and the batch is cancelled', async () => {
+    const b = await create([chatLine(0), chatLine(1), chatLine(2), chatLine(3)]);
+    const q = t.deps.dispatcher.batchQueue(t.deps.defaultModel);
+    expect(await q.getJob(`${b.id}-3`)).toBeDefined();
+    await post(`/v1/batches/${b.id}/cancel`, {});
+    const done = await untilStatus(b.id, 'cancelled');
+    expect(done.output_file_id).toBeNull();
+    const errs = await content(done.error_file_id);
+    expect(errs.map((l) => [l.custom_id, (l.error as { code: string }).code])).toEqual([
+      ['c0', 'batch_cancelled'],
+      ['c1', 'batch_cancelled'],
+      ['c2', 'batch_cancelled'],
+      ['c3', 'batch_cancelled'],
+    ]);
+    for (const i of [0, 1, 2, 3]) expect(await q.getJob(`${b.id}-${i}`)).toBeUndefined();
+  });
+
   it('expired: past its window, what never ran goes to the error file as batch_expired, and workers skip the rest', async () => {
     const b = await create([chatLine(0), chatLine(1), chatLine(2)]);
     await recordBatchResult(t.redis, t.keys, b.id, 1, ok('in time'));
@@ -206,6 +223,7 @@ describe('finalizing', () => {
       log: t.deps.log,
       store: new FileStore({ redis: t.redis, keys: t.keys, maxTtlMs: 86_400_000 }),
       fileTtlMs: 86_400_000,
+      batchQueue: (m) => t.deps.dispatcher.batchQueue(m),
       now: () => Date.now() + 25 * 3600_000,
     });
     expect(await finalizer.finalizeIfDue(b.id)).toBe(true);
@@ -220,5 +238,8 @@ describe('finalizing', () => {
       ['c2', 'batch_expired'],
     ]);
     expect(await t.redis.zscore(t.keys.openBatches, b.id)).toBeNull();
+    // Taken off the queue: no worker meets them later.
+    const q = t.deps.dispatcher.batchQueue(t.deps.defaultModel);
+    for (const i of [0, 2]) expect(await q.getJob(`${b.id}-${i}`)).toBeUndefined();
   });
 });
