@@ -115,6 +115,8 @@ describe.skipIf(!existsSync(CHROMIUM))(title, () => {
       page.getByRole('link', { name: stack.keys.queueName(model), exact: true });
     await menu(MODEL).waitFor({ timeout: 10_000 });
     await page.getByText(MODEL, { exact: true }).first().waitFor();
+    // Each model's batch queue beside it (the Batch API's requests, idle slots only).
+    await page.getByRole('link', { name: stack.keys.batchQueueName(MODEL), exact: true }).waitFor();
 
     // A worker for another model starts after the board was first shown.
     await stack.startWorker({ WORKER_MODELS: LATE_MODEL });

@@ -30,7 +30,8 @@ const absoluteServeStatic: typeof serveStatic = (opts) =>
   serveStatic({ ...opts, root: resolve(opts?.root ?? '.') });
 
 /**
- * Bull Board at {@link BOARD_PATH}: one BullMQ queue per model. The adapter list follows the model
+ * Bull Board at {@link BOARD_PATH}: per model its BullMQ queue and its batch queue (the Batch
+ * API's requests, run in idle slots). The adapter list follows the model
  * registry (every model a worker ever registered), re-read on board requests — at most once a
  * second, the registry's own cache — so a model whose workers start after the api shows up on the
  * next page load or poll. Authentication is the admin guard's, registered before this.
@@ -63,11 +64,19 @@ export function mountBullBoard(app: GatewayApp, deps: BoardDeps): void {
           description: `chat jobs for model ${model}`,
         }),
       );
+      board.addQueue(
+        new BullMQAdapter(deps.dispatcher.batchQueue(model), {
+          readOnlyMode: deps.readOnly,
+          displayName: `${model} (batch)`,
+          description: `batch requests for model ${model}, run in idle slots only`,
+        }),
+      );
       shown.add(model);
     }
     for (const model of shown) {
       if (known.has(model)) continue;
       board.removeQueue(deps.dispatcher.queue(model).name);
+      board.removeQueue(deps.dispatcher.batchQueue(model).name);
       shown.delete(model);
     }
   };
