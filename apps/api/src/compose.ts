@@ -174,6 +174,7 @@ export async function composeApi({ env, log, redis, subscriber }: ComposeOptions
     log,
     store: fileStore,
     dispatcher,
+    models,
     defaultModel: env.DEFAULT_MODEL,
     maxRequests: env.BATCH_MAX_REQUESTS,
     maxLineBytes: env.BODY_LIMIT_BYTES,

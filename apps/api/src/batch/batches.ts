@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Principal } from '../context.ts';
 import { ApiError } from '../errors/index.ts';
 import { firstIssue } from '../middleware/json-body.ts';
+import type { ModelRegistry } from '../models/registry.ts';
 import type { Dispatcher } from '../queue/dispatcher.ts';
 import { completionInput } from '../routes/completions.ts';
 import { refuseIfNotAllowed } from '../routes/generation.ts';
@@ -37,6 +38,8 @@ export interface BatchesOptions {
   /** The file store (its own connection): input files read, output files written. */
   store: FileStore;
   dispatcher: Pick<Dispatcher, 'batchQueue' | 'attempts'>;
+  /** A line naming a model no worker ever served would wait out the window: refused instead. */
+  models: Pick<ModelRegistry, 'snapshot'>;
   defaultModel: string;
   /** BATCH_MAX_REQUESTS. */
   maxRequests: number;
@@ -127,7 +130,17 @@ export class Batches implements BatchesApi {
     const summary = check.result();
     const errors: BatchError[] = [...summary.errors];
     if (errors.length === 0) {
+      const { known } = await storing(this.opts.models.snapshot());
       for (const model of summary.models) {
+        if (!known.has(model)) {
+          errors.push({
+            code: 'model_not_found',
+            message: `The model '${model.slice(0, 256)}' does not exist: no worker serves it.`,
+            param: 'body.model',
+            line: null,
+          });
+          continue;
+        }
         try {
           refuseIfNotAllowed(model, principal.grant);
         } catch (err) {

@@ -120,6 +120,20 @@ describe('POST /v1/batches', () => {
     expect(await t.deps.dispatcher.batchQueue(t.deps.defaultModel).getJob(`${b.id}-0`)).toBeUndefined();
   });
 
+  it('a line naming a model no worker serves fails the batch (it would wait out its window)', async () => {
+    const line = JSON.stringify({
+      custom_id: 'x',
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] },
+    });
+    const b = await create([chatLine(0), line]);
+    expect(b.status).toBe('failed');
+    expect(b.errors?.data).toEqual([
+      expect.objectContaining({ code: 'model_not_found', param: 'body.model', line: null }),
+    ]);
+  });
+
   it('only its owner sees it: 404 to anyone else, and not in their list', async () => {
     const b = await create([chatLine(0)]);
     expect((await get(`/v1/batches/${b.id}`, bob)).status).toBe(404);
