@@ -1,6 +1,6 @@
 import { DEFAULT_MODEL } from '@llmgw/config';
 import { type ChatJob, JOB_VERSION } from '@llmgw/protocol';
-import { createKeys, createRedis, quitQuietly, waitReady } from '@llmgw/redis';
+import { createKeys, createRedis, enqueueBatchJobs, quitQuietly, waitReady } from '@llmgw/redis';
 import { Queue } from 'bullmq';
 import { runStreams, type StreamSample } from '../load.ts';
 import { sleep } from '../probes.ts';
@@ -106,16 +106,11 @@ async function runVariant(cfg: BatchBenchConfig, withBatch: boolean): Promise<Ba
         failed: 0,
       });
       await redis.pexpire(keys.batch(batchId), 3_600_000);
-      for (let i = 0; i < cfg.batchRequests; i += 500) {
-        const n = Math.min(500, cfg.batchRequests - i);
-        await queue.addBulk(
-          Array.from({ length: n }, (_, k) => ({
-            name: 'batch',
-            data: batchJob(batchId, i + k, cfg.batchTokens),
-            opts: { jobId: `${batchId}-${i + k}`, removeOnComplete: true, removeOnFail: true },
-          })),
-        );
-      }
+      // As /v1/batches enqueues them (the api's chunks of 500, finished jobs removed).
+      await enqueueBatchJobs(
+        queue,
+        Array.from({ length: cfg.batchRequests }, (_, i) => batchJob(batchId, i, cfg.batchTokens)),
+      );
       // The lane has filled its slots: the interactive load meets a busy batch.
       for (let i = 0; i < 100 && (await done()) === 0; i++) await sleep(50);
     }

@@ -1,5 +1,6 @@
 import { DEFAULT_MODEL } from '@llmgw/config';
 import { type BatchResult, type ChatJob, JOB_VERSION, Transcript } from '@llmgw/protocol';
+import { enqueueBatchJobs } from '@llmgw/redis';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../stack/in-process.ts';
@@ -25,7 +26,7 @@ const batchJob = (batchId: string, index: number): ChatJob => ({
  * The worker's batch lane on a real stack (simulator, worker, api): a model's batch queue is
  * drained only in idle slots, each request's end is recorded once in its batch's results, and
  * a cancelled batch's requests that had not started never do. The batches API enqueues these
- * jobs; here the test does, as that API would.
+ * jobs; here the test does, with the same enqueueBatchJobs.
  */
 describe('batch lane: idle slots only, each request recorded once', () => {
   let stack: Stack;
@@ -50,12 +51,9 @@ describe('batch lane: idle slots only, each request recorded once', () => {
   const startBatch = async (id: string, total: number) => {
     await stack.redis.hset(stack.keys.batch(id), { status: 'in_progress', total, completed: 0, failed: 0 });
     await stack.redis.pexpire(stack.keys.batch(id), 600_000);
-    await batchQueue.addBulk(
-      Array.from({ length: total }, (_, i) => ({
-        name: 'batch',
-        data: batchJob(id, i),
-        opts: { jobId: `${id}-${i}`, priority: 1 },
-      })),
+    await enqueueBatchJobs(
+      batchQueue,
+      Array.from({ length: total }, (_, i) => batchJob(id, i)),
     );
   };
   const results = async (id: string) =>
@@ -127,12 +125,9 @@ describe('batch lane: idle slots only, each request recorded once', () => {
       failed: 0,
     });
     await stack.redis.pexpire(stack.keys.batch('b-stop'), 600_000);
-    await batchQueue.addBulk(
-      Array.from({ length: 5 }, (_, i) => ({
-        name: 'batch',
-        data: batchJob('b-stop', i),
-        opts: { jobId: `b-stop-${i}` },
-      })),
+    await enqueueBatchJobs(
+      batchQueue,
+      Array.from({ length: 5 }, (_, i) => batchJob('b-stop', i)),
     );
     for (let i = 0; i < 100; i++) {
       if (Number(await stack.redis.hget(stack.keys.batch('b-stop'), 'cancelled')) === 5) break;
