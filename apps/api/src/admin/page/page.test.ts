@@ -198,3 +198,39 @@ describe('admin page, ADMIN_READONLY=1', () => {
     ]);
   });
 });
+
+describe('admin page: batches', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({ ADMIN_TOKEN });
+  });
+  afterAll(() => t?.close());
+
+  it('lists the batches that are running, with their owner and counts, escaped', async () => {
+    const empty = await (await t.app.request('/admin', { headers: { cookie: session().cookie } })).text();
+    expect(empty).toContain('Batches running (0)');
+    const id = `batch_${randomUUID().replaceAll('-', '')}`;
+    const now = Date.UTC(2026, 11, 3, 12, 0, 0);
+    await t.redis.hset(t.keys.batch(id), {
+      user: HOSTILE_USER,
+      status: 'in_progress',
+      endpoint: '/v1/chat/completions',
+      input_file_id: 'file-x',
+      created_at: String(now),
+      expires_at: String(now + 86_400_000),
+      total: '200',
+      completed: '37',
+      failed: '2',
+    });
+    await t.redis.zadd(t.keys.openBatches, now + 86_400_000, id);
+    const page = await (await t.app.request('/admin', { headers: { cookie: session().cookie } })).text();
+    const section = page.slice(page.indexOf('id="batches"'));
+    expect(section).toContain('Batches running (1)');
+    expect(section).toContain(`<code>${id}</code>`);
+    expect(section).toMatch(
+      /<td>in_progress<\/td><td>\/v1\/chat\/completions<\/td><td>37 \/ 200<\/td><td>2<\/td>/,
+    );
+    expect(section).not.toContain(HOSTILE_USER);
+    expect(section).toContain('&quot;&gt;&lt;img src=x onerror=alert(1)&gt;');
+  });
+});

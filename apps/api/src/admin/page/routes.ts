@@ -7,11 +7,15 @@ import { ApiError } from '../../errors/index.ts';
 import type { AppDeps, GatewayApp } from '../../hono-app.ts';
 import { parseUsageQuery } from '../../usage/query.ts';
 import { createKey, revokeKey, rotateKey } from '../key-actions.ts';
+import { openBatches } from './batches.ts';
 import { csrfTokenOf, readCheckedForm } from './csrf.ts';
 import { type CreateForm, createFormOf, createRequestOf, rotateRequestOf } from './form.ts';
 import { adminPage, FORM_PATHS, PAGE_PATH, STYLE_HASH, secretPage, type UsageView } from './view.ts';
 
-export type AdminPageDeps = Pick<AppDeps, 'keyStore' | 'tiers' | 'usage' | 'adminReadonly'> & {
+export type AdminPageDeps = Pick<
+  AppDeps,
+  'keyStore' | 'tiers' | 'usage' | 'adminReadonly' | 'redis' | 'keys'
+> & {
   adminToken: string;
 };
 
@@ -50,7 +54,12 @@ export function registerAdminPage(app: GatewayApp, deps: AdminPageDeps): void {
     extra: { notice?: string; error?: string; form?: CreateForm } = {},
     status: ContentfulStatusCode = 200,
   ) => {
-    const [keys, usage] = await Promise.all([deps.keyStore.list(), usageView(c, deps)]);
+    const [keys, usage, batches] = await Promise.all([
+      deps.keyStore.list(),
+      usageView(c, deps),
+      // Redis trouble here leaves the section empty; the keys and usage above say it louder.
+      openBatches(deps.redis, deps.keys).catch(() => []),
+    ]);
     pageHeaders(c);
     return c.html(
       adminPage({
@@ -59,6 +68,7 @@ export function registerAdminPage(app: GatewayApp, deps: AdminPageDeps): void {
         readOnly: deps.adminReadonly,
         csrf: csrfTokenOf(c, deps.adminToken),
         usage,
+        batches,
         ...extra,
       }),
       status,

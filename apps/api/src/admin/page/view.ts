@@ -5,6 +5,7 @@ import { type ApiKeyRecord, type CreatedKey, isExpired } from '../../auth/api-ke
 import { clip } from '../../clip.ts';
 import type { UsageReport, UsageRow } from '../../usage/bodies.ts';
 import { BOARD_PATH } from '../bull-board.ts';
+import { batchesSection, type OpenBatch } from './batches.ts';
 import { type Bar, LABEL_CHARS, MAX_BARS, tokenBars } from './chart.ts';
 import { CSRF_FIELD } from './csrf.ts';
 import type { CreateForm } from './form.ts';
@@ -220,6 +221,8 @@ export interface PageModel {
   /** This session's CSRF token (undefined: no browser session, the forms will be refused). */
   csrf: string | undefined;
   usage: UsageView;
+  /** The batches not final yet (batches.ts). */
+  batches?: readonly OpenBatch[];
   notice?: string;
   error?: string;
   /** The create form's values, shown again with an error. */
@@ -239,7 +242,8 @@ export function adminPage(m: PageModel): Html {
     html`${flash}${readOnlyNote}
 <section id="usage">${usageSection(m.usage, m.keys)}</section>
 <section id="keys"><h2>API keys (${m.keys.length})</h2>${keysTable(m.keys, m.readOnly, m.csrf)}</section>
-${m.readOnly ? '' : html`<section id="create">${createSection(m.tiers, m.csrf, m.form ?? {})}</section>`}`,
+${m.readOnly ? '' : html`<section id="create">${createSection(m.tiers, m.csrf, m.form ?? {})}</section>`}
+<section id="batches">${batchesSection(m.batches ?? [])}</section>`,
   );
 }
 
