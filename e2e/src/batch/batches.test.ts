@@ -253,3 +253,52 @@ describe('cancel mid-batch', () => {
     );
   });
 });
+
+describe('durable: the api replica that created the batch stops mid-batch', () => {
+  let two: Stack;
+  beforeAll(async () => {
+    two = await startStack({
+      sim: { ttftMs: 5, itlMs: 5, maxNumSeqs: 4 },
+      workers: [{ WORKER_CONCURRENCY: '4', BATCH_MAX_SLOTS_FRACTION: '0.5' }],
+    });
+  });
+  afterAll(() => two?.close());
+
+  it('another replica finalizes it: completed, every request once at the backend, all in the output', async () => {
+    const a = new OpenAI({ baseURL: `${two.apiUrl}/v1`, apiKey: two.apiKey });
+    const lines = Array.from({ length: 40 }, (_, i) => chatLine('dur', i, 8));
+    const file = await a.files.create({
+      file: await toFile(Buffer.from(lines.join('\n')), 'd.jsonl'),
+      purpose: 'batch',
+    });
+    const b = await a.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    for (let i = 0; i < 200 && (await a.batches.retrieve(b.id)).request_counts!.completed < 5; i++)
+      await sleep(20);
+    // Still running when its replica goes: the other one has to finish the job.
+    expect((await a.batches.retrieve(b.id)).status).toBe('in_progress');
+    await two.api.close();
+    const other = await two.startApi();
+    const c = new OpenAI({ baseURL: `${other.url}/v1`, apiKey: two.apiKey });
+    let done = await c.batches.retrieve(b.id);
+    for (let i = 0; i < 150 && done.status !== 'completed'; i++) {
+      await sleep(100);
+      done = await c.batches.retrieve(b.id);
+    }
+    expect(done.status).toBe('completed');
+    expect(done.request_counts).toEqual({ total: 40, completed: 40, failed: 0 });
+    const out = (await (await c.files.content(done.output_file_id!)).text()).split('\n').filter(Boolean);
+    expect(out.map((l) => (JSON.parse(l) as OutputLine).custom_id).sort()).toEqual(
+      lines.map((_, i) => `dur-${i}`).sort(),
+    );
+    const seen = two
+      .sim!.requests()
+      .map((r) => /"(dur request \d+)"/.exec(JSON.stringify(r.body))?.[1])
+      .filter((s) => s !== undefined);
+    expect(seen).toHaveLength(40);
+    expect(new Set(seen).size).toBe(40);
+  });
+});
