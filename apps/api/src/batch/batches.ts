@@ -160,13 +160,23 @@ export class Batches implements BatchesApi {
 
     // Pass 2: in_progress first (a worker skips a request whose batch is not), then the ids and
     // the jobs, chunk by chunk.
-    await storing(
-      redis
-        .multi()
-        .hset(key, { status: 'in_progress', in_progress_at: this.now(), total: summary.requests })
-        .zadd(keys.openBatches, expiresAt, id)
-        .exec(),
+    // Only from validating: a cancel that came meanwhile wins (nothing is queued yet). Listed as
+    // open first, so a sweep finalizes it even if this replica dies right after. Two commands, not
+    // one MULTI: the open list is a global key, in another slot on a Cluster.
+    await storing(redis.zadd(keys.openBatches, expiresAt, id));
+    const started = await storing(
+      redis.eval(
+        "if redis.call('HGET', KEYS[1], 'status') ~= 'validating' then return 0 end redis.call('HSET', KEYS[1], 'status', 'in_progress', 'in_progress_at', ARGV[1], 'total', ARGV[2]) return 1",
+        1,
+        key,
+        String(this.now()),
+        String(summary.requests),
+      ),
     );
+    if (started !== 1) {
+      // Cancelled while validating: its counts are all 0 of a total of 0, and the sweep ends it.
+      return this.retrieve(id, userId);
+    }
     this.opts.onStatus?.('in_progress');
     try {
       await this.enqueue(id, principal, file, req.endpoint, createdAt, expiresAt);
@@ -211,7 +221,11 @@ export class Batches implements BatchesApi {
         .pexpireat(idsKey, expiresAt + this.opts.retentionMs)
         .exec();
       const byModel = new Map<string, ChatJob[]>();
-      for (const j of jobs) byModel.set(j.model, [...(byModel.get(j.model) ?? []), j]);
+      for (const j of jobs) {
+        const some = byModel.get(j.model);
+        if (some) some.push(j);
+        else byModel.set(j.model, [j]);
+      }
       for (const [model, some] of byModel) {
         await enqueueBatchJobs(dispatcher.batchQueue(model), some, dispatcher.attempts);
       }

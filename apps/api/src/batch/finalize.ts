@@ -183,8 +183,9 @@ export class BatchFinalizer {
         // An expired batch's requests that never ran count as failed (OpenAI's request_counts).
         ...(final === 'expired' && { failed: Number(h.failed ?? 0) + notRun }),
       })
-      .zrem(keys.openBatches, id)
       .exec();
+    // Not in the MULTI: the open list is a global key, in another slot on a Cluster.
+    await redis.zrem(keys.openBatches, id);
     await redis.del(keys.batchLease(id));
     this.opts.onStatus?.(final);
     this.opts.log.info(
