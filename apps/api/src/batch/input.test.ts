@@ -134,6 +134,24 @@ describe('validateBatchInput', () => {
     expect(codes(check([deep]).errors)).toEqual([{ code: 'invalid_json_line', param: null, line: 1 }]);
   });
 
+  it('a conversation of empty messages is refused, as /v1/chat/completions refuses it', () => {
+    const empty = chat('e', { messages: [{ role: 'user', content: '  ' }] });
+    expect(codes(check([empty]).errors)).toEqual([
+      { code: 'invalid_request', param: 'body.messages', line: 1 },
+    ]);
+    const toolCall = chat('t', {
+      messages: [
+        { role: 'user', content: '' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+        },
+      ],
+    });
+    expect(check([toolCall]).errors).toEqual([]);
+  });
+
   it('lists at most maxErrors errors and counts them all', () => {
     const lines = Array.from({ length: 250 }, () => 'not json');
     const summary = check(lines, { maxErrors: 10 });

@@ -1,3 +1,4 @@
+import { type ChatMessage, isEmptyMessage } from '@llmgw/protocol';
 import type { z } from 'zod';
 import { firstIssue, nestsTooDeep } from '../middleware/json-body.ts';
 import { CompletionRequest } from '../routes/completions.ts';
@@ -153,6 +154,13 @@ export function parseBatchLine(
   if (!parsed.success) {
     const { param, message } = firstIssue(parsed.error);
     return fail('invalid_request', `body.${message}`, param === undefined ? 'body' : `body.${param}`);
+  }
+  // generate()'s rule for every endpoint, beside the schema: a conversation of empty messages.
+  if (
+    url === '/v1/chat/completions' &&
+    (parsed.data as { messages: ChatMessage[] }).messages.every(isEmptyMessage)
+  ) {
+    return fail('invalid_request', 'body.messages: every message is empty', 'body.messages');
   }
   return { request: { custom_id: customId, method: 'POST', url, body: parsed.data } as BatchRequest };
 }
