@@ -158,7 +158,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
         });
         count(jobId, data, undefined, error, log);
       }
-      if (data.userId !== undefined) await deps.places.end(data.userId, jobId);
+      if (data.userId !== undefined && !data.batch) await deps.places.end(data.userId, jobId);
       await keepSummary(job, summarize(job.data, 'cancelled', { error: 'cancelled' }), log);
       throw new UnrecoverableError('cancelled before start');
     }
@@ -203,7 +203,9 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     );
     deps.metrics.jobStarted(data.model);
     // Sent with the backend request, not awaited before it: no added latency.
-    if (data.userId !== undefined) void deps.places.start(data.userId, jobId);
+    // A batch request takes no place of its user's: its interactive requests' caps (max_concurrent,
+    // fair share) never count the batch's idle-slot work.
+    if (data.userId !== undefined && !data.batch) void deps.places.start(data.userId, jobId);
     let usage: Usage | undefined;
     let failure: ErrorType | 'requeued' | undefined;
     // A batch request keeps its answer, for the batch's output file.
@@ -239,7 +241,7 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
             log,
           );
         }
-        if (data.userId !== undefined) void deps.places.end(data.userId, jobId);
+        if (data.userId !== undefined && !data.batch) void deps.places.end(data.userId, jobId);
         const ended = outcomeOf(failure) as JobSummary['ended'];
         await keepSummary(job, summarize(job.data, ended, { error: failure, usage }), log);
       }

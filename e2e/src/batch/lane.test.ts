@@ -66,7 +66,12 @@ describe('batch lane: idle slots only, each request recorded once', () => {
 
   it('30 requests: each answered once, its answer kept, the counts right; the backend saw 30', async () => {
     await startBatch('b-all', 30);
-    const done = async () => Number(await stack.redis.hget(stack.keys.batch('b-all'), 'completed')) === 30;
+    const completed = async () => Number(await stack.redis.hget(stack.keys.batch('b-all'), 'completed'));
+    // While it runs, its owner holds no place: the batch never counts against the owner's
+    // interactive caps (max_concurrent, fair share).
+    for (let i = 0; i < 100 && (await completed()) === 0; i++) await sleep(20);
+    expect(await stack.redis.zcard(stack.keys.inflight('batch-owner', 'running'))).toBe(0);
+    const done = async () => (await completed()) === 30;
     for (let i = 0; i < 200 && !(await done()); i++) await sleep(100);
     expect(await stack.redis.hgetall(stack.keys.batch('b-all'))).toMatchObject({
       completed: '30',
