@@ -281,7 +281,8 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
         userId: data.userId,
         ...(data.keyId !== undefined && { keyId: data.keyId }),
         model: data.model,
-        outcome: usageOutcome(error),
+        // A batch's requests are their own line of the ledger: idle-slot work, told apart.
+        outcome: data.batch ? 'batch' : usageOutcome(error),
         usage: billedUsage(usage, data.quota?.promptEstimate),
         endedAt: Date.now(),
       },

@@ -1,6 +1,6 @@
 import { DEFAULT_MODEL } from '@llmgw/config';
 import { type BatchResult, type ChatJob, JOB_VERSION, Transcript } from '@llmgw/protocol';
-import { enqueueBatchJobs } from '@llmgw/redis';
+import { enqueueBatchJobs, utcDay } from '@llmgw/redis';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../stack/in-process.ts';
@@ -90,6 +90,12 @@ describe('batch lane: idle slots only, each request recorded once', () => {
     }
     const seen = stack.sim!.requests().filter((l) => JSON.stringify(l.body).includes('batch b-all'));
     expect(seen).toHaveLength(30);
+    // The owner's usage ledger has them on a line of their own: outcome `batch`, 30 jobs.
+    const ledger = async () => stack.redis.hgetall(stack.keys.usage('batch-owner', utcDay()));
+    for (let i = 0; i < 50 && !Object.keys(await ledger()).some((f) => f.endsWith('|batch')); i++)
+      await sleep(50);
+    const line = Object.entries(await ledger()).find(([f]) => f.endsWith(`|${DEFAULT_MODEL}|batch`));
+    expect(line?.[1].split(' ')[2]).toBe('30');
   });
 
   it('while interactive jobs wait, no batch request starts: the backend sees every interactive one first', async () => {

@@ -20,7 +20,8 @@ import { withScripts } from './scripts.ts';
  * - `expired`: it never started before its deadline (status `failed`, error `queue_timeout`);
  * - `failed`: any other error (status `failed`).
  */
-export const USAGE_OUTCOMES = ['completed', 'cancelled', 'expired', 'failed'] as const;
+/** `batch`: a request of a batch (the Batch API), however it ended: the batch's own counts tell. */
+export const USAGE_OUTCOMES = ['completed', 'cancelled', 'expired', 'failed', 'batch'] as const;
 export type UsageOutcome = (typeof USAGE_OUTCOMES)[number];
 
 /** The outcome of a job that ended with the error type `error` (@llmgw/protocol ErrorType; none: completed). */
