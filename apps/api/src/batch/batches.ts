@@ -120,6 +120,9 @@ export class Batches implements BatchesApi {
         .exec(),
     );
 
+    // Open from the start: a replica that dies while checking leaves it to the sweep.
+    await storing(redis.zadd(keys.openBatches, expiresAt, id));
+
     // Pass 1: every line checked, nothing enqueued; a file with any bad line is refused whole.
     const check = new BatchInputCheck({
       endpoint: req.endpoint,
@@ -155,15 +158,13 @@ export class Batches implements BatchesApi {
     }
     if (errors.length > 0) {
       await this.fail(id, errors);
+      await redis.zrem(keys.openBatches, id).catch(() => {});
       return this.retrieve(id, userId);
     }
 
     // Pass 2: in_progress first (a worker skips a request whose batch is not), then the ids and
     // the jobs, chunk by chunk.
-    // Only from validating: a cancel that came meanwhile wins (nothing is queued yet). Listed as
-    // open first, so a sweep finalizes it even if this replica dies right after. Two commands, not
-    // one MULTI: the open list is a global key, in another slot on a Cluster.
-    await storing(redis.zadd(keys.openBatches, expiresAt, id));
+    // Only from validating: a cancel that came meanwhile wins (nothing is queued yet).
     const started = await storing(
       redis.eval(
         "if redis.call('HGET', KEYS[1], 'status') ~= 'validating' then return 0 end redis.call('HSET', KEYS[1], 'status', 'in_progress', 'in_progress_at', ARGV[1], 'total', ARGV[2]) return 1",

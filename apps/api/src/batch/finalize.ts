@@ -10,6 +10,8 @@ import type { BatchStatus } from './bodies.ts';
 
 /** Results read per round trip while the output is written. */
 const READ_CHUNK = 500;
+/** A batch still `validating` after this long lost the replica that was checking it. */
+const VALIDATING_STALE_MS = 15 * 60_000;
 /** How long one replica holds a batch's finalization before another may take it over. */
 const LEASE_MS = 5 * 60_000;
 
@@ -46,6 +48,24 @@ export class BatchFinalizer {
     const h = await redis.hgetall(keys.batch(id));
     if (h.user === undefined) return true;
     const status = h.status as BatchStatus;
+    if (status === 'validating') {
+      // Its creating replica died while checking the file (that takes seconds): nothing was queued.
+      if (this.now() - Number(h.created_at) < VALIDATING_STALE_MS) return false;
+      await redis.hset(keys.batch(id), {
+        status: 'failed',
+        failed_at: this.now(),
+        errors: JSON.stringify([
+          {
+            code: 'internal_error',
+            message: 'the gateway stopped while checking the input file; create the batch again',
+            param: null,
+            line: null,
+          },
+        ]),
+      });
+      this.opts.onStatus?.('failed');
+      return true;
+    }
     if (status !== 'in_progress' && status !== 'cancelling' && status !== 'finalizing') return true;
     const total = Number(h.total ?? 0);
     const ended = Number(h.completed ?? 0) + Number(h.failed ?? 0) + Number(h.cancelled ?? 0);
@@ -292,12 +312,12 @@ export class BatchSweep {
       'NX',
     );
     if (lease !== 'OK') return;
-    const ids = await redis.zrange(keys.openBatches, '0', '999');
+    // Every open batch, oldest window first. Their ids only: a few thousand at most (each is a
+    // whole file of requests), and a list read whole is not shifted by the removals below.
+    const ids = await redis.zrange(keys.openBatches, '0', '-1');
     for (const id of ids) {
       try {
-        if ((await finalizer.finalizeIfDue(id)) && (await redis.exists(keys.batch(id))) === 0) {
-          await redis.zrem(keys.openBatches, id);
-        }
+        if (await finalizer.finalizeIfDue(id)) await redis.zrem(keys.openBatches, id);
       } catch (err) {
         this.opts.log.warn({ batch_id: id, err: (err as Error).message }, 'batch_finalize_failed');
       }

@@ -256,4 +256,24 @@ describe('finalizing', () => {
     const q = t.deps.dispatcher.batchQueue(t.deps.defaultModel);
     for (const i of [0, 2]) expect(await q.getJob(`${b.id}-${i}`)).toBeUndefined();
   });
+
+  it('a batch left validating by a replica that died while checking its file: failed after 15 minutes, not forever', async () => {
+    const b = await create([chatLine(0)]);
+    // As the dead replica left it: validating, open, nothing queued.
+    await t.redis.hset(t.keys.batch(b.id), 'status', 'validating');
+    const at = (ms: number) =>
+      new BatchFinalizer({
+        redis: t.redis,
+        keys: t.keys,
+        log: t.deps.log,
+        store: new FileStore({ redis: t.redis, keys: t.keys, maxTtlMs: 86_400_000 }),
+        fileTtlMs: 86_400_000,
+        now: () => Date.now() + ms,
+      });
+    expect(await at(60_000).finalizeIfDue(b.id)).toBe(false);
+    expect(await at(16 * 60_000).finalizeIfDue(b.id)).toBe(true);
+    const done = (await (await get(`/v1/batches/${b.id}`)).json()) as BatchObject;
+    expect(done.status).toBe('failed');
+    expect(done.errors?.data).toEqual([expect.objectContaining({ code: 'internal_error' })]);
+  });
 });
