@@ -67,6 +67,13 @@ const jsonl = async (fileId: string | null | undefined) => {
     .map((l) => JSON.parse(l) as OutputLine);
 };
 
+/** One sample of the api's /metrics, by its name and labels as Prometheus prints them. */
+const metric = async (series: string) => {
+  const text = await (await fetch(`${stack.apiUrl}/metrics`)).text();
+  const row = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return row === undefined ? undefined : Number(row.slice(series.length + 1));
+};
+
 const seenAtSim = (tag: string) =>
   stack
     .sim!.requests()
@@ -96,6 +103,10 @@ describe('openai SDK: the Batch API', () => {
       errors: null,
     });
     expect(created.expires_at).toBe(created.created_at + 86_400);
+    // The api's metrics see it: waiting requests on the model's batch queue, and the batch counted.
+    const depthNow = await metric('llm_batch_queue_depth{model="sim-llama-3-8b"}');
+    expect(depthNow).toBeGreaterThan(0);
+    expect(await metric('llm_batches_total{status="in_progress"}')).toBeGreaterThanOrEqual(1);
 
     const done = await untilFinal(created.id);
     expect(done.status).toBe('completed');
@@ -104,6 +115,8 @@ describe('openai SDK: the Batch API', () => {
     expect(done.completed_at).toBeGreaterThanOrEqual(done.in_progress_at!);
     expect(done.finalizing_at).not.toBeNull();
 
+    expect(await metric('llm_batch_queue_depth{model="sim-llama-3-8b"}')).toBe(0);
+    expect(await metric('llm_batches_total{status="completed"}')).toBeGreaterThanOrEqual(1);
     const outFile = await client.files.retrieve(done.output_file_id!);
     expect(outFile.purpose).toBe('batch_output');
     const out = await jsonl(done.output_file_id);
