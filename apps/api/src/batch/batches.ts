@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@llmgw/observability';
 import { type ChatJob, JOB_VERSION } from '@llmgw/protocol';
-import { batchJobId, enqueueBatchJobs, type FileStore, type Keys, type StoredFile } from '@llmgw/redis';
+import {
+  batchJobId,
+  enqueueBatchJobs,
+  FileGoneError,
+  type FileStore,
+  type Keys,
+  type StoredFile,
+} from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import type { Principal } from '../context.ts';
 import { ApiError } from '../errors/index.ts';
@@ -20,6 +27,7 @@ import {
   type BatchObject,
   type BatchStatus,
 } from './bodies.ts';
+import { throwFirst } from './exec.ts';
 import { dropWaiting } from './finalize.ts';
 import { BatchInputCheck, type BatchInputError, type BatchRequest, parseBatchLine } from './input.ts';
 
@@ -104,7 +112,8 @@ export class Batches implements BatchesApi {
           cancelled: 0,
         })
         .pexpireat(key, expiresAt + this.opts.retentionMs)
-        .exec(),
+        .exec()
+        .then(throwFirst),
     );
     const list = keys.userBatches(userId);
     await storing(
@@ -117,7 +126,8 @@ export class Batches implements BatchesApi {
           `(${newBatchId(createdAt - BATCH_WINDOW_MS - this.opts.retentionMs).slice(0, 15)}`,
         )
         .pexpire(list, BATCH_WINDOW_MS + this.opts.retentionMs)
-        .exec(),
+        .exec()
+        .then(throwFirst),
     );
 
     // Open from the start: a replica that dies while checking leaves it to the sweep.
@@ -129,7 +139,25 @@ export class Batches implements BatchesApi {
       maxRequests: this.opts.maxRequests,
       maxLineBytes: this.opts.maxLineBytes,
     });
-    for await (const { text } of this.opts.store.lines(file)) check.add(text);
+    try {
+      for await (const { text } of this.opts.store.lines(file)) check.add(text);
+    } catch (err) {
+      // The file went (deleted, expired) or Redis failed midway: the batch fails, nothing queued.
+      const gone = err instanceof FileGoneError;
+      await this.fail(id, [
+        {
+          code: gone ? 'invalid_request' : 'internal_error',
+          message: gone
+            ? `input_file_id: the file ${file.id} was deleted while it was being read`
+            : `the input file could not be read: ${(err as Error).message}`,
+          param: gone ? 'input_file_id' : null,
+          line: null,
+        },
+      ]).catch(() => {});
+      await redis.zrem(keys.openBatches, id).catch(() => {});
+      if (gone) return this.retrieve(id, userId);
+      throw err;
+    }
     const summary = check.result();
     const errors: BatchError[] = [...summary.errors];
     if (errors.length === 0) {
@@ -220,7 +248,8 @@ export class Batches implements BatchesApi {
         .multi()
         .rpush(idsKey, ...ids)
         .pexpireat(idsKey, expiresAt + this.opts.retentionMs)
-        .exec();
+        .exec()
+        .then(throwFirst);
       const byModel = new Map<string, ChatJob[]>();
       for (const j of jobs) {
         const some = byModel.get(j.model);

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { apiErrorFromJob, errorBody } from '../errors/index.ts';
 import { bodyOf, type Rendition } from '../wire/rendition.ts';
 import type { BatchStatus } from './bodies.ts';
+import { throwFirst } from './exec.ts';
 
 /** Results read per round trip while the output is written. */
 const READ_CHUNK = 500;
@@ -203,7 +204,8 @@ export class BatchFinalizer {
         // An expired batch's requests that never ran count as failed (OpenAI's request_counts).
         ...(final === 'expired' && { failed: Number(h.failed ?? 0) + notRun }),
       })
-      .exec();
+      .exec()
+      .then(throwFirst);
     // Not in the MULTI: the open list is a global key, in another slot on a Cluster.
     await redis.zrem(keys.openBatches, id);
     await redis.del(keys.batchLease(id));
