@@ -85,7 +85,6 @@ function streamSink(
 ): GenerationSink {
   let generated = 0;
   const usageField = chunkUsage(includeUsage, continuous, reply.promptTokens);
-  const usageNull = usageField.none;
   const usageNow = () => usageField.now(generated);
   const head = `data: {"id":"${reply.id}","object":"text_completion","created":${reply.created},"model":${JSON.stringify(reply.model)},"choices":[`;
   const logprobs = new LegacyLogprobCollector(reply, reply.echo.length);
