@@ -1,6 +1,7 @@
 import { Agent } from 'node:http';
 import { postSSE } from '@llmgw/devkit';
 import { simTokens } from '@llmgw/e2e/spawned';
+import { percentile } from './stats.ts';
 
 export interface StreamSample {
   ok: boolean;
@@ -115,4 +116,18 @@ export async function runStreams(
   const wallMs = performance.now() - started;
   agent.destroy();
   return { samples, wallMs };
+}
+
+/** What a run of streams comes to: how many passed, their rate and TTFT, the first failure. */
+export function streamStats(samples: StreamSample[], wallMs: number) {
+  const ok = samples.filter((s) => s.ok);
+  const ttfts = ok.map((s) => s.ttftMs);
+  return {
+    ok: ok.length,
+    failed: samples.length - ok.length,
+    streamsPerS: ok.length / (wallMs / 1000),
+    ttftP50: percentile(ttfts, 50),
+    ttftP99: percentile(ttfts, 99),
+    firstError: samples.find((s) => !s.ok)?.error,
+  };
 }

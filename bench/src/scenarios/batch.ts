@@ -2,10 +2,10 @@ import { DEFAULT_MODEL } from '@llmgw/config';
 import { type ChatJob, JOB_VERSION } from '@llmgw/protocol';
 import { createKeys, createRedis, enqueueBatchJobs, quitQuietly, waitReady } from '@llmgw/redis';
 import { Queue } from 'bullmq';
-import { runStreams, type StreamSample } from '../load.ts';
+import { runStreams, type StreamSample, streamStats } from '../load.ts';
 import { sleep } from '../probes.ts';
 import { benchRedis, gatewayV1Target, startBenchStack } from '../stack.ts';
-import { fmt, fmtSigned, percentile } from '../stats.ts';
+import { fmt, fmtSigned } from '../stats.ts';
 import { markdownTable } from '../table.ts';
 
 export interface BatchBenchConfig {
@@ -150,16 +150,5 @@ function summarise(
   wallMs: number,
   batchDone: number,
 ): BatchRow {
-  const ok = samples.filter((s) => s.ok);
-  const ttfts = ok.map((s) => s.ttftMs);
-  return {
-    variant,
-    ok: ok.length,
-    failed: samples.length - ok.length,
-    streamsPerS: ok.length / (wallMs / 1000),
-    ttftP50: percentile(ttfts, 50),
-    ttftP99: percentile(ttfts, 99),
-    batchDone,
-    firstError: samples.find((s) => !s.ok)?.error,
-  };
+  return { variant, ...streamStats(samples, wallMs), batchDone };
 }

@@ -1,9 +1,9 @@
 import { startOtlpReceiver } from '@llmgw/devkit';
-import { runStreams } from '../load.ts';
+import { runStreams, streamStats } from '../load.ts';
 import { simulatedStack } from '../paths.ts';
 import { measureCpu } from '../probes.ts';
 import { gatewayV1Target, processPids, startBenchStack } from '../stack.ts';
-import { fmt, fmtSigned, percentile } from '../stats.ts';
+import { fmt, fmtSigned } from '../stats.ts';
 import { markdownTable } from '../table.ts';
 
 export interface TracingBenchConfig {
@@ -123,17 +123,11 @@ async function runVariant(cfg: TracingBenchConfig, variant: 'off' | 'on'): Promi
     closed = true;
     const served = 1 + warmUp + samples.length;
     const spans = receiver ? spanCount(receiver.exports()) / served : 0;
-    const ttfts = ok.map((s) => s.ttftMs);
     return {
       variant,
-      ok: ok.length,
-      failed: samples.length - ok.length,
-      streamsPerS: ok.length / (wallMs / 1000),
-      ttftP50: percentile(ttfts, 50),
-      ttftP99: percentile(ttfts, 99),
+      ...streamStats(samples, wallMs),
       cpuUsPerStream: (cpuS * 1e6) / Math.max(1, ok.length),
       spansPerStream: spans,
-      firstError: samples.find((s) => !s.ok)?.error,
     };
   } finally {
     if (!closed) await stack.close();
