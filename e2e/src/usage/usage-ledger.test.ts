@@ -225,7 +225,10 @@ describe('usage ledger against the backend’s own counts', () => {
     // before their first token, and each went back to the queue and ended on the other worker.
     const requeued = new Set(stack.logs.find('job_requeued').map((l) => l.job_id));
     expect(requeued.size).toBeGreaterThanOrEqual(10);
-    expect(failing.stats().requests).toBe(stack.logs.find('job_requeued').length);
+    // Every request the broken backend got went back to the queue, or — a job that met it on its
+    // every attempt, which a loaded machine makes likelier — failed there.
+    const failedThere = stack.logs.find('job_failed').filter((l) => l.error_type === 'backend_error').length;
+    expect(failing.stats().requests).toBe(stack.logs.find('job_requeued').length + failedThere);
   }, 60_000);
 
   it('/admin/usage and /v1/usage add up to what the backends counted, per outcome and per key', async () => {
