@@ -17,6 +17,7 @@ import {
   recordBatchResult,
   recordUsageEventually,
   releaseBatchRequest,
+  untilRedisTakes,
   usageOutcome,
 } from '@llmgw/redis';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
@@ -301,20 +302,15 @@ export function createProcessor(deps: ProcessorDeps): ChatProcessor {
     log: Logger,
   ): Promise<void> {
     const batch = data.batch!;
-    for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
-      try {
-        await recordBatchResult(deps.redis, deps.keys, batch.id, batch.index, result, outcome);
-        deps.metrics.batchRequests.inc({ model: data.model, outcome });
-        return;
-      } catch (err) {
-        if (deps.redis.status === 'end') return;
-        log.warn(
-          { batch_id: batch.id, index: batch.index, err: (err as Error).message },
-          'batch_result_retrying',
-        );
-        await new Promise((r) => setTimeout(r, delay).unref());
-      }
-    }
+    const r = await untilRedisTakes(
+      () => recordBatchResult(deps.redis, deps.keys, batch.id, batch.index, result, outcome),
+      {
+        redis: deps.redis,
+        onRetry: (_, err) =>
+          log.warn({ batch_id: batch.id, index: batch.index, err: err.message }, 'batch_result_retrying'),
+      },
+    );
+    if (r.end === 'done') deps.metrics.batchRequests.inc({ model: data.model, outcome });
   }
 
   /** The job's payload goes; what Bull Board should still show stays (job-summary.ts). */

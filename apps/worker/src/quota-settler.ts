@@ -1,5 +1,12 @@
 import type { Logger } from '@llmgw/observability';
-import { budgetKeyMonth, endOfUtcDay, type Hold, quotaKeyDay, settleHold } from '@llmgw/redis';
+import {
+  budgetKeyMonth,
+  endOfUtcDay,
+  type Hold,
+  quotaKeyDay,
+  settleHold,
+  untilRedisTakes,
+} from '@llmgw/redis';
 import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.ts';
 
@@ -51,33 +58,28 @@ export function settleEventually(
   const { key } = hold;
   const expiresAt = hold.kind === 'bucket' ? Date.now() + BUCKET_LIFE_MS : dayEndMs(key);
   return (async () => {
-    let delay = firstDelayMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await settleHold(redis, hold, delta);
-        if (attempt > 1) log.info({ quota_key: key, delta, attempts: attempt }, 'quota_settled_after_retry');
-        return 'settled';
-      } catch (err) {
-        const message = (err as Error).message;
-        const outcome: SettleOutcome | undefined =
-          redis.status === 'end'
-            ? 'connection_closed'
-            : Date.now() + delay >= expiresAt
-              ? 'day_over'
-              : undefined;
-        if (outcome) {
-          log.error(
-            { quota_key: key, delta, attempts: attempt, reason: outcome, err: message },
-            'quota_settle_gave_up',
-          );
-          return outcome;
-        }
-        if (attempt === 1) log.warn({ quota_key: key, delta, err: message }, 'quota_settle_failed_retrying');
+    const r = await untilRedisTakes(() => settleHold(redis, hold, delta), {
+      redis,
+      firstDelayMs,
+      maxDelayMs,
+      giveUpAt: expiresAt,
+      onRetry: (attempt, err) => {
+        if (attempt === 1)
+          log.warn({ quota_key: key, delta, err: err.message }, 'quota_settle_failed_retrying');
         metrics.quotaSettleRetries.inc();
-        await sleep(delay);
-        delay = Math.min(delay * 2, maxDelayMs);
-      }
+      },
+    });
+    if (r.end === 'done') {
+      if (r.attempts > 1)
+        log.info({ quota_key: key, delta, attempts: r.attempts }, 'quota_settled_after_retry');
+      return 'settled';
     }
+    const outcome: SettleOutcome = r.end === 'gave_up' ? 'day_over' : 'connection_closed';
+    log.error(
+      { quota_key: key, delta, attempts: r.attempts, reason: outcome, err: r.err.message },
+      'quota_settle_gave_up',
+    );
+    return outcome;
   })();
 }
 
@@ -91,6 +93,3 @@ function dayEndMs(key: string): number {
     : Date.now();
   return endOfUtcDay(dayStart) * 1000;
 }
-
-/** Unref'd: pending retries never keep a stopping process alive. */
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

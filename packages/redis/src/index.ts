@@ -5,6 +5,7 @@ export * from './inflight.ts';
 export * from './job-events.ts';
 export * from './keys.ts';
 export * from './limits.ts';
+export * from './retry.ts';
 export * from './scripts.ts';
 export * from './telemetry.ts';
 export * from './usage.ts';

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.ts';
 import { endOfUtcDay, utcDay } from './limits.ts';
+import { untilRedisTakes } from './retry.ts';
 import { withScripts } from './scripts.ts';
 
 /**
@@ -156,24 +157,22 @@ export function recordUsageEventually(
   { retentionDays, log, onRetry, firstDelayMs = 100, maxDelayMs = 5000 }: RecordUsageOptions,
 ): Promise<RecordOutcome> {
   return (async () => {
-    let delay = firstDelayMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const now = await recordUsage(redis, keys, count, retentionDays);
-        if (attempt > 1) log.info({ job_id: count.jobId, attempts: attempt }, 'usage_recorded_after_retry');
-        return now ? 'counted' : 'counted_before';
-      } catch (err) {
-        const message = (err as Error).message;
-        if (redis.status === 'end') {
-          log.error({ ...describe(count), attempts: attempt, err: message }, 'usage_record_gave_up');
-          return 'connection_closed';
-        }
-        if (attempt === 1) log.warn({ job_id: count.jobId, err: message }, 'usage_record_failed_retrying');
+    const r = await untilRedisTakes(() => recordUsage(redis, keys, count, retentionDays), {
+      redis,
+      firstDelayMs,
+      maxDelayMs,
+      onRetry: (attempt, err) => {
+        if (attempt === 1)
+          log.warn({ job_id: count.jobId, err: err.message }, 'usage_record_failed_retrying');
         onRetry?.();
-        await sleep(delay);
-        delay = Math.min(delay * 2, maxDelayMs);
-      }
+      },
+    });
+    if (r.end !== 'done') {
+      log.error({ ...describe(count), attempts: r.attempts, err: r.err.message }, 'usage_record_gave_up');
+      return 'connection_closed';
     }
+    if (r.attempts > 1) log.info({ job_id: count.jobId, attempts: r.attempts }, 'usage_recorded_after_retry');
+    return r.value ? 'counted' : 'counted_before';
   })();
 }
 
@@ -248,4 +247,3 @@ export async function usersWithUsage(
 }
 
 /** Unref'd: pending retries never keep a stopping process alive. */
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
