@@ -11,6 +11,22 @@ import { throwFirst } from './exec.ts';
 
 /** Results read per round trip while the output is written. */
 const READ_CHUNK = 500;
+
+/**
+ * A batch's requests, READ_CHUNK at a time: their indices (as result fields), their
+ * `[custom_id, model]` entries (keys.batchIds) and their recorded results (null: not ended).
+ */
+async function* requestChunks(redis: Redis, keys: Keys, id: string, total: number) {
+  for (let start = 0; start < total; start += READ_CHUNK) {
+    const end = Math.min(total, start + READ_CHUNK) - 1;
+    const indices = Array.from({ length: end - start + 1 }, (_, k) => String(start + k));
+    const [ids, results] = await Promise.all([
+      redis.lrange(keys.batchIds(id), start, end),
+      redis.hmget(keys.batchResults(id), ...indices),
+    ]);
+    yield { indices, ids, results };
+  }
+}
 /** A batch still `validating` after this long lost the replica that was checking it. */
 const VALIDATING_STALE_MS = 15 * 60_000;
 /** How long one replica holds a batch's finalization before another may take it over. */
@@ -107,13 +123,7 @@ export class BatchFinalizer {
     let outLines = 0;
     let errLines = 0;
     let notRun = 0;
-    for (let start = 0; start < total; start += READ_CHUNK) {
-      const end = Math.min(total, start + READ_CHUNK) - 1;
-      const indices = Array.from({ length: end - start + 1 }, (_, k) => String(start + k));
-      const [ids, results] = await Promise.all([
-        redis.lrange(keys.batchIds(id), start, end),
-        redis.hmget(keys.batchResults(id), ...indices),
-      ]);
+    for await (const { indices, ids, results } of requestChunks(redis, keys, id, total)) {
       const out: string[] = [];
       const err: string[] = [];
       indices.forEach((field, k) => {
@@ -238,13 +248,7 @@ export async function dropWaiting(
       ? 'the batch was cancelled before this request started'
       : 'the batch expired before this request started';
   const skipped: BatchResult = { ok: false, error: 'cancelled', message };
-  for (let start = 0; start < total; start += READ_CHUNK) {
-    const end = Math.min(total, start + READ_CHUNK) - 1;
-    const indices = Array.from({ length: end - start + 1 }, (_, k) => String(start + k));
-    const [ids, results] = await Promise.all([
-      redis.lrange(keys.batchIds(id), start, end),
-      redis.hmget(keys.batchResults(id), ...indices),
-    ]);
+  for await (const { indices, ids, results } of requestChunks(redis, keys, id, total)) {
     const removed = await Promise.all(
       indices.map(async (field, k) => {
         if (results[k] !== null) return 0;
